@@ -1,0 +1,99 @@
+"""The Backend: the handful of long-lived objects every front end (UI, API, extensions) works through.
+
+It is built once by ``webui.py`` and passed in; nothing reaches it through module globals. Heavy parts (torch,
+diffusers, the model manager) are created by ``start_background_init`` after the page is already served, and
+their progress is readable as ``status`` meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from modules.jobs.queue import JobQueue
+from modules.paths import Paths
+from modules.settings.registry import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BackendNotReady(RuntimeError):
+    """Raised when a request needs the model subsystem before it finished starting."""
+
+
+class Backend:
+    def __init__(self, flags: argparse.Namespace, paths: Paths, settings: Settings) -> None:
+        self.flags = flags
+        self.paths = paths
+        self.settings = settings
+        self.jobs = JobQueue()
+        self.models: Any = None  # modules.models.manager.ModelManager, once the libraries are imported
+        self.services: dict[str, Any] = {}  # extension-provided or lazily built services, by name
+        self._status = "Starting: loading libraries (torch, diffusers)…"
+        self._ready = threading.Event()
+        self._init_error: str | None = None
+        self._ready_callbacks: list[Callable[["Backend"], None]] = []
+        self.warnings: list[str] = []
+        if settings.load_warning:
+            self.warnings.append(settings.load_warning)
+
+    # --- start-up -------------------------------------------------------------------------------------
+    def start_background_init(self, load_model: bool = True) -> threading.Thread:
+        """Import the heavy libraries, build the model manager and load the start-up checkpoint."""
+        thread = threading.Thread(target=self._background_init, args=(load_model,), name="backend-init", daemon=True)
+        thread.start()
+        return thread
+
+    def _background_init(self, load_model: bool) -> None:
+        try:
+            from modules.models.manager import ModelManager  # heavy: imports torch and diffusers
+
+            self.models = ModelManager(self.paths, self.settings, self.flags)
+            self._status = ""
+            self._ready.set()
+            for callback in list(self._ready_callbacks):
+                callback(self)
+            if load_model:
+                info = self.models.startup_checkpoint()
+                if info is not None:
+                    self.jobs.run(lambda job: self.models.load(info), label="load checkpoint")
+        except Exception as error:  # shown on the page; the server keeps running
+            log.exception("Start-up failed")
+            self._init_error = f"Start-up failed: {error}"
+            self._ready.set()
+
+    def on_ready(self, callback: Callable[["Backend"], None]) -> None:
+        """Run ``callback(backend)`` once the model manager exists (now, if it already does)."""
+        if self.models is not None:
+            callback(self)
+        else:
+            self._ready_callbacks.append(callback)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def require_models(self) -> Any:
+        """The model manager, or a clear error when start-up has not finished or failed."""
+        if self.models is None:
+            raise BackendNotReady(self._init_error or "The server is still starting; try again in a few seconds.")
+        return self.models
+
+    def localization_js(self) -> str:
+        """``window.localization = {...}`` for the language chosen in Settings (empty for "None")."""
+        import json
+
+        catalog = self.services.get("localization")
+        strings = catalog.strings(self.settings.get("localization")) if catalog is not None else {}
+        return "window.localization = " + json.dumps(strings, ensure_ascii=False) + ";\n"
+
+    @property
+    def status(self) -> str:
+        """One line for the page: start-up progress, model loading, or what the user must do."""
+        if self._init_error:
+            return self._init_error
+        if self.models is None:
+            return self._status
+        return self.models.status

@@ -1,0 +1,139 @@
+"""The Extras tab backend: upscale one image or a batch the way A1111's "Upscale" postprocessing does.
+
+Upscaler 1 makes the image; when Upscaler 2 is set with visibility > 0 it upscales the same input and the
+two are blended (``Image.blend``, weight = visibility). "Scale to" scales by the larger of the two ratios and
+optionally centre-crops to the exact size. The applied steps are recorded as A1111's postprocessing infotext
+("Postprocess upscale by: 2, Postprocess upscaler: Lanczos"), returned as HTML for the UI/API and stored in
+the result's ``info["postprocessing"]`` for the image saver. Face restoration is not implemented.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PIL import Image
+
+from modules.upscaling.upscalers import UpscalerRegistry
+
+log = logging.getLogger(__name__)
+
+RESIZE_MODES = ("Scale by", "Scale to")
+
+
+def _quote(value: Any) -> str:
+    text = str(value)
+    if "," not in text and "\n" not in text and ":" not in text:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def postprocessing_infotext(info: dict[str, Any]) -> str:
+    """A1111's "k: v, k: v" line for postprocessing steps (values with , : or newlines quoted)."""
+    return ", ".join(k if k == v else f"{k}: {_quote(v)}" for k, v in info.items() if v is not None)
+
+
+def plaintext_to_html(text: str) -> str:
+    return "<p>" + "<br>\n".join(html.escape(line) for line in text.split("\n")) + "</p>"
+
+
+def _limit_size(width: float, height: float, max_side: int) -> tuple[int, int]:
+    """Shrink (width, height) so the longer side is ``max_side``, keeping the aspect ratio."""
+    if width >= height:
+        return max_side, int(height * max_side / width)
+    return int(width * max_side / height), max_side
+
+
+def _upscale_one(
+    image: Image.Image,
+    registry: UpscalerRegistry,
+    name: str,
+    info: dict[str, Any],
+    mode: int,
+    scale_by: float,
+    max_side_length: int,
+    to_width: int,
+    to_height: int,
+    crop: bool,
+    progress: Callable[[int, int], None] | None,
+) -> Image.Image:
+    if mode == 1:
+        scale_by = max(to_width / image.width, to_height / image.height)
+        info["Postprocess upscale to"] = f"{to_width}x{to_height}"
+    else:
+        info["Postprocess upscale by"] = scale_by
+        if max_side_length and max(image.size) * scale_by > max_side_length:
+            mode, crop = 1, False
+            to_width, to_height = _limit_size(image.width * scale_by, image.height * scale_by, max_side_length)
+            scale_by = max(to_width / image.width, to_height / image.height)
+            info["Max side length"] = max_side_length
+    result = registry.upscale(image, name, scale_by, progress=progress)
+    if mode == 1 and crop:
+        cropped = Image.new("RGB", (to_width, to_height))
+        cropped.paste(result, (to_width // 2 - result.width // 2, to_height // 2 - result.height // 2))
+        result = cropped
+        info["Postprocess crop to"] = f"{result.width}x{result.height}"
+    return result
+
+
+def run_extras(
+    image: Image.Image,
+    *,
+    registry: UpscalerRegistry,
+    resize_mode: int = 0,
+    upscaling_resize: float = 2.0,
+    upscaling_resize_w: int = 512,
+    upscaling_resize_h: int = 512,
+    upscaling_crop: bool = True,
+    upscaler_1: str = "None",
+    upscaler_2: str = "None",
+    extras_upscaler_2_visibility: float = 0.0,
+    upscale_first: bool = False,
+    max_side_length: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Image.Image, str]:
+    """Upscale one image; returns (result, info HTML). ``upscale_first`` only orders face restoration,
+    which this build lacks, so it changes nothing. Unknown upscaler names raise KeyError."""
+    if resize_mode not in (0, 1):
+        raise ValueError(f"resize_mode must be 0 (Scale by) or 1 (Scale to), got {resize_mode!r}")
+    source_info = dict(image.info)
+    image = image.convert("RGB") if image.mode not in ("RGB", "RGBA") else image
+    info: dict[str, Any] = {}
+    name_1 = None if upscaler_1 in (None, "", "None") else upscaler_1
+    name_2 = None if upscaler_2 in (None, "", "None") else upscaler_2
+    for name in (name_1, name_2):
+        if name is not None:
+            registry.get(name)
+    result = image
+    if name_1 is not None:
+        args = (resize_mode, upscaling_resize, max_side_length, upscaling_resize_w, upscaling_resize_h, upscaling_crop)
+        result = _upscale_one(image, registry, name_1, info, *args, progress)
+        info["Postprocess upscaler"] = name_1
+        if name_2 is not None and extras_upscaler_2_visibility > 0:
+            second = _upscale_one(image, registry, name_2, info, *args, progress)
+            if second.mode != result.mode:
+                second = second.convert(result.mode)
+            result = Image.blend(result, second, extras_upscaler_2_visibility)
+            info["Postprocess upscaler 2"] = name_2
+    infotext = postprocessing_infotext(info)
+    result = result.copy() if result is image else result
+    result.info = {k: v for k, v in source_info.items() if isinstance(v, str)}
+    if infotext:
+        result.info["postprocessing"] = infotext
+    log.info("Extras: %s", infotext or "nothing to do")
+    return result, plaintext_to_html(infotext)
+
+
+def run_extras_batch(
+    images: Sequence[Image.Image], *, registry: UpscalerRegistry, **options: Any
+) -> tuple[list[Image.Image], str]:
+    """``run_extras`` over a list (Batch Process / Batch from Directory); the HTML is the last image's."""
+    results: list[Image.Image] = []
+    info_html = plaintext_to_html("")
+    for image in images:
+        result, info_html = run_extras(image, registry=registry, **options)
+        results.append(result)
+    return results, info_html

@@ -1,0 +1,68 @@
+"""Atomic persistence of settings in ``config.json``.
+
+A1111 writes ``config.json`` in place, so a crash mid-write loses every setting. Here a save goes to a
+temporary file in the same folder, is flushed to disk and then renamed over the old file, which is atomic on
+POSIX and Windows. A file that cannot be parsed is moved aside (never deleted) and defaults are used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` so that readers see either the old or the new file, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=4, ensure_ascii=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class JsonSettingsStore:
+    """Loads and saves the flat ``{key: value}`` map of ``config.json``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def load(self) -> tuple[dict[str, Any], str | None]:
+        """Return (values, warning). A corrupt file is moved to ``<name>.bak-<timestamp>``."""
+        if not self.path.exists():
+            return {}, None
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+            return data, None
+        except (OSError, ValueError) as error:
+            backup = self.path.with_name(f"{self.path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+            try:
+                os.replace(self.path, backup)
+                where = f"it was moved to {backup}"
+            except OSError as move_error:
+                where = f"it could not be moved aside ({move_error})"
+            warning = f"Settings file {self.path} could not be read ({error}); {where} and defaults are used."
+            log.warning(warning)
+            return {}, warning
+
+    def save(self, values: dict[str, Any]) -> None:
+        write_json_atomic(self.path, values)

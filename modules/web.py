@@ -1,0 +1,57 @@
+"""Builds the one HTTP app: the Gradio UI at ``/``, the A1111 API under ``/sdapi/v1`` and extension routes.
+
+Front ends are thin adapters over the Backend; this module only wires them onto FastAPI.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def create_app(backend):
+    from fastapi import FastAPI, Request
+    from fastapi.responses import RedirectResponse
+
+    flags = backend.flags
+    app = FastAPI(title="Stable Diffusion WebUI", docs_url="/docs", redoc_url="/redoc")
+
+    if flags.theme:
+        @app.middleware("http")
+        async def force_theme(request: Request, call_next):
+            """``--theme`` as A1111: the page is opened with ``?__theme=`` unless the URL already chose one."""
+            if request.method == "GET" and request.url.path == "/" and "__theme" not in request.query_params:
+                query = str(request.url.query)
+                target = f"/?{query + '&' if query else ''}__theme={flags.theme}"
+                return RedirectResponse(target)
+            return await call_next(request)
+
+    @app.get("/webui/localization.js", include_in_schema=False)
+    def localization_js():
+        """The chosen language's strings, read at every page load so Reload UI applies a new choice."""
+        from fastapi.responses import Response
+
+        return Response(backend.localization_js(), media_type="application/javascript",
+                        headers={"Cache-Control": "no-store"})
+
+    if flags.api or flags.nowebui:
+        from modules.api.routes import mount_api
+
+        mount_api(app, backend)
+
+    if not flags.nowebui:
+        import gradio as gr
+
+        from modules.settings.cli import parse_credentials
+        from modules.ui.blocks import build_ui, page_assets
+
+        demo = build_ui(backend)
+        auth = parse_credentials(flags.gradio_auth) or None
+        assets = page_assets(backend)
+        gr.mount_gradio_app(
+            app, demo, path="", auth=auth, ssr_mode=False, show_error=True, footer_links=[],
+            css=assets.css, js=assets.js, head=assets.head, theme=assets.theme,
+            allowed_paths=[str(backend.paths.outputs)],
+        )
+    return app
