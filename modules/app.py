@@ -15,6 +15,7 @@ from typing import Any
 
 from modules.jobs.queue import JobQueue
 from modules.paths import Paths
+from modules.processing.service import GenerationService
 from modules.settings.registry import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Backend:
         self.paths = paths
         self.settings = settings
         self.jobs = JobQueue()
+        self.generation = GenerationService(self)
         self.models: Any = None  # modules.models.manager.ModelManager, once the libraries are imported
         self.services: dict[str, Any] = {}  # extension-provided or lazily built services, by name
         self._status = "Starting: loading libraries (torch, diffusers)…"
@@ -80,6 +82,17 @@ class Backend:
         if self.models is None:
             raise BackendNotReady(self._init_error or "The server is still starting; try again in a few seconds.")
         return self.models
+
+    def upscalers(self) -> Any:
+        """The upscaler registry (ESRGAN-family models found in models/ESRGAN, plus Lanczos and Nearest)."""
+        registry = self.services.get("upscalers")
+        if registry is None:
+            from modules.upscaling.upscalers import UpscalerRegistry
+
+            device = self.models.device if self.models is not None and hasattr(self.models, "device") else "cpu"
+            registry = UpscalerRegistry(self.paths.esrgan, settings=self.settings, device=device)
+            self.services["upscalers"] = registry
+        return registry
 
     def localization_js(self) -> str:
         """``window.localization = {...}`` for the language chosen in Settings (empty for "None")."""

@@ -167,8 +167,8 @@ TEXT = st.text(
     | st.sampled_from([",", ":", '"', "\\", "\n", " ", "é", "日", "(", "[", "x"]),
     max_size=30,
 )
-NUMBER_KEYS = ["Steps", "CFG scale", "Seed", "Denoising strength", "Mask blur", "My value", "x-y/z"]
-TEXT_KEYS = ["Model hash", "Model", "Lora hashes", "Emphasis", "ControlNet 0", "Hires upscaler", "Version"]
+NUMBER_KEYS = ["Steps", "CFG scale", "Seed", "Denoising strength", "Mask blur", "Emphasis", "ControlNet 0", "x-y/z"]
+TEXT_KEYS = ["Model hash", "Model", "Lora hashes", "Hires upscaler", "Version"]  # never converted to numbers
 
 
 def _normal_lines(text):

@@ -168,3 +168,9 @@ def test_extra_networks_malformed():
     _, calls = extract_extra_networks("<lora:x:abc>")
     with pytest.raises(ValueError, match="abc"):
         lora_weights(calls[0])
+
+
+def test_pathological_nesting_is_literal_and_fast():
+    for prompt in ["(" * 300 + "a" + ")" * 300, "[" * 300 + "a:1" + "]" * 300, "[a:" * 100 + "b" + ":1]" * 100]:
+        assert get_prompt_schedules([prompt], 10) == [[(10, prompt)]]
+    assert parse_prompt_attention("(" * 5000 + "a")[0][0] == "a"

@@ -12,7 +12,6 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
@@ -56,14 +55,14 @@ def resize_image(
     ratio = width / height
     src_ratio = image.width / image.height
     if mode == 1:
-        src_w = width if ratio > src_ratio else image.width * height // image.height
-        src_h = height if ratio <= src_ratio else image.height * width // image.width
+        src_w = width if ratio > src_ratio else max(1, image.width * height // image.height)
+        src_h = height if ratio <= src_ratio else max(1, image.height * width // image.width)
         resized = _resize(image, src_w, src_h, upscaler)
         left, top = src_w // 2 - width // 2, src_h // 2 - height // 2
         return resized.crop((left, top, left + width, top + height))
 
-    src_w = width if ratio < src_ratio else image.width * height // image.height
-    src_h = height if ratio >= src_ratio else image.height * width // image.width
+    src_w = width if ratio < src_ratio else max(1, image.width * height // image.height)
+    src_h = height if ratio >= src_ratio else max(1, image.height * width // image.width)
     resized = _resize(image, src_w, src_h, upscaler)
     result = Image.new(resized.mode, (width, height))
     left, top = width // 2 - src_w // 2, height // 2 - src_h // 2
@@ -112,6 +111,8 @@ def mask_to_l(mask: Image.Image, round_alpha: bool = True) -> Image.Image:
 
 
 def _gaussian_1d(mask: Image.Image, sigma: int, horizontal: bool) -> Image.Image:
+    import cv2  # only inpainting needs OpenCV; keep importing this module cheap
+
     size = 2 * int(2.5 * sigma + 0.5) + 1
     kernel = (size, 1) if horizontal else (1, size)
     return Image.fromarray(cv2.GaussianBlur(np.array(mask), kernel, sigma))
@@ -168,7 +169,7 @@ def masked_region(mask: Image.Image, padding: int, width: int, height: int) -> B
 
 
 def fill_masked(image: Image.Image, mask: Image.Image) -> Image.Image:
-    """"fill" masked content: masked pixels get colours bled in from the surroundings by repeated blurs."""
+    """Masked content "fill": masked pixels get colours bled in from the surroundings by repeated blurs."""
     mask = mask.convert("L")
     if mask.size != image.size:
         mask = mask.resize(image.size, resample=LANCZOS)

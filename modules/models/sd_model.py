@@ -54,6 +54,7 @@ class Conditioning:
 
     crossattn: "torch.Tensor"  # [batch, tokens (77*k), dim]
     pooled: "torch.Tensor | None" = None  # [batch, dim] for SDXL
+    embeddings_used: tuple[str, ...] = ()  # textual-inversion embeddings found in the prompts (TI hashes)
 
 
 class TextConditioner(Protocol):
@@ -80,6 +81,9 @@ class SDModel:
     vae_dtype: "torch.dtype"
     scheduler_config: dict  # diffusers scheduler kwargs: num_train_timesteps, beta_*, prediction_type
     vae_info: Any = None  # the VAE file in use (None: the checkpoint's own)
+    text_encoders: list = dataclasses.field(default_factory=list)  # transformers CLIP models, in context order
+    unet_ldm_names: dict = dataclasses.field(default_factory=dict)  # LDM module path -> diffusers module path
+    offloader: Any = None  # modules.models.offload.Offloader under --medvram/--lowvram
 
     @property
     def latent_channels(self) -> int:

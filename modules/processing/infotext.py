@@ -121,7 +121,9 @@ def create_infotext(prompt: str, negative_prompt: str, params: Mapping[str, Any]
     >>> create_infotext("a cat", "", {"Steps": 20, "Sampler": "Euler a", "Lora hashes": "a: 1, b: 2"})
     'a cat\\nSteps: 20, Sampler: Euler a, Lora hashes: "a: 1, b: 2"'
     """
-    items = ", ".join(key if key == value else f"{key}: {quote(value)}" for key, value in params.items() if value is not None)
+    items = ", ".join(
+        key if key == value else f"{key}: {quote(value)}" for key, value in params.items() if value is not None
+    )
     negative = f"\nNegative prompt: {negative_prompt}" if negative_prompt else ""
     return f"{prompt}{negative}\n{items}".strip()
 

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 BREAK_WEIGHT = -1.0
+MAX_SCHEDULE_NESTING = 48  # deeper bracket nesting is parsed as plain text (the Earley parser would take minutes)
 ROUND_MULTIPLIER = 1.1
 SQUARE_MULTIPLIER = 1 / 1.1
 
@@ -185,14 +189,30 @@ def _render(node: Any, step: int, scale: _StepScale) -> str:
     return "".join(_render(child, step, scale) for child in node.children)
 
 
+def _nesting_depth(prompt: str) -> int:
+    depth = deepest = 0
+    for char in prompt:
+        if char in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]":
+            depth = max(0, depth - 1)
+    return deepest
+
+
 def _schedule_one(prompt: str, scale: _StepScale) -> list[tuple[int, str]]:
     import lark
 
+    if "[" not in prompt:  # no edit or alternation is possible: the text is used as it is for every step
+        return [(scale.steps, prompt)]
+    if _nesting_depth(prompt) > MAX_SCHEDULE_NESTING:
+        log.warning("Prompt brackets nest deeper than %d levels; prompt editing is ignored", MAX_SCHEDULE_NESTING)
+        return [(scale.steps, prompt)]
     try:
         tree = _schedule_parser().parse(prompt)
-    except lark.exceptions.LarkError:
+        return [(step, _render(tree, step, scale)) for step in _change_steps(tree, scale)]
+    except (lark.exceptions.LarkError, RecursionError):
         return [(scale.steps, prompt)]
-    return [(step, _render(tree, step, scale)) for step in _change_steps(tree, scale)]
 
 
 def get_prompt_schedules(

@@ -36,6 +36,7 @@ class SamplerInfo:
     params: frozenset[str] = frozenset()
     eta_setting: str = "eta_ancestral"  # which setting supplies eta when the request has none
     automatic_schedule: str = "uniform"  # the schedule "Automatic" means for this sampler
+    unit_variance_start: bool = False  # A1111's timestep samplers start txt2img from unit noise in VP space
 
     @property
     def second_order(self) -> bool:
@@ -117,11 +118,11 @@ SAMPLERS: tuple[SamplerInfo, ...] = (
     _sampler("Restart", "restart", ("restart",), {"scheduler": "karras", "second_order": True},
              automatic_schedule="karras"),
     _sampler("DDIM", "ddim", ("ddim",), {}, params=frozenset({"eta"}), eta_setting="eta_ddim",
-             automatic_schedule="ddim"),
+             automatic_schedule="ddim", unit_variance_start=True),
     _sampler("DDIM CFG++", "ddim_cfgpp", ("ddim_cfgpp",), {}, params=frozenset({"eta"}), eta_setting="eta_ddim",
-             automatic_schedule="ddim"),
-    _sampler("PLMS", "plms", ("plms",), {}, automatic_schedule="ddim"),
-    _sampler("UniPC", "unipc", ("unipc",), {}),
+             automatic_schedule="ddim", unit_variance_start=True),
+    _sampler("PLMS", "plms", ("plms",), {}, automatic_schedule="ddim", unit_variance_start=True),
+    _sampler("UniPC", "unipc", ("unipc",), {}, unit_variance_start=True),
     _sampler("LCM", "lcm", ("k_lcm",), {}),
 )
 

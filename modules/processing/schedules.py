@@ -147,10 +147,13 @@ def simple(n: int, model: ModelSigmas) -> torch.Tensor:
 
 
 def ddim(n: int, model: ModelSigmas) -> torch.Tensor:
-    """The timesteps A1111's DDIM uses (1, 1 + N//n, ...), highest first, then 0."""
+    """A1111's DDIM timesteps (1, 1 + N//n, ... below N), the n highest of them, highest first, then 0.
+
+    A1111 keeps all of them, which is n + 1 values when n does not divide N; we keep exactly n steps.
+    """
     stride = max(len(model.sigmas) // n, 1)
-    picked = model.sigmas[torch.arange(1, len(model.sigmas), stride)]
-    return _append_zero(picked.flip(0))
+    picked = model.sigmas[torch.arange(1, len(model.sigmas), stride)].flip(0)[:n]
+    return _append_zero(picked)
 
 
 def kl_optimal(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:

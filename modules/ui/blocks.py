@@ -1,4 +1,8 @@
-"""Assembles the Gradio page: top bar, then one tab per module (``modules/ui/tab_*.py``)."""
+"""Assembles the Gradio page: top bar, then one tab per module (``modules/ui/tab_*.py``).
+
+Tabs that reach into each other (send-to buttons, PNG Info) register on a shared ``UiContext``; the links
+are wired after every tab exists.
+"""
 
 from __future__ import annotations
 
@@ -30,13 +34,30 @@ def page_assets(backend) -> PageAssets:
 
 
 def build_ui(backend) -> gr.Blocks:
-    from modules.ui import tab_settings, tab_txt2img, topbar
+    from modules.ui import (
+        tab_extensions, tab_extras, tab_img2img, tab_merger, tab_pnginfo, tab_settings, tab_txt2img, topbar,
+    )
+    from modules.ui.context import UiContext
+    from modules.ui.paste import wire_send_buttons
 
+    ctx = UiContext(backend)
     with gr.Blocks(title="Stable Diffusion", analytics_enabled=False) as demo:
-        topbar.build(backend, demo)
-        with gr.Tabs(elem_id="tabs"):
+        quicksettings = topbar.build(backend, demo)
+        with gr.Tabs(elem_id="tabs") as tabs:
+            ctx.tabs = tabs
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
-                tab_txt2img.build(backend, demo)
+                tab_txt2img.build(ctx, demo)
+            with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
+                tab_img2img.build(ctx, demo)
+            with gr.Tab("Extras", id="extras", elem_id="tab_extras"):
+                tab_extras.build(ctx, demo)
+            with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
+                tab_pnginfo.build(ctx, demo)
+            with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
+                tab_merger.build(ctx, demo)
+            with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
+                tab_extensions.build_extensions_tab(backend)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
-                tab_settings.build(backend, demo)
+                tab_settings.build(backend, demo, skip_keys=set(quicksettings))
+        wire_send_buttons(ctx)
     return demo

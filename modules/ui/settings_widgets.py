@@ -12,11 +12,35 @@ import gradio as gr
 
 from modules.settings.registry import OptionInfo
 
+CHOICE_KINDS = ("dropdown", "multiselect", "radio")
 
-def option_component(option: OptionInfo, value: Any, interactive: bool = True, elem_prefix: str = "setting_"):
+
+def option_choices(option: OptionInfo, backend: Any = None) -> list[Any]:
+    """The option's current choice list; model lists come from the model manager when not bound yet."""
+    choices = option.choice_list()
+    if choices or backend is None or backend.models is None:
+        return choices
+    models = backend.models
+    if option.key == "sd_model_checkpoint":
+        return [info.title for info in models.checkpoints()]
+    if option.key == "sd_vae":
+        return ["Automatic", "None"] + [info.name for info in models.vaes()]
+    return choices
+
+
+def _with_value(choices: list[Any], value: Any) -> list[Any]:
+    """Keep a stored value selectable even when it is not (or not yet) in the list."""
+    if value in (None, "") or isinstance(value, list) or value in choices:
+        return choices
+    plain = [c[1] if isinstance(c, tuple) else c for c in choices]
+    return choices if value in plain else [*choices, value]
+
+
+def option_component(option: OptionInfo, value: Any, interactive: bool = True, elem_prefix: str = "setting_",
+                     backend: Any = None, **extra: Any):
     """Create the component for ``option`` showing ``value``."""
     common = dict(label=option.label, info=option.info or None, elem_id=f"{elem_prefix}{option.key}",
-                  interactive=interactive)
+                  interactive=interactive, **extra)
     kind = option.component
     if kind == "checkbox" or isinstance(option.default, bool):
         return gr.Checkbox(value=bool(value), **common)
@@ -28,19 +52,22 @@ def option_component(option: OptionInfo, value: Any, interactive: bool = True, e
         return gr.Number(value=value, minimum=option.minimum, maximum=option.maximum,
                          precision=0 if isinstance(option.default, int) else None, **common)
     if kind in ("dropdown", "multiselect"):
-        choices = option.choice_list()
         multiselect = kind == "multiselect" or isinstance(option.default, list)
         current = list(value or []) if multiselect else value
-        allow_custom = True  # lists (models, languages) can change after the page was built
-        return gr.Dropdown(choices=choices, value=current, multiselect=multiselect,
-                           allow_custom_value=allow_custom, **common)
+        choices = _with_value(option_choices(option, backend), current)
+        # lists (models, languages) can change after the page was built, so stored values stay allowed
+        return gr.Dropdown(choices=choices, value=current, multiselect=multiselect, allow_custom_value=True, **common)
     if kind == "radio":
         return gr.Radio(choices=option.choice_list(), value=value, **common)
-    return gr.Textbox(value="" if value is None else str(value), lines=1, **common)
+    text = ", ".join(map(str, value)) if isinstance(value, list) else ("" if value is None else str(value))
+    return gr.Textbox(value=text, lines=1, **common)
 
 
-def refreshed(option: OptionInfo, value: Any):
+def refreshed(option: OptionInfo, value: Any, backend: Any = None):
     """An update that brings a component to the current value and choice list."""
-    if option.component in ("dropdown", "multiselect", "radio"):
-        return gr.update(value=value, choices=option.choice_list())
+    if option.component in CHOICE_KINDS:
+        choices = option_choices(option, backend) if option.component != "radio" else option.choice_list()
+        return gr.update(value=value, choices=_with_value(choices, value))
+    if option.component == "textbox" and not isinstance(value, str):
+        value = ", ".join(map(str, value)) if isinstance(value, list) else ("" if value is None else str(value))
     return gr.update(value=value)

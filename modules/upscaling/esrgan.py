@@ -122,7 +122,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             break
         data = inner
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a state dict of tensors")
+        raise TypeError(f"{path}: not a state dict of tensors")
     return {k.removeprefix("module."): v for k, v in data.items() if isinstance(v, torch.Tensor)}
 
 

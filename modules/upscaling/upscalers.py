@@ -246,5 +246,5 @@ def _run_network(
     array = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1].transpose(2, 0, 1))
     tensor = torch.from_numpy(array).to(device=param.device, dtype=param.dtype).div_(255).unsqueeze(0)
     out = upscale_tensor(model, tensor, tile, overlap, progress, desc)
-    out = out[0].clamp_(0, 1).mul_(255).round_().to(torch.uint8).cpu().numpy()
+    out = out[0].clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
     return Image.fromarray(np.ascontiguousarray(out.transpose(1, 2, 0)[:, :, ::-1]), "RGB")

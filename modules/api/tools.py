@@ -1,0 +1,101 @@
+"""The image tools of the API: Extras (upscale one image or a batch) and PNG Info (read an image's infotext).
+
+Extras run on the shared job queue because upscaler networks use the device the generator owns.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from PIL import Image
+
+from modules.api import codec, services
+from modules.api.errors import ApiError
+from modules.api.models import ExtrasBaseRequest, ExtrasBatchImagesRequest, ExtrasSingleImageRequest
+from modules.images.metadata import read_infotext
+from modules.processing.infotext import parse_infotext
+
+log = logging.getLogger(__name__)
+
+MAX_RESULT_PIXELS = 8192 * 8192
+
+def _extras_options(backend: Any, request: ExtrasBaseRequest) -> dict[str, Any]:
+    if request.gfpgan_visibility or request.codeformer_visibility:
+        log.warning("Extras: face restoration is not available in this build; GFPGAN/CodeFormer ignored")
+    registry = services.upscalers(backend)
+    for field in ("upscaler_1", "upscaler_2"):
+        name = getattr(request, field)
+        if name not in (None, "", "None") and name not in registry.names():
+            raise ApiError(422, f"{field}: upscaler {name!r} not found; available: {', '.join(registry.names())}")
+    return {
+        "registry": registry,
+        "resize_mode": request.resize_mode,
+        "upscaling_resize": request.upscaling_resize,
+        "upscaling_resize_w": request.upscaling_resize_w,
+        "upscaling_resize_h": request.upscaling_resize_h,
+        "upscaling_crop": request.upscaling_crop,
+        "upscaler_1": request.upscaler_1,
+        "upscaler_2": request.upscaler_2,
+        "extras_upscaler_2_visibility": request.extras_upscaler_2_visibility,
+        "upscale_first": request.upscale_first,
+        "max_side_length": int(backend.settings.get("postprocessing_max_side_length", 0) or 0),
+    }
+
+
+def _check_result_size(image: Image.Image, request: ExtrasBaseRequest, field: str) -> None:
+    """Refuse results larger than 8192 x 8192 pixels before any work is done."""
+    if request.resize_mode == 1:
+        width, height = request.upscaling_resize_w, request.upscaling_resize_h
+    else:
+        width, height = image.width * request.upscaling_resize, image.height * request.upscaling_resize
+    if request.upscaler_1 not in (None, "", "None") and width * height > MAX_RESULT_PIXELS:
+        raise ApiError(422, f"{field}: the result would be {int(width)}x{int(height)} pixels, more than 8192x8192")
+
+
+def extras_single(backend: Any, request: ExtrasSingleImageRequest) -> dict[str, Any]:
+    from modules.postprocessing import run_extras
+
+    image = codec.decode_image(request.image, backend.settings, "image")
+    _check_result_size(image, request, "image")
+    options = _extras_options(backend, request)
+    result, html_info = backend.jobs.run(lambda job: run_extras(image, **options), label="api extras")
+    return {"html_info": html_info, "image": codec.encode_image(result, backend.settings)}
+
+
+def extras_batch(backend: Any, request: ExtrasBatchImagesRequest) -> dict[str, Any]:
+    from modules.postprocessing import run_extras_batch
+
+    images = []
+    for index, item in enumerate(request.imageList):
+        image = codec.decode_image(item.data, backend.settings, f"imageList[{index}].data")
+        _check_result_size(image, request, f"imageList[{index}]")
+        images.append(image)
+    options = _extras_options(backend, request)
+    results, html_info = backend.jobs.run(lambda job: run_extras_batch(images, **options), label="api extras")
+    return {"html_info": html_info, "images": [codec.encode_image(r, backend.settings) for r in results]}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def png_info(backend: Any, image_text: str) -> dict[str, Any]:
+    image = codec.decode_image(image_text, backend.settings, "image")
+    infotext, items = read_infotext(image)
+    items = {str(key): _jsonable(value) for key, value in items.items()}
+    infotext = infotext or ""
+    parameters = parse_infotext(infotext, convert_numbers=False, styles=services.styles(backend),
+                                infotext_styles=str(backend.settings.get("infotext_styles", "Apply if any")))
+    return {"info": infotext, "items": items, "parameters": _jsonable(parameters)}

@@ -1,0 +1,148 @@
+"""A1111/civitai-compatible file hashes, computed lazily and cached across runs.
+
+- ``sha256``: the whole file; its first 10 hex digits are the short hash shown in titles and infotext.
+- ``legacy``: A1111's old "model hash", sha256 of the 64 KiB at offset 1 MiB, first 8 hex digits.
+- ``addnet``: kohya/additional-networks hash of a .safetensors file without its header (LoRA infotext).
+
+Hashing a 2-7 GB file takes seconds, so nothing is hashed at start-up: a value is computed when first needed
+(a checkpoint load, an infotext) and kept in ``cache.json`` under the file's absolute path with its size and
+mtime, so an edited or replaced file is hashed again. The cache file is written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from modules.settings.store import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+BLOCK_SIZE = 1024 * 1024
+CACHE_SECTION = "model-hashes"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of the whole file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(BLOCK_SIZE), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def legacy_model_hash(path: str | Path) -> str:
+    """A1111's pre-1.0 "model hash": sha256 of file[0x100000:0x110000], first 8 hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        handle.seek(0x100000)
+        digest.update(handle.read(0x10000))
+    return digest.hexdigest()[:8]
+
+
+def addnet_hash(path: str | Path) -> str:
+    """kohya-ss hash of a .safetensors file: sha256 of everything after the JSON header."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        header_len = int.from_bytes(handle.read(8), "little")
+        handle.seek(8 + header_len)
+        for block in iter(lambda: handle.read(BLOCK_SIZE), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_KINDS = {"sha256": sha256_file, "legacy": legacy_model_hash, "addnet": addnet_hash}
+
+
+class HashCache:
+    """Hashes of files by (path, size, mtime), persisted in one section of ``cache.json``.
+
+    Other top-level sections of the file are preserved, so other subsystems may share it.
+    """
+
+    def __init__(self, cache_file: Path | None) -> None:
+        self.cache_file = Path(cache_file) if cache_file else None
+        self._lock = threading.RLock()
+        self._entries: dict[str, dict[str, Any]] | None = None
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if self._entries is None:
+            entries: dict[str, dict[str, Any]] = {}
+            if self.cache_file is not None and self.cache_file.exists():
+                try:
+                    with open(self.cache_file, encoding="utf-8") as handle:
+                        data = json.load(handle)
+                    section = data.get(CACHE_SECTION, {}) if isinstance(data, dict) else {}
+                    entries = {k: v for k, v in section.items() if isinstance(v, dict)}
+                except (OSError, ValueError) as error:
+                    log.warning("Hash cache %s could not be read (%s); hashes will be computed again",
+                                self.cache_file, error)
+            self._entries = entries
+        return self._entries
+
+    def _save(self) -> None:
+        if self.cache_file is None:
+            return
+        data: dict[str, Any] = {}
+        if self.cache_file.exists():
+            try:
+                with open(self.cache_file, encoding="utf-8") as handle:
+                    loaded = json.load(handle)
+                if isinstance(loaded, dict):
+                    data = loaded
+            except (OSError, ValueError):
+                data = {}
+        data[CACHE_SECTION] = self._load()
+        try:
+            write_json_atomic(self.cache_file, data)
+        except OSError as error:
+            log.warning("Could not write the hash cache %s: %s", self.cache_file, error)
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, float]:
+        stat = path.stat()
+        return stat.st_size, stat.st_mtime
+
+    def cached(self, path: str | Path, kind: str = "sha256") -> str | None:
+        """The cached value when the file is unchanged since it was hashed, else None (never computes)."""
+        path = Path(path).resolve()
+        try:
+            size, mtime = self._stamp(path)
+        except OSError:
+            return None
+        with self._lock:
+            entry = self._load().get(str(path))
+            if entry and entry.get("size") == size and entry.get("mtime") == mtime:
+                return entry.get(kind)
+        return None
+
+    def get(self, path: str | Path, kind: str = "sha256") -> str:
+        """The hash of ``kind`` for the file, computed and cached when missing or stale."""
+        path = Path(path).resolve()
+        value = self.cached(path, kind)
+        if value is not None:
+            return value
+        size, mtime = self._stamp(path)
+        if kind == "sha256" and size > 64 * 1024 * 1024:
+            log.info("Calculating sha256 for %s (%.1f GB)", path, size / 1e9)
+        value = _KINDS[kind](path)
+        with self._lock:
+            entries = self._load()
+            entry = entries.get(str(path))
+            if not entry or entry.get("size") != size or entry.get("mtime") != mtime:
+                entry = {"size": size, "mtime": mtime}
+            entry[kind] = value
+            entries[str(path)] = entry
+            self._save()
+        return value
+
+
+def file_stamp(path: str | Path) -> tuple[int, float]:
+    """(size, mtime) of a file, for callers that key their own caches the same way."""
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime

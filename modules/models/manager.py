@@ -1,0 +1,412 @@
+"""The model manager: which checkpoint is loaded, switching, VAE choice, caches, add-on networks.
+
+One ``ModelManager`` lives in the Backend. ``load`` is thread-safe and transactional: the new file is
+inspected before anything else happens, and if loading fails the previous model is still loaded and usable
+(it is only moved off the GPU while the new one loads, and moved back on failure). Previously loaded models
+are kept in RAM up to the ``sd_checkpoint_cache`` setting, so switching back to them takes a fraction of a
+second. Hashes are computed in a background thread when a checkpoint is loaded, never at start-up.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import contextlib
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from modules.models import registry
+from modules.models.embeddings import Embedding, EmbeddingDatabase
+from modules.models.errors import ModelLoadError
+from modules.models.hashing import HashCache
+from modules.models.registry import CheckpointInfo, VaeInfo
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclasses.dataclass(eq=False)
+class LoraInfo:
+    """A LoRA file in the Lora folder; ``name`` is what ``<lora:name:1>`` refers to."""
+
+    name: str
+    path: Path
+    alias: str
+    metadata: dict[str, str]
+
+
+class ModelManager:
+    """Lists, loads and switches checkpoints and VAEs; applies LoRAs; owns the embeddings database."""
+
+    def __init__(self, paths: Any, settings: Any, flags: Any, device_info: Any = None) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.flags = flags
+        self._device_info = device_info
+        self._lock = threading.RLock()
+        self._checkpoints: list[CheckpointInfo] | None = None
+        self._vaes: list[VaeInfo] | None = None
+        self._loras: list[LoraInfo] | None = None
+        self._current: Any = None
+        self._cache: collections.OrderedDict[str, Any] = collections.OrderedDict()
+        self._status = ""
+        self.hashes = HashCache(getattr(paths, "cache_file", None))
+        self._hash_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._hash_jobs: dict[str, concurrent.futures.Future] = {}
+        self._lora_cache: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
+        self.allow_unsafe_pickle = bool(getattr(flags, "disable_safe_unpickle", False))
+        if self.allow_unsafe_pickle:
+            log.warning("--disable-safe-unpickle: .ckpt/.pt files are loaded with plain pickle. A malicious "
+                        "file can run any code on this computer. Only load files you trust.")
+        self.embedding_db = EmbeddingDatabase(getattr(paths, "embeddings", None), self.allow_unsafe_pickle)
+
+    # --- settings and device ------------------------------------------------------------------------------------
+
+    def _setting(self, key: str, default: Any) -> Any:
+        value = self.settings.get(key) if self.settings is not None else None
+        return default if value is None else value
+
+    def _store_setting(self, key: str, value: Any) -> None:
+        setter = getattr(self.settings, "set", None)
+        if setter is None:
+            return
+        try:
+            setter(key, value)
+        except (PermissionError, ValueError) as error:  # frozen settings, read-only view
+            log.debug("Not storing %s: %s", key, error)
+
+    @property
+    def device_info(self) -> Any:
+        if self._device_info is None:
+            from modules.devices import choose_device
+
+            self._device_info = choose_device(self.flags)
+        return self._device_info
+
+    # --- listing ----------------------------------------------------------------------------------------------
+
+    def checkpoints(self) -> list[CheckpointInfo]:
+        if self._checkpoints is None:
+            self.refresh()
+        return list(self._checkpoints or [])
+
+    def vaes(self) -> list[VaeInfo]:
+        if self._vaes is None:
+            self.refresh()
+        return list(self._vaes or [])
+
+    def refresh(self) -> list[CheckpointInfo]:
+        """Rescan checkpoint, VAE and LoRA folders (the UI's refresh button); hashes come from the cache."""
+        extra = [Path(self.flags.ckpt)] if getattr(self.flags, "ckpt", None) else []
+        found = registry.scan_checkpoints(self.paths.checkpoints, extra)
+        known = {str(info.path.resolve()): info for info in self._checkpoints or []}
+        infos = []
+        for info in found:
+            old = known.get(str(info.path.resolve()))
+            if old is not None and old.name == info.name:
+                info = old
+            info.sha256 = info.sha256 or self.hashes.cached(info.path)
+            infos.append(info)
+        vaes = registry.scan_vaes(self.paths.vae, self.paths.checkpoints)
+        for vae in vaes:
+            vae.sha256 = self.hashes.cached(vae.path)
+        with self._lock:
+            self._checkpoints, self._vaes, self._loras = infos, vaes, None
+        return list(infos)
+
+    def find_checkpoint(self, name_title_or_hash: str | None) -> CheckpointInfo | None:
+        infos = self.checkpoints()
+        found = registry.find_checkpoint(infos, name_title_or_hash)
+        query = (name_title_or_hash or "").strip().lower()
+        if found is None and len(query) == 8 and all(c in "0123456789abcdef" for c in query):
+            for info in infos:  # old 8-hex infotext hashes: cheap to compute (64 KiB per file)
+                info.legacy_hash = info.legacy_hash or self.hashes.get(info.path, "legacy")
+            found = registry.find_checkpoint(infos, query)
+        return found
+
+    def startup_checkpoint(self) -> CheckpointInfo | None:
+        """--ckpt, else the last used one (``sd_model_checkpoint``), else the first found."""
+        if getattr(self.flags, "ckpt", None):
+            wanted = Path(self.flags.ckpt).resolve()
+            for info in self.checkpoints():
+                if info.path.resolve() == wanted:
+                    return info
+            log.warning("--ckpt %s: file not found", self.flags.ckpt)
+        last = self._setting("sd_model_checkpoint", "")
+        if last:
+            info = self.find_checkpoint(last)
+            if info is not None:
+                return info
+            log.warning("Last used checkpoint %r not found; using the first one", last)
+        infos = self.checkpoints()
+        return infos[0] if infos else None
+
+    # --- status -----------------------------------------------------------------------------------------------
+
+    @property
+    def current(self) -> Any:
+        return self._current
+
+    @property
+    def status(self) -> str:
+        if self._status:
+            return self._status
+        if not self.checkpoints():
+            return f"No checkpoints found. Put .safetensors or .ckpt files in {self.paths.checkpoints[0]}"
+        return "No model loaded" if self._current is None else f"Loaded {self._current.checkpoint.title}"
+
+    # --- hashing ----------------------------------------------------------------------------------------------
+
+    def _schedule_hash(self, info: Any) -> None:
+        try:
+            if getattr(info, "legacy_hash", "") is None:
+                info.legacy_hash = self.hashes.get(info.path, "legacy")
+        except OSError:
+            return
+        if info.sha256 or getattr(self.flags, "no_hashing", False):
+            return
+        key = str(info.path.resolve())
+        if key not in self._hash_jobs:
+            if self._hash_pool is None:
+                self._hash_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model-hash")
+            job = self._hash_pool.submit(self.hashes.get, info.path)
+            job.add_done_callback(lambda done, info=info: self._hash_done(info, done))
+            self._hash_jobs[key] = job
+
+    @staticmethod
+    def _hash_done(info: Any, job: concurrent.futures.Future) -> None:
+        if job.exception() is None:
+            info.sha256 = job.result()
+        else:
+            log.warning("Could not hash %s: %s", info.path, job.exception())
+
+    def hash_of(self, info: Any) -> str | None:
+        """Full sha256 of a checkpoint or VAE (waits for / computes it); None under --no-hashing if unknown."""
+        if info.sha256:
+            return info.sha256
+        job = self._hash_jobs.get(str(info.path.resolve()))
+        if job is not None:
+            info.sha256 = job.result()
+        elif getattr(self.flags, "no_hashing", False):
+            info.sha256 = self.hashes.cached(info.path)
+        else:
+            info.sha256 = self.hashes.get(info.path)
+        return info.sha256
+
+    # --- loading ----------------------------------------------------------------------------------------------
+
+    def _conditioner_factory(self, arch: Any, encoders: list, device: Any, dtype: Any) -> Any:
+        from modules.models.text_conditioner import ClipTextConditioner
+
+        return ClipTextConditioner(arch.family, encoders, self.settings, device, dtype, self.embedding_db)
+
+    def _move(self, model: Any, device: Any) -> None:
+        if model is None or model.offloader is not None:
+            return
+        for module in (model.unet, model.vae, *model.text_encoders):
+            module.to(device)
+
+    def load(self, checkpoint_or_title: Any, progress: ProgressFn | None = None) -> Any:
+        """Make ``checkpoint_or_title`` the current model; ModelLoadError (old model kept) on failure."""
+        with self._lock:
+            info = checkpoint_or_title if isinstance(checkpoint_or_title, CheckpointInfo) else \
+                self.find_checkpoint(checkpoint_or_title)
+            if info is None:
+                if not self.checkpoints():
+                    raise ModelLoadError(None, self.status)
+                raise ModelLoadError(None, f"Checkpoint {checkpoint_or_title!r} not found; refresh the list or "
+                                           f"check the models folder {self.paths.checkpoints[0]}")
+            key = str(info.path.resolve())
+            previous = self._current
+            if previous is not None and str(previous.checkpoint.path.resolve()) == key:
+                return previous
+            try:
+                if key in self._cache:
+                    model = self._cache.pop(key)
+                    self._move(previous, "cpu")
+                    self._move(model, self.device_info.device)
+                    self._apply_vae(model, self.resolve_vae(info))
+                else:
+                    model = self._load_new(info, progress)
+            except BaseException as error:
+                self._move(previous, self.device_info.device)
+                self._status = f"Failed to load {info.title}: {getattr(error, 'reason', error)}"
+                if previous is not None:
+                    self._status += f" (still using {previous.checkpoint.title})"
+                if isinstance(error, ModelLoadError):
+                    raise
+                if isinstance(error, (RuntimeError, MemoryError, OSError, ValueError)):
+                    raise ModelLoadError(info.path, f"could not be loaded: {error}") from error
+                raise
+            if previous is not None:
+                self._retire(previous)
+            self._current = model
+            self._status = f"Loaded {info.title}"
+            self._store_setting("sd_model_checkpoint", info.title)
+            return model
+
+    def _load_new(self, info: CheckpointInfo, progress: ProgressFn | None) -> Any:
+        from modules.models.loader import inspect_checkpoint, load_sd_model
+
+        self._status = f"Loading {info.title}…"
+        inspected = inspect_checkpoint(info.path, self.allow_unsafe_pickle)
+        vae_info = self.resolve_vae(info)
+        if not inspected[1].arch.text_config["has_vae"] and vae_info is None:
+            inspected[0].close()
+            raise ModelLoadError(info.path, "contains no VAE weights; choose a VAE file in Settings > VAE")
+        self._schedule_hash(info)
+        self._move(self._current, "cpu")  # free VRAM for the new model (moved back if this fails)
+
+        def report(fraction: float) -> None:
+            self._status = f"Loading {info.title}… ({int(fraction * 100)}%)"
+            if progress is not None:
+                progress(fraction, self._status)
+
+        model = load_sd_model(info.path, info, self.device_info, self._conditioner_factory,
+                              self.allow_unsafe_pickle, report, inspected)
+        self._apply_vae(model, vae_info, force=vae_info is not None)
+        return model
+
+    def _retire(self, model: Any) -> None:
+        limit = int(self._setting("sd_checkpoint_cache", 1))
+        self._move(model, "cpu")
+        if limit > 0:
+            self._cache[str(model.checkpoint.path.resolve())] = model
+        while len(self._cache) > max(0, limit):
+            self._cache.popitem(last=False)
+        from modules.devices import release_memory
+
+        release_memory()
+
+    def unload(self) -> None:
+        """Drop the current and all cached models and free their memory."""
+        with self._lock:
+            self._current = None
+            self._cache.clear()
+            self._status = "Model unloaded"
+        from modules.devices import release_memory
+
+        release_memory()
+
+    # --- VAE --------------------------------------------------------------------------------------------------
+
+    def resolve_vae(self, info: CheckpointInfo, choice: str | None = None) -> VaeInfo | None:
+        """The VAE file to use with ``info`` (None: the checkpoint's own), following A1111's rules."""
+        choice = choice if choice is not None else self._setting("sd_vae", "Automatic")
+        vaes = self.vaes()
+        near = registry.vae_near_checkpoint(vaes, info)
+        if near is not None and (choice == "Automatic" or not self._setting("sd_vae_overrides_per_model_preferences",
+                                                                             True)):
+            return near
+        if choice in ("None", "Automatic", "", None):
+            return None
+        found = registry.find_vae(vaes, choice)
+        if found is None:
+            log.warning("VAE %r not found; using the checkpoint's own VAE", choice)
+        return found
+
+    def _apply_vae(self, model: Any, vae_info: VaeInfo | None, force: bool = False) -> None:
+        from modules.models.loader import checkpoint_vae_state
+        from modules.models.vae import put_vae_state, read_vae_file
+
+        current = model.vae_info
+        if not force and (current is vae_info or (current is not None and vae_info is not None
+                                                  and current.path == vae_info.path)):
+            return
+        if vae_info is None:
+            path = model.checkpoint.path
+            state = checkpoint_vae_state(path, model.vae, model.vae_dtype, self.allow_unsafe_pickle)
+        else:
+            path = vae_info.path
+            state = read_vae_file(path, model.vae, model.vae_dtype, self.allow_unsafe_pickle)
+        put_vae_state(model.vae, state, path)
+        model.vae_info = vae_info
+        log.info("VAE: %s", vae_info.name if vae_info else "from the checkpoint")
+
+    def set_vae(self, name: str | None) -> None:
+        """Switch the VAE ("Automatic", "None" or a file name) in the current model; only VAE weights change."""
+        with self._lock:
+            choice = name or "Automatic"
+            self._store_setting("sd_vae", choice)
+            if self._current is not None:
+                self._apply_vae(self._current, self.resolve_vae(self._current.checkpoint, choice))
+
+    # --- LoRA and embeddings ------------------------------------------------------------------------------------
+
+    def loras(self) -> list[LoraInfo]:
+        if self._loras is None:
+            from modules.models.lora import find_lora_files, lora_alias
+            from modules.models.statedict import read_safetensors_metadata
+
+            infos = []
+            for path in find_lora_files(getattr(self.paths, "lora", None)):
+                metadata = read_safetensors_metadata(path) if path.suffix == ".safetensors" else {}
+                infos.append(LoraInfo(path.stem, path, lora_alias(path, metadata), metadata))
+            self._loras = infos
+        return list(self._loras)
+
+    def find_lora(self, name: str) -> LoraInfo | None:
+        infos = self.loras()
+        for attr in ("name", "alias"):
+            for info in infos:
+                if getattr(info, attr) == name:
+                    return info
+        return None
+
+    def lora_hash(self, name: str) -> str | None:
+        """A1111's ``Lora hashes`` value: addnet hash (safetensors) or sha256, first 12 hex digits."""
+        info = self.find_lora(name)
+        if info is None:
+            return None
+        kind = "addnet" if info.path.suffix == ".safetensors" else "sha256"
+        cached = self.hashes.cached(info.path, kind)
+        if cached is None and getattr(self.flags, "no_hashing", False):
+            return None
+        return (cached or self.hashes.get(info.path, kind))[:12]
+
+    def _network(self, info: LoraInfo) -> Any:
+        from modules.models.lora import load_lora
+
+        stamp = (str(info.path), info.path.stat().st_mtime)
+        network = self._lora_cache.pop(stamp, None) or load_lora(info.path, info.name)
+        self._lora_cache[stamp] = network
+        while len(self._lora_cache) > 8:
+            self._lora_cache.popitem(last=False)
+        return network
+
+    @contextlib.contextmanager
+    def lora_patch(self, model: Any, entries: Sequence[tuple]) -> Iterator[Any]:
+        """Apply ``[(name, weight)]`` or ``[(name, te_weight, unet_weight)]``; weights restored exactly after."""
+        from modules.models.lora import lora_patch
+
+        networks = []
+        for entry in entries:
+            name, te_weight = entry[0], float(entry[1])
+            unet_weight = float(entry[2]) if len(entry) > 2 else te_weight
+            info = self.find_lora(name)
+            if info is None:
+                log.warning("LoRA %r not found in %s", name, getattr(self.paths, "lora", None))
+                continue
+            networks.append((self._network(info), te_weight, unet_weight))
+        with lora_patch(model, networks) as report:
+            yield report
+
+    def embeddings(self) -> list[Embedding]:
+        """Embeddings in the embeddings folder (all of them; ``Embedding.fits`` tells which suit a model)."""
+        self.embedding_db.refresh()
+        return list(self.embedding_db.embeddings.values())
+
+    def embedding_hash(self, name: str) -> str | None:
+        """``TI hashes`` value of an embedding: sha256 of its file, first 12 hex digits."""
+        embedding = self.embedding_db.get(name)
+        if embedding is None:
+            return None
+        cached = self.hashes.cached(embedding.path)
+        if cached is None and getattr(self.flags, "no_hashing", False):
+            return None
+        return (cached or self.hashes.get(embedding.path))[:12]

@@ -1,0 +1,108 @@
+"""Hires. fix: upscale the first pass (in latent space or as an image) and denoise it again at the new size."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from modules.models.vae import decode_latents, encode_images
+from modules.processing import img2img_inputs
+from modules.processing.conditioning import PromptCondProvider
+from modules.processing.params import GenerationParams, InvalidParams
+from modules.processing.prompt_parser import extract_extra_networks
+from modules.processing.samplers import resolve_sampler
+from modules.processing.state import ProcessingState
+from modules.upscaling.upscalers import LATENT_UPSCALE_MODES, latent_upscale
+
+log = logging.getLogger(__name__)
+
+
+def target_size(params: GenerationParams) -> tuple[int, int]:
+    """(width, height) of the second pass, multiples of 8: "Upscale by" or "Resize width/height to"."""
+    width, height = params.width, params.height
+    if params.hr_resize_x == 0 and params.hr_resize_y == 0:
+        target_w, target_h = int(width * params.hr_scale), int(height * params.hr_scale)
+    elif params.hr_resize_y == 0:
+        target_w, target_h = params.hr_resize_x, params.hr_resize_x * height // width
+    elif params.hr_resize_x == 0:
+        target_w, target_h = params.hr_resize_y * width // height, params.hr_resize_y
+    else:
+        target_w, target_h = params.hr_resize_x, params.hr_resize_y
+    target_w, target_h = max(64, target_w // 8 * 8), max(64, target_h // 8 * 8)
+    if target_w > 4096 or target_h > 4096:
+        raise InvalidParams(f"Hires fix target {target_w}x{target_h} is larger than 4096 pixels")
+    return target_w, target_h
+
+
+def _to_pil(pixels: torch.Tensor) -> list:
+    from PIL import Image
+
+    array = pixels.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(image) for image in array]
+
+
+def second_pass(backend: Any, p: ProcessingState, latents: torch.Tensor, *,
+                rng_factory: Callable[[int, int], Any], sample_fn: Callable[..., torch.Tensor]) -> torch.Tensor:
+    params, model = p.params, p.model
+    width, height = target_size(params)
+    upscaler = params.hr_upscaler or "Latent"
+    _record_infotext(p, width, height, upscaler)
+    p.job.update(textinfo="Hires fix", sampling_step=0)
+
+    if upscaler in LATENT_UPSCALE_MODES:
+        upscaled = latent_upscale(latents, upscaler, width, height)
+        pixels = None
+    else:
+        registry = backend.upscalers()
+        if upscaler not in registry.names():
+            raise InvalidParams(f"Unknown hires upscaler {upscaler!r}; choose one of: "
+                                f"{', '.join(registry.hires_upscaler_names())}")
+        images = [registry.upscale(image, upscaler, (width, height)) for image in _to_pil(decode_latents(model, latents))]
+        pixels = img2img_inputs.pil_to_tensor(images)
+        upscaled = encode_images(model, pixels)
+
+    image_conditioning = None
+    if model.arch.unet_in_channels == 9:
+        if pixels is None:
+            pixels = decode_latents(model, upscaled).float().cpu()
+        image_conditioning = img2img_inputs.inpainting_conditioning(model, pixels, None, 1.0, upscaled)
+
+    steps = params.hr_second_pass_steps or p.steps
+    sampler_name, scheduler = p.sampler_name, p.scheduler
+    if params.hr_sampler_name and params.hr_sampler_name != "Use same sampler":
+        info, scheduler = resolve_sampler(params.hr_sampler_name, params.hr_scheduler or p.scheduler)
+        sampler_name = info.name
+    elif params.hr_scheduler and params.hr_scheduler != "Use same scheduler":
+        scheduler = params.hr_scheduler
+    prompts = [extract_extra_networks(params.hr_prompt)[0]] * len(p.prompts) if params.hr_prompt else p.prompts
+    negatives = ([extract_extra_networks(params.hr_negative_prompt)[0]] * len(p.prompts)
+                 if params.hr_negative_prompt else p.negative_prompts)
+    conds = PromptCondProvider(model.conditioner, prompts, negatives, p.steps, p.clip_skip, hires_steps=steps)
+    rng = rng_factory(width, height)
+    noise = rng.next()
+    inputs = img2img_inputs.Img2ImgInputs(upscaled, None, image_conditioning, [None] * len(prompts), None, [])
+    denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
+    return sample_fn(conds, noise, rng, inputs, denoising, steps, sampler_name, scheduler, width, height)
+
+
+def _record_infotext(p: ProcessingState, width: int, height: int, upscaler: str) -> None:
+    params = p.params
+    extra = p.extra_generation_params
+    if params.hr_resize_x or params.hr_resize_y:
+        extra["Hires resize"] = f"{width}x{height}"
+    else:
+        extra["Hires upscale"] = params.hr_scale
+    if params.hr_second_pass_steps:
+        extra["Hires steps"] = params.hr_second_pass_steps
+    extra["Hires upscaler"] = upscaler
+    if params.hr_sampler_name and params.hr_sampler_name != "Use same sampler":
+        extra["Hires sampler"] = params.hr_sampler_name
+    if params.hr_scheduler and params.hr_scheduler != "Use same scheduler":
+        extra["Hires schedule type"] = params.hr_scheduler
+    if params.hr_prompt and params.hr_prompt != params.prompt:
+        extra["Hires prompt"] = params.hr_prompt
+    if params.hr_negative_prompt and params.hr_negative_prompt != params.negative_prompt:
+        extra["Hires negative prompt"] = params.hr_negative_prompt

@@ -1,0 +1,301 @@
+"""The processing core: ``GenerationParams`` in, ``Processed`` (images + infotexts) out.
+
+txt2img, img2img, inpainting and hires fix are thin variants of one path: seeds → conditioning → the one
+denoise loop (``denoise.sample``) → VAE decode → paste-back → save with infotext. It runs inside a job of
+the queue, so it reports progress to that job and stops when the job is interrupted or skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import time
+from typing import Any
+
+import torch
+
+from modules.jobs.queue import Job, JobInterrupted
+from modules.models.vae import decode_latents
+from modules.processing import hires, img2img_inputs, outputs, previews
+from modules.processing.conditioning import PromptCondProvider
+from modules.processing.denoise import sample
+from modules.processing.hooks import HookRegistry
+from modules.processing.params import GenerationParams, InvalidParams, Processed
+from modules.processing.prompt_parser import extract_extra_networks, lora_weights
+from modules.processing.samplers import resolve_sampler
+from modules.processing.seeds import ImageRNG, batch_seeds, fixed_seed
+from modules.processing.state import ProcessingState
+from modules.processing.styles import StyleDatabase
+
+log = logging.getLogger(__name__)
+
+
+class NoModelError(InvalidParams):
+    """No checkpoint is loaded (none found, or loading failed): the message says what the user can do."""
+
+
+def generate(backend: Any, params: GenerationParams, job: Job) -> Processed:
+    settings = backend.settings.overlay(params.override_settings)
+    model = _model_for(backend, settings, job)
+    sampler_info, schedule = resolve_sampler(params.sampler_name, params.scheduler)
+    p = ProcessingState(
+        params=params, settings=settings, model=model, hooks=HookRegistry(isolate_errors=True), job=job,
+        sampler_name=sampler_info.name, scheduler=schedule, steps=params.steps, cfg_scale=params.cfg_scale,
+        width=params.width, height=params.height, batch_size=params.batch_size, n_iter=params.n_iter,
+        clip_skip=int(settings.get("CLIP_stop_at_last_layers", 1)),
+    )
+    styles = StyleDatabase(backend.paths.styles_file)
+    p.prompt = styles.apply_styles_to_prompt(params.prompt, list(params.styles))
+    p.negative_prompt = styles.apply_negative_styles_to_prompt(params.negative_prompt, list(params.styles))
+    p.seed = fixed_seed(params.seed)
+    p.subseed = fixed_seed(params.subseed)
+    total = params.batch_size * params.n_iter
+    p.all_seeds, p.all_subseeds = batch_seeds(p.seed, p.subseed, params.subseed_strength, total)
+    p.all_prompts = [p.prompt] * total
+    p.all_negative_prompts = [p.negative_prompt] * total
+    p.job_timestamp = datetime.datetime.now().strftime("%Y%m%d%H%M%S")
+
+    scripts = backend.services.get("scripts")
+    if scripts is not None:
+        scripts.before_process(p)
+        custom = scripts.run_selected(p)
+        if custom is not None:
+            return custom
+        scripts.process(p)
+
+    loras = _lora_requests(p.all_prompts[0])
+    patch = backend.models.lora_patch(model, loras) if loras else contextlib.nullcontext()
+    started = time.time()
+    with torch.no_grad(), patch, _tiling(model, params.tiling):
+        if loras:
+            p.extra_generation_params.setdefault("Lora hashes", _lora_hashes(backend, loras))
+        for iteration in range(params.n_iter):
+            if job.interrupted:
+                break
+            p.iteration = iteration
+            _run_batch(backend, p, iteration, scripts)
+    if not p.images:
+        raise JobInterrupted("Interrupted before any image was finished")
+    return _finish(backend, p, started)
+
+
+def _model_for(backend: Any, settings: Any, job: Job) -> Any:
+    models = backend.require_models()
+    wanted = settings.get("sd_model_checkpoint")
+    current = models.current
+    if wanted and (current is None or wanted not in _names_of(current.checkpoint)):
+        info = models.find_checkpoint(wanted)
+        if info is None:
+            if current is not None and "sd_model_checkpoint" not in settings.overrides:
+                return current  # the stored choice vanished from disk: keep what is loaded
+            raise InvalidParams(f"Checkpoint {wanted!r} not found; choose one of the listed checkpoints")
+        job.update(textinfo=f"Loading {info.title}")
+        return models.load(info)
+    if current is None:
+        if not models.checkpoints():
+            raise NoModelError(models.status)
+        info = models.startup_checkpoint()
+        job.update(textinfo=f"Loading {info.title}")
+        return models.load(info)
+    return current
+
+
+def _names_of(checkpoint: Any) -> set[str]:
+    return {value for value in (getattr(checkpoint, "title", None), getattr(checkpoint, "name", None),
+                                getattr(checkpoint, "model_name", None), getattr(checkpoint, "short_hash", None))
+            if value}
+
+
+def _lora_requests(prompt: str) -> list[tuple[str, float, float]]:
+    _, calls = extract_extra_networks(prompt)
+    requests = []
+    for call in calls:
+        if call.kind == "lora":
+            te, unet, _ = lora_weights(call)
+            requests.append((call.name, te, unet))
+    return requests
+
+
+def _lora_hashes(backend: Any, loras: list[tuple[str, float, float]]) -> str | None:
+    hashes = []
+    for name, _, _ in loras:
+        short = backend.models.lora_hash(name)
+        if short:
+            hashes.append(f"{name}: {short}")
+    return ", ".join(hashes) or None
+
+
+@contextlib.contextmanager
+def _tiling(model: Any, enabled: bool):
+    """Seamless tiling: circular padding in every conv of the UNet and VAE, restored afterwards."""
+    if not enabled:
+        yield
+        return
+    convs = [m for part in (model.unet, model.vae) for m in part.modules() if isinstance(m, torch.nn.Conv2d)]
+    previous = [conv.padding_mode for conv in convs]
+    for conv in convs:
+        conv.padding_mode = "circular"
+    try:
+        yield
+    finally:
+        for conv, mode in zip(convs, previous):
+            conv.padding_mode = mode
+
+
+def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -> None:
+    params, model, job = p.params, p.model, p.job
+    start = iteration * p.batch_size
+    span = slice(start, start + p.batch_size)
+    p.prompts = [extract_extra_networks(text)[0] for text in p.all_prompts[span]]
+    p.negative_prompts = [extract_extra_networks(text)[0] for text in p.all_negative_prompts[span]]
+    p.seeds, p.subseeds = p.all_seeds[span], p.all_subseeds[span]
+    if scripts is not None:
+        scripts.process_batch(p)
+    job.update(job_no=iteration, job_count=p.n_iter, sampling_step=0, sampling_steps=p.steps,
+               textinfo=f"Batch {iteration + 1} of {p.n_iter}")
+
+    rng = _rng(p, p.width, p.height)
+    noise = rng.next()
+    conds = PromptCondProvider(model.conditioner, p.prompts, p.negative_prompts, p.steps, p.clip_skip)
+    inputs = None
+    denoising = None
+    if params.is_img2img:
+        upscaler = backend.upscalers().scaler(p.settings.get("upscaler_for_img2img") or "None") \
+            if params.resize_mode != 3 else None
+        inputs = img2img_inputs.prepare(model, params, len(p.prompts), noise, upscaler,
+                                        float(p.settings.get("inpainting_mask_weight", 1.0)))
+        denoising = params.denoising_strength if params.denoising_strength is not None else 0.75
+        if params.mask is not None:
+            _inpaint_infotext(p)
+    latents = _sample(p, conds, noise, rng, inputs, denoising, p.steps, p.sampler_name, p.scheduler,
+                      p.width, p.height)
+    if params.enable_hr and not params.is_img2img and not job.interrupted:
+        latents = hires.second_pass(backend, p, latents, rng_factory=lambda w, h: _rng(p, w, h),
+                                    sample_fn=lambda *args, **kwargs: _sample(p, *args, **kwargs))
+        denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
+    pixels = decode_latents(model, latents)
+    images = _to_pil(pixels)
+    now = datetime.datetime.now()
+    for offset, image in enumerate(images):
+        index = start + offset
+        if inputs is not None and inputs.overlays[offset] is not None:
+            from modules.images.ops import apply_overlay
+
+            image = apply_overlay(image, inputs.paste_to, inputs.overlays[offset])
+        text = outputs.infotext(p, index, denoising=denoising)
+        if scripts is not None:
+            image = scripts.postprocess_image(p, image) or image
+        p.images.append(image)
+        p.infotexts.append(text)
+        path = outputs.save_sample(p, image, index, text, backend.paths.data, now)
+        if path:
+            p.saved_paths.append(path)
+    if scripts is not None:
+        scripts.postprocess_batch(p, images)
+    job.consume_skip()
+
+
+def _rng(p: ProcessingState, width: int, height: int) -> ImageRNG:
+    params = p.params
+    return ImageRNG((4, height // 8, width // 8), p.seeds, p.subseeds, params.subseed_strength,
+                    params.seed_resize_from_h, params.seed_resize_from_w,
+                    source=str(p.settings.get("randn_source", "CPU")), device=p.model.device,
+                    eta_noise_seed_delta=int(p.settings.get("eta_noise_seed_delta", 0)))
+
+
+def _sample(p: ProcessingState, conds, noise, rng, inputs, denoising, steps, sampler_name, scheduler, width, height,
+            ) -> torch.Tensor:
+    """One run of the denoise loop with this job's progress, previews and stop checks."""
+    params, model, job = p.params, p.model, p.job
+    every = int(p.settings.get("show_progress_every_n_steps", 10))
+    live = bool(p.settings.get("live_previews_enable", True)) and every > 0
+
+    def progress(step: int, total: int, denoised: torch.Tensor) -> None:
+        job.update(sampling_step=step, sampling_steps=total)
+        if live and (step % every == 0) and step < total:
+            job.set_preview(_preview(p, denoised))
+
+    image_conditioning = None
+    if inputs is not None:
+        image_conditioning = inputs.image_conditioning
+    elif model.arch.unet_in_channels == 9:
+        image_conditioning = img2img_inputs.txt2img_conditioning(model, noise.shape[0], height, width, noise)
+    time_ids = _time_ids(model, width, height, noise.shape[0]) if model.arch.is_sdxl else (None, None)
+    extras: dict[str, Any] = {}
+    latents = sample(
+        model.unet, noise.to(model.device), conds, sampler_name, scheduler, steps, p.cfg_scale,
+        model.scheduler_config, hooks=p.hooks,
+        init_latent=inputs.init_latent if inputs is not None else None,
+        denoising_strength=denoising if denoising is not None else 1.0,
+        latent_mask=inputs.latent_mask if inputs is not None else None,
+        image_conditioning=image_conditioning, add_time_ids=time_ids[0], negative_add_time_ids=time_ids[1],
+        noise_fn=lambda shape: rng.next(), progress=progress, should_stop=job.should_stop, settings=p.settings,
+        eta=params.eta, s_churn=params.s_churn, s_tmin=params.s_tmin, s_tmax=params.s_tmax, s_noise=params.s_noise,
+        extra_generation_params=extras,
+    )
+    for key, value in extras.items():
+        p.extra_generation_params.setdefault(key, value)
+    return latents
+
+
+def _time_ids(model: Any, width: int, height: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """SDXL micro-conditioning: original size, crop (0, 0), target size; the refiner uses aesthetic scores."""
+    if model.arch.family == "sdxl_refiner":
+        positive = torch.tensor([[height, width, 0, 0, 6.0]])
+        negative = torch.tensor([[height, width, 0, 0, 2.5]])
+    else:
+        positive = negative = torch.tensor([[height, width, 0, 0, height, width]])
+    return positive.repeat(batch, 1).float(), negative.repeat(batch, 1).float()
+
+
+def _preview(p: ProcessingState, denoised: torch.Tensor):
+    if p.settings.get("show_progress_type", "Approx cheap") == "Full":
+        return _to_pil(decode_latents(p.model, denoised[:1]))[0]
+    return previews.approx_rgb(denoised[:1], sdxl=p.model.arch.is_sdxl)[0]
+
+
+def _to_pil(pixels: torch.Tensor) -> list:
+    from PIL import Image
+
+    array = (pixels.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+    return [Image.fromarray(image) for image in array]
+
+
+def _inpaint_infotext(p: ProcessingState) -> None:
+    params = p.params
+    extra = p.extra_generation_params
+    extra.setdefault("Mask blur", params.mask_blur)
+    if params.inpainting_mask_invert:
+        extra.setdefault("Mask mode", "Inpaint not masked")
+    if params.inpainting_fill != 1:
+        extra.setdefault("Masked content", ("fill", "original", "latent noise", "latent nothing")[params.inpainting_fill])
+    if params.inpaint_full_res:
+        extra.setdefault("Inpaint area", "Only masked")
+        extra.setdefault("Masked area padding", params.inpaint_full_res_padding)
+
+
+def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
+    images, infotexts = list(p.images), list(p.infotexts)
+    index_of_first_image = 0
+    if len(images) > 1 and (p.settings.get("return_grid", True) or p.settings.get("grid_save", True)):
+        grid = outputs.make_grid(p, images, backend.paths.data, datetime.datetime.now())
+        if p.settings.get("return_grid", True):
+            images.insert(0, grid)
+            infotexts.insert(0, infotexts[0])
+            index_of_first_image = 1
+    processed = Processed(
+        images=images, infotexts=infotexts, seed=p.all_seeds[0], subseed=p.all_subseeds[0],
+        all_seeds=p.all_seeds, all_subseeds=p.all_subseeds, all_prompts=p.all_prompts,
+        all_negative_prompts=p.all_negative_prompts, params=p.params, saved_paths=p.saved_paths,
+        index_of_first_image=index_of_first_image, interrupted=p.job.interrupted,
+        info_extra={"clip_skip": p.clip_skip, "version": outputs.VERSION,
+                    "sampler_name": p.sampler_name, "scheduler": p.scheduler,
+                    "is_using_inpainting_conditioning": p.model.arch.unet_in_channels == 9,
+                    "elapsed": round(time.time() - started, 3)},
+        comments="\n".join(p.comments),
+    )
+    scripts = backend.services.get("scripts")
+    if scripts is not None:
+        scripts.postprocess(p, processed)
+    return processed

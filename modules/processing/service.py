@@ -1,0 +1,34 @@
+"""The generation service: the one entry point the UI, the API and extensions use to make images.
+
+It validates parameters, puts the work on the job queue (one generation at a time on the device) and returns
+the job handle, whose progress, preview, interrupt/skip and result the caller reads.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from modules.jobs.queue import Job
+from modules.processing.params import GenerationParams, Processed
+
+log = logging.getLogger(__name__)
+
+
+class GenerationService:
+    def __init__(self, backend) -> None:
+        self.backend = backend
+
+    def submit(self, params: GenerationParams, label: str | None = None) -> Job:
+        """Queue a generation; raises InvalidParams (before queueing) for impossible values."""
+        params.validate()
+
+        def task(job: Job) -> Processed:
+            from modules.processing.pipeline import generate  # heavy: torch
+
+            return generate(self.backend, params, job)
+
+        return self.backend.jobs.submit(task, label=label or params.mode)
+
+    def run(self, params: GenerationParams) -> Processed:
+        """Submit and wait for the result (for callers with nothing to show meanwhile)."""
+        return self.submit(params).wait()

@@ -1,0 +1,150 @@
+"""The prompt area of txt2img and img2img: prompts with token counters, styles, Generate / Interrupt / Skip.
+
+Labels, symbols and element ids follow A1111 (``txt2img_prompt``, ``txt2img_generate`` ...) so localization
+files, user CSS and extension scripts written for A1111 find the same things here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import gradio as gr
+
+from modules.ui.common import (
+    APPLY_STYLE_SYMBOL, CLEAR_SYMBOL, PASTE_SYMBOL, SAVE_STYLE_SYMBOL, describe_error, error_html, info_html,
+    tool_button,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOKEN_LIMIT = 75
+
+
+@dataclasses.dataclass
+class Toprow:
+    prompt: gr.Textbox
+    negative_prompt: gr.Textbox
+    token_counter: gr.HTML
+    negative_token_counter: gr.HTML
+    generate: gr.Button
+    interrupt: gr.Button
+    skip: gr.Button
+    paste: gr.Button
+    clear: gr.Button
+    styles: gr.Dropdown
+    style_apply: gr.Button
+    style_create: gr.Button
+    style_editor: gr.Group
+    style_name: gr.Textbox
+    style_save: gr.Button
+    style_message: gr.HTML
+
+
+def style_database(backend: Any):
+    """The shared styles of ``styles.csv`` (the API's too), re-read so edits made by hand show up."""
+    from modules.api.services import styles
+
+    database = styles(backend)
+    database.reload()
+    return database
+
+
+def token_count_text(backend: Any, text: str) -> str:
+    """``used/limit`` as A1111's counter shows it; ``–/75`` while no model is loaded to count with."""
+    models = backend.models
+    current = getattr(models, "current", None) if models is not None else None
+    if current is None:
+        return f'<span class="token-counter" title="load a checkpoint to count tokens">–/{DEFAULT_TOKEN_LIMIT}</span>'
+    try:
+        used, limit = current.conditioner.count_tokens(text or "")
+    except Exception as error:  # the counter is a hint; it must never break typing
+        log.debug("Token counting failed: %s", error)
+        return f'<span class="token-counter">?/{DEFAULT_TOKEN_LIMIT}</span>'
+    over = ' over-limit' if used > limit else ""
+    return f'<span class="token-counter{over}">{used}/{limit}</span>'
+
+
+def build(backend: Any, tab: str) -> Toprow:
+    """Create the prompt row for ``tab`` ("txt2img" or "img2img"); events are wired here except Generate."""
+    with gr.Row(elem_id=f"{tab}_toprow", elem_classes=["toprow"]):
+        with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
+            with gr.Group():
+                prompt = gr.Textbox(label="Prompt", elem_id=f"{tab}_prompt", show_label=False, lines=3,
+                                    max_lines=20, placeholder="Prompt\n(Press Ctrl+Enter to generate, Alt+Enter to skip, Esc to interrupt)")
+                token_counter = gr.HTML(token_count_text(backend, ""), elem_id=f"{tab}_token_counter",
+                                        elem_classes=["token-counter-box"], padding=False)
+            with gr.Group():
+                negative = gr.Textbox(label="Negative prompt", elem_id=f"{tab}_neg_prompt", show_label=False,
+                                      lines=2, max_lines=20,
+                                      placeholder="Negative prompt\n(Press Ctrl+Enter to generate, Alt+Enter to skip, Esc to interrupt)")
+                negative_counter = gr.HTML(token_count_text(backend, ""), elem_id=f"{tab}_negative_token_counter",
+                                           elem_classes=["token-counter-box"], padding=False)
+        with gr.Column(scale=1, min_width=240, elem_id=f"{tab}_actions_column"):
+            with gr.Row(elem_id=f"{tab}_generate_box", elem_classes=["generate-box"]):
+                interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt", visible=False, variant="stop")
+                skip = gr.Button("Skip", elem_id=f"{tab}_skip", visible=False)
+                generate = gr.Button("Generate", elem_id=f"{tab}_generate", variant="primary")
+            with gr.Row(elem_id=f"{tab}_tools", elem_classes=["tool-row"]):
+                paste = tool_button(PASTE_SYMBOL, f"{tab}_paste")
+                clear = tool_button(CLEAR_SYMBOL, f"{tab}_clear_prompt")
+                style_apply = tool_button(APPLY_STYLE_SYMBOL, f"{tab}_style_apply")
+                style_create = tool_button(SAVE_STYLE_SYMBOL, f"{tab}_style_create")
+            styles = gr.Dropdown(label="Styles", elem_id=f"{tab}_styles", choices=_style_names(backend),
+                                 value=[], multiselect=True, show_label=False, allow_custom_value=False)
+            with gr.Group(visible=False, elem_id=f"{tab}_style_editor") as style_editor:
+                style_name = gr.Textbox(label="Style name", elem_id=f"{tab}_style_name", lines=1)
+                style_save = gr.Button("Save style", elem_id=f"{tab}_style_save", size="sm")
+            style_message = gr.HTML(elem_id=f"{tab}_style_message", padding=False)
+
+    row = Toprow(prompt, negative, token_counter, negative_counter, generate, interrupt, skip, paste, clear, styles,
+                 style_apply, style_create, style_editor, style_name, style_save, style_message)
+    _wire(backend, row)
+    return row
+
+
+def refresh_styles(backend: Any):
+    """An update giving the styles dropdown the current list (page load, after edits)."""
+    return gr.update(choices=_style_names(backend))
+
+
+def _style_names(backend: Any) -> list[str]:
+    try:
+        return style_database(backend).names()
+    except (OSError, ValueError) as error:
+        log.warning("Styles could not be read: %s", error)
+        return []
+
+
+def _wire(backend: Any, row: Toprow) -> None:
+    quiet = dict(show_progress="hidden", concurrency_limit=None, trigger_mode="always_last", queue=False)
+    row.prompt.change(lambda text: token_count_text(backend, text), row.prompt, row.token_counter, **quiet)
+    row.negative_prompt.change(lambda text: token_count_text(backend, text), row.negative_prompt,
+                               row.negative_token_counter, **quiet)
+    row.clear.click(lambda: ("", ""), None, [row.prompt, row.negative_prompt], queue=False,
+                    js="() => confirm('Delete prompt?') ? ['', ''] : [null, null]")
+
+    def apply_styles(prompt: str, negative: str, chosen: list[str]):
+        """Write the chosen styles into the prompts and clear the selection (A1111's 📋)."""
+        database = style_database(backend)
+        return (database.apply_styles_to_prompt(prompt, chosen or []),
+                database.apply_negative_styles_to_prompt(negative, chosen or []),
+                gr.update(value=[], choices=database.names()), "")
+
+    row.style_apply.click(apply_styles, [row.prompt, row.negative_prompt, row.styles],
+                          [row.prompt, row.negative_prompt, row.styles, row.style_message], show_progress="hidden")
+    row.style_create.click(lambda: gr.update(visible=True), None, row.style_editor, queue=False)
+
+    def save_style(name: str, prompt: str, negative: str, chosen: list[str]):
+        try:
+            database = style_database(backend)
+            style = database.save_style(name or "", prompt or "", negative or "")
+        except (ValueError, OSError) as error:
+            return gr.update(), gr.update(), error_html(describe_error(error))
+        names = database.names()
+        return (gr.update(choices=names, value=[n for n in chosen or [] if n in names]), gr.update(visible=False),
+                info_html(f"Style {style.name!r} saved."))
+
+    row.style_save.click(save_style, [row.style_name, row.prompt, row.negative_prompt, row.styles],
+                         [row.styles, row.style_editor, row.style_message], show_progress="hidden")

@@ -1,0 +1,267 @@
+"""Upscaler registry, ESRGAN-family networks from tiny random weights, latent modes and the Extras backend."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from modules import postprocessing
+from modules.upscaling import esrgan
+from modules.upscaling.options import OPTIONS
+from modules.upscaling.upscalers import LATENT_UPSCALE_MODES, UpscalerRegistry, latent_upscale
+
+
+def conv(sd, name, cin, cout):
+    sd[f"{name}.weight"] = torch.randn(cout, cin, 3, 3) * 0.05
+    sd[f"{name}.bias"] = torch.randn(cout) * 0.01
+
+
+def rrdb_state_dict(nf=8, nb=2, gc=4, n_up=2, in_ch=3, out_ch=3, seed=0):
+    """Random weights in the BasicSR / Real-ESRGAN RRDBNet key layout."""
+    torch.manual_seed(seed)
+    sd = {}
+    conv(sd, "conv_first", in_ch, nf)
+    for b in range(nb):
+        for r in (1, 2, 3):
+            for c in range(1, 5):
+                conv(sd, f"body.{b}.rdb{r}.conv{c}", nf + (c - 1) * gc, gc)
+            conv(sd, f"body.{b}.rdb{r}.conv5", nf + 4 * gc, nf)
+    conv(sd, "conv_body", nf, nf)
+    for k in range(1, n_up + 1):
+        conv(sd, f"conv_up{k}", nf, nf)
+    conv(sd, "conv_hr", nf, nf)
+    conv(sd, "conv_last", nf, out_ch)
+    return sd
+
+
+def to_old_layout(sd, nb=2, n_up=2):
+    """The same weights under the original ESRGAN ``model.N`` names."""
+    old = {}
+    for key, value in sd.items():
+        head, kind = key.rsplit(".", 1)
+        if head == "conv_first":
+            old[f"model.0.{kind}"] = value
+        elif head.startswith("body."):
+            _, b, rdb, c = head.split(".")
+            old[f"model.1.sub.{b}.RDB{rdb[-1]}.{c}.0.{kind}"] = value
+        elif head == "conv_body":
+            old[f"model.1.sub.{nb}.{kind}"] = value
+        elif head.startswith("conv_up"):
+            old[f"model.{3 * int(head[-1])}.{kind}"] = value
+        elif head == "conv_hr":
+            old[f"model.{3 * n_up + 2}.{kind}"] = value
+        else:
+            old[f"model.{3 * n_up + 4}.{kind}"] = value
+    return old
+
+
+def noise(width, height, seed=0):
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+@pytest.fixture
+def esrgan_dir(tmp_path):
+    folder = tmp_path / "models" / "ESRGAN"
+    folder.mkdir(parents=True)
+    torch.save({"params_ema": rrdb_state_dict()}, folder / "Tiny_4x.pth")
+    return folder
+
+
+def test_registry_lists_a1111_names_and_model_files(esrgan_dir):
+    (esrgan_dir / "notes.txt").write_text("not a model")
+    registry = UpscalerRegistry(esrgan_dir)
+    assert registry.names() == ["None", "Lanczos", "Nearest", "Tiny_4x"]
+    assert registry.get("Tiny_4x").kind == "model" and registry.get("Tiny_4x").scale == 4
+    assert registry.hires_upscaler_names()[:6] == list(LATENT_UPSCALE_MODES)
+    save_file(rrdb_state_dict(n_up=1, in_ch=12), str(esrgan_dir / "Other_x2.safetensors"))
+    assert "Other_x2" not in registry.names()
+    registry.refresh()
+    assert registry.get("Other_x2").scale == 2
+    with pytest.raises(KeyError):
+        registry.get("Missing")
+    with pytest.raises(ValueError):
+        registry.get("Latent (bicubic)")
+    assert UpscalerRegistry(esrgan_dir / "absent").names() == ["None", "Lanczos", "Nearest"]
+
+
+def test_resample_upscalers_give_requested_size(tmp_path):
+    registry = UpscalerRegistry(tmp_path)
+    image = noise(64, 48)
+    for name in ("Lanczos", "Nearest", "None"):
+        assert registry.upscale(image, name, 2.0).size == (128, 96)
+        assert registry.upscale(image, name, (100, 60)).size == (100, 60)
+    nearest = np.array(registry.upscale(image, "Nearest", 2.0))
+    assert (nearest[::2, ::2] == np.array(image)).all() and (nearest[1::2, 1::2] == np.array(image)).all()
+    # A1111 rounds a scale target down to a multiple of 8
+    assert registry.upscale(noise(30, 30), "Lanczos", 2.0).size == (56, 56)
+
+
+@pytest.mark.parametrize("mode", list(LATENT_UPSCALE_MODES))
+def test_latent_upscale_modes_shape(mode):
+    latents = torch.randn(2, 4, 8, 8)
+    out = latent_upscale(latents, mode, width=128, height=96)
+    assert out.shape == (2, 4, 12, 16)
+    assert torch.isfinite(out).all()
+
+
+def test_latent_upscale_rejects_unknown_mode():
+    with pytest.raises(ValueError):
+        latent_upscale(torch.zeros(1, 4, 8, 8), "Latent (cubic)", 64, 64)
+
+
+def bgr_forward(model, image):
+    tensor = torch.from_numpy(np.array(image)[:, :, ::-1].copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        out = model(tensor)[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+    return out[:, :, ::-1]
+
+
+def test_esrgan_model_upscales_16_to_64(esrgan_dir):
+    registry = UpscalerRegistry(esrgan_dir, settings={"ESRGAN_tile": 0})
+    image = noise(16, 16)
+    result = registry.upscale(image, "Tiny_4x", 4)
+    assert result.size == (64, 64) and result.mode == "RGB"
+    model = esrgan.load_model(esrgan_dir / "Tiny_4x.pth")
+    assert isinstance(model, esrgan.RRDBNet) and model.scale == 4
+    assert (np.array(result) == bgr_forward(model, image)).all()
+    assert not (np.array(result) == np.array(image.resize((64, 64), Image.Resampling.LANCZOS))).all()
+    # 2x from a 4x network: one pass, then Lanczos down to the target
+    assert registry.upscale(image, "Tiny_4x", 2.0).size == (32, 32)
+
+
+def test_esrgan_tiles_are_counted_and_shape_kept(esrgan_dir):
+    calls = []
+    registry = UpscalerRegistry(esrgan_dir, settings={"ESRGAN_tile": 8, "ESRGAN_tile_overlap": 2})
+    result = registry.upscale(noise(20, 12), "Tiny_4x", 4, progress=lambda done, total: calls.append((done, total)))
+    assert result.size == (80, 48)
+    assert calls[-1] == (6, 6) and len(calls) == 6  # 3 columns x 2 rows
+
+
+def test_tiled_blending_matches_whole_image_for_a_local_model():
+    class Nearest2x(torch.nn.Module):
+        scale = 2
+
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+    image = torch.rand(1, 3, 37, 29)
+    whole = esrgan.upscale_tensor(Nearest2x(), image, tile=0, overlap=0)
+    tiled = esrgan.upscale_tensor(Nearest2x(), image, tile=10, overlap=4)
+    assert tiled.shape == (1, 3, 74, 58)
+    assert torch.allclose(whole, tiled, atol=1e-6)
+
+
+def test_old_esrgan_layout_loads_to_the_same_network(tmp_path):
+    sd = rrdb_state_dict()
+    save_file(to_old_layout(sd), str(tmp_path / "old.safetensors"))
+    new = esrgan.build_model(sd)
+    old = esrgan.load_model(tmp_path / "old.safetensors")
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        assert torch.equal(new(x), old(x))
+
+
+def test_realesrgan_x2_unshuffle_handles_odd_sizes():
+    model = esrgan.build_model(rrdb_state_dict(in_ch=12, n_up=2))
+    assert model.scale == 2
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 15, 13)).shape == (1, 3, 30, 26)
+
+
+def test_compact_network_is_recognised():
+    torch.manual_seed(0)
+    sd = {}
+    conv(sd, "body.0", 3, 8)
+    sd["body.1.weight"] = torch.full((8,), 0.25)
+    conv(sd, "body.2", 8, 8)
+    sd["body.3.weight"] = torch.full((8,), 0.25)
+    conv(sd, "body.4", 8, 3 * 16)
+    model = esrgan.build_model(sd)
+    assert isinstance(model, esrgan.SRVGGNetCompact) and model.scale == 4
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 6, 5)).shape == (1, 3, 24, 20)
+
+
+def test_unknown_architecture_and_pickled_code_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="unsupported upscaler architecture"):
+        esrgan.build_model({"weird.weight": torch.zeros(3)})
+    torch.save({"payload": Image.new("RGB", (2, 2))}, tmp_path / "evil.pth")  # any non-tensor object
+    with pytest.raises(pickle.UnpicklingError):
+        esrgan.read_state_dict(tmp_path / "evil.pth")
+
+
+def test_extras_scale_by_and_second_upscaler_blend(tmp_path):
+    registry = UpscalerRegistry(tmp_path)
+    image = noise(32, 24)
+    image.info["parameters"] = "a cat\nSteps: 20"
+    single, info = postprocessing.run_extras(image, registry=registry, upscaler_1="Lanczos", upscaling_resize=2)
+    assert single.size == (64, 48)
+    assert "Postprocess upscale by: 2, Postprocess upscaler: Lanczos" in info
+    assert single.info["parameters"] == "a cat\nSteps: 20"
+    assert single.info["postprocessing"] == "Postprocess upscale by: 2, Postprocess upscaler: Lanczos"
+    blended, info2 = postprocessing.run_extras(
+        image, registry=registry, upscaler_1="Lanczos", upscaler_2="Nearest", extras_upscaler_2_visibility=0.5
+    )
+    nearest = registry.upscale(image, "Nearest", 2.0)
+    assert blended.size == (64, 48) and "Postprocess upscaler 2: Nearest" in info2
+    assert not (np.array(blended) == np.array(single)).all()
+    expected = Image.blend(single, nearest, 0.5)
+    assert (np.array(blended) == np.array(expected)).all()
+    invisible, _ = postprocessing.run_extras(image, registry=registry, upscaler_1="Lanczos", upscaler_2="Nearest")
+    assert (np.array(invisible) == np.array(single)).all()
+
+
+def test_extras_scale_to_crop_none_and_batch(esrgan_dir):
+    registry = UpscalerRegistry(esrgan_dir)
+    image = noise(40, 20)
+    cropped, info = postprocessing.run_extras(
+        image, registry=registry, resize_mode=1, upscaling_resize_w=64, upscaling_resize_h=64, upscaler_1="Tiny_4x"
+    )
+    assert cropped.size == (64, 64) and "Postprocess crop to: 64x64" in info
+    kept, _ = postprocessing.run_extras(
+        image,
+        registry=registry,
+        resize_mode=1,
+        upscaling_resize_w=64,
+        upscaling_resize_h=64,
+        upscaling_crop=False,
+        upscaler_1="Lanczos",
+    )
+    assert kept.size == (128, 64)
+    untouched, info = postprocessing.run_extras(image, registry=registry)
+    assert untouched.size == image.size and info == "<p></p>"
+    results, _ = postprocessing.run_extras_batch([image, noise(16, 16)], registry=registry, upscaler_1="Nearest")
+    assert [r.size for r in results] == [(80, 40), (32, 32)]
+    limited, info = postprocessing.run_extras(
+        noise(64, 32), registry=registry, upscaler_1="Lanczos", upscaling_resize=4, max_side_length=128
+    )
+    assert limited.size == (128, 64) and "Max side length: 128" in info
+    with pytest.raises(KeyError):
+        postprocessing.run_extras(image, registry=registry, upscaler_1="Missing")
+
+
+def test_upscaling_options():
+    options = {option.key: option for option in OPTIONS}
+    assert options["ESRGAN_tile"].default == 192 and options["ESRGAN_tile_overlap"].default == 8
+    assert options["upscaler_for_img2img"].default is None
+    assert {option.section.id for option in OPTIONS} == {"upscaling"}
+
+
+def test_importing_upscalers_and_extras_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, modules.postprocessing, modules.upscaling.options; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available: GPU upscale not checked")
+def test_esrgan_runs_on_cuda_half(esrgan_dir):
+    cpu = UpscalerRegistry(esrgan_dir).upscale(noise(16, 16), "Tiny_4x", 4)
+    gpu = UpscalerRegistry(esrgan_dir, device="cuda", dtype=torch.float16).upscale(noise(16, 16), "Tiny_4x", 4)
+    assert gpu.size == (64, 64)
+    assert np.abs(np.array(gpu).astype(int) - np.array(cpu).astype(int)).max() <= 3
