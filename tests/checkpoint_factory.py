@@ -182,6 +182,18 @@ def lora_targets(layout_name: str) -> list[tuple[str, str, tuple[int, ...]]]:
         for root, kohya in text_roots.items():
             if key.startswith(root) and (".self_attn." in key or ".mlp." in key):
                 targets.append((kohya, "text_model." + module[len(root):], shape))
+    big_g = "conditioner.embedders.1.model.transformer.resblocks."  # kohya names it in transformers form
+    open_clip_names = {"attn.out_proj": "self_attn.out_proj", "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
+    for key, shape in shapes.items():
+        if not key.startswith(big_g):
+            continue
+        layer, rest = key[len(big_g):].split(".", 1)
+        hf = f"text_model.encoder.layers.{layer}."
+        if rest == "attn.in_proj_weight":
+            width = shape[1]
+            targets += [("lora_te2_", hf + f"self_attn.{n}_proj", (width, width)) for n in "qkv"]
+        elif rest.endswith(".weight") and rest[: -len(".weight")] in open_clip_names:
+            targets.append(("lora_te2_", hf + open_clip_names[rest[: -len(".weight")]], shape))
     return targets
 
 

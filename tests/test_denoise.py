@@ -42,6 +42,15 @@ def close(ours: torch.Tensor, reference: torch.Tensor) -> None:
     torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-4)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a shared 2-core box OpenMP spinning costs 10x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def unet():
     torch.manual_seed(0)
@@ -120,7 +129,8 @@ def test_euler_img2img_matches_diffusers(unet, texts):
     init = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(3))
     noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(5))
     ours = run(unet, noise, texts, "Euler", 10, init_latent=init, denoising_strength=0.6)
-    pipe = pipeline(unet, EulerDiscreteScheduler(**CONFIG, timestep_spacing="linspace"), StableDiffusionImg2ImgPipeline)
+    scheduler = EulerDiscreteScheduler(**CONFIG, timestep_spacing="linspace")
+    pipe = pipeline(unet, scheduler, StableDiffusionImg2ImgPipeline)
     reference = pipe(prompt_embeds=texts["cond"][:1], negative_prompt_embeds=texts["uncond"][:1], image=init,
                      strength=0.7, sigmas=ModelSigmas.from_config(CONFIG).uniform(10).tolist(), guidance_scale=7.0,
                      output_type="latent", generator=torch.Generator().manual_seed(5)).images
@@ -129,7 +139,8 @@ def test_euler_img2img_matches_diffusers(unet, texts):
 
 def test_sdxl_matches_diffusers(sdxl_unet, texts, noise):
     pooled, negative_pooled = torch.randn(2, 1, 32, generator=torch.Generator().manual_seed(4))
-    conds = StaticCondProvider(Conditioning(texts["cond"][:1], pooled), Conditioning(texts["uncond"][:1], negative_pooled))
+    conds = StaticCondProvider(Conditioning(texts["cond"][:1], pooled),
+                               Conditioning(texts["uncond"][:1], negative_pooled))
     time_ids = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]])
     ours = run(sdxl_unet, noise, texts, "Euler", 6, 5.0, conds=conds, add_time_ids=time_ids)
     with warnings.catch_warnings():
@@ -183,7 +194,8 @@ def test_every_sampler_is_finite_and_deterministic(unet, texts, name):
     for _ in range(2):
         generator = torch.Generator().manual_seed(11)
         steps_seen: list[int] = []
-        outputs.append(run(unet, noise, texts, name, 5, noise_fn=lambda shape: torch.randn(shape, generator=generator),
+        outputs.append(run(unet, noise, texts, name, 5,
+                           noise_fn=lambda shape: torch.randn(shape, generator=generator),
                            progress=lambda step, total, latents: steps_seen.append(step)))
         counts.append(steps_seen)
     assert outputs[0].shape == (2, 4, 8, 8) and bool(outputs[0].isfinite().all())

@@ -167,3 +167,30 @@ def test_prompt_syntax_reaches_the_model(backend):
     for other in (weighted, edited, composed):
         assert (pixels(base.images[0]) != pixels(other.images[0])).any()
     assert torch.isfinite(torch.tensor(pixels(composed.images[0]))).all()
+
+
+def test_lora_in_prompt_changes_image_and_weights_are_restored(backend):
+    from tests.checkpoint_factory import write_lora
+
+    write_lora(backend.paths.lora / "detail.safetensors", "sd15_tiny", seed=3)
+    unet = backend.models.current.unet
+    before = {name: tensor.clone() for name, tensor in unet.state_dict().items()}
+    plain = run(backend, prompt="a cat", seed=4, do_not_save_samples=True)
+    zero = run(backend, prompt="a cat <lora:detail:0>", seed=4, do_not_save_samples=True)
+    full = run(backend, prompt="a cat <lora:detail:1>", seed=4, do_not_save_samples=True)
+    assert (pixels(plain.images[0]) == pixels(zero.images[0])).all()
+    assert (pixels(plain.images[0]) != pixels(full.images[0])).any()
+    assert 'Lora hashes: "detail: ' in full.infotexts[0]
+    assert full.all_prompts[0] == "a cat <lora:detail:1>"
+    after = unet.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+
+
+def test_embedding_by_file_name_is_used(backend):
+    from tests.checkpoint_factory import write_embedding
+
+    write_embedding(backend.paths.embeddings / "my-style.pt", vectors=2, width=32, seed=5)
+    plain = run(backend, prompt="a cat", seed=4, do_not_save_samples=True)
+    styled = run(backend, prompt="a cat my-style", seed=4, do_not_save_samples=True)
+    assert (pixels(plain.images[0]) != pixels(styled.images[0])).any()
+    assert "TI hashes: " in styled.infotexts[0] and "my-style" in styled.infotexts[0]

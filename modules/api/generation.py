@@ -18,6 +18,7 @@ from modules.api.request_infotext import apply_infotext
 from modules.jobs.queue import JobInterrupted
 from modules.processing.params import GenerationParams, Processed
 from modules.processing.samplers import find_schedule, resolve_sampler
+from modules.settings.registry import FrozenSettingsError
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,10 @@ def generate(backend: Any, request: GenerationRequest) -> dict[str, Any]:
     except JobInterrupted:
         processed = _interrupted_result(params)
     if request.override_settings_restore_afterwards is False and params.override_settings:
-        backend.settings.update(params.override_settings, save=False)
+        try:  # A1111 keeps such overrides as the current settings (without saving them)
+            backend.settings.update(params.override_settings, save=False)
+        except FrozenSettingsError:
+            log.warning("override_settings_restore_afterwards=false ignored: settings are frozen")
 
     images: list[str] = []
     if request.send_images is not False:

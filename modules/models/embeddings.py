@@ -48,8 +48,8 @@ class Embedding:
     def fits(self, encoder_widths: dict[str, int]) -> bool:
         if "*" in self.vectors:
             return len(encoder_widths) == 1 and next(iter(encoder_widths.values())) == self.vectors["*"].shape[-1]
-        return all(self.vectors.get(name) is not None and self.vectors[name].shape[-1] == width
-                   for name, width in encoder_widths.items())
+        return set(self.vectors) == set(encoder_widths) and all(
+            self.vectors[name].shape[-1] == width for name, width in encoder_widths.items())
 
 
 def parse_embedding(data: Any, path: Path) -> dict[str, "torch.Tensor"]:

@@ -216,6 +216,9 @@ class ModelManager:
         with self._lock:
             info = checkpoint_or_title if isinstance(checkpoint_or_title, CheckpointInfo) else \
                 self.find_checkpoint(checkpoint_or_title)
+            if info is None and checkpoint_or_title:  # a file added since the last scan
+                self.refresh()
+                info = self.find_checkpoint(checkpoint_or_title)
             if info is None:
                 if not self.checkpoints():
                     raise ModelLoadError(None, self.status)
@@ -256,9 +259,11 @@ class ModelManager:
         self._status = f"Loading {info.title}…"
         inspected = inspect_checkpoint(info.path, self.allow_unsafe_pickle)
         vae_info = self.resolve_vae(info)
-        if not inspected[1].arch.text_config["has_vae"] and vae_info is None:
-            inspected[0].close()
-            raise ModelLoadError(info.path, "contains no VAE weights; choose a VAE file in Settings > VAE")
+        if not inspected[1].arch.text_config["has_vae"]:
+            if vae_info is None:
+                inspected[0].close()
+                raise ModelLoadError(info.path, "contains no VAE weights; choose a VAE file in Settings > VAE")
+            inspected = (inspected[0], self._with_vae_config_of(inspected[1], vae_info))
         self._schedule_hash(info)
         self._move(self._current, "cpu")  # free VRAM for the new model (moved back if this fails)
 
@@ -272,16 +277,33 @@ class ModelManager:
         self._apply_vae(model, vae_info, force=vae_info is not None)
         return model
 
+    def _with_vae_config_of(self, detection: Any, vae_info: VaeInfo) -> Any:
+        """``detection`` with its VAE config taken from a VAE file (for checkpoints without a VAE)."""
+        from modules.models.arch_config import vae_config_from_shapes
+        from modules.models.statedict import open_state_dict
+
+        state_file = open_state_dict(vae_info.path, self.allow_unsafe_pickle)
+        try:
+            config = vae_config_from_shapes(state_file.shapes, "", detection.arch.latent_scale)
+        finally:
+            state_file.close()
+        return dataclasses.replace(detection, arch=dataclasses.replace(detection.arch, vae_config=config))
+
     def _retire(self, model: Any) -> None:
-        limit = int(self._setting("sd_checkpoint_cache", 1))
+        """Keep the replaced model in the RAM cache, evicting the oldest beyond ``sd_checkpoint_cache``."""
+        limit = max(0, int(self._setting("sd_checkpoint_cache", 1)))
         self._move(model, "cpu")
+        freed = limit == 0
         if limit > 0:
             self._cache[str(model.checkpoint.path.resolve())] = model
-        while len(self._cache) > max(0, limit):
+        while len(self._cache) > limit:
             self._cache.popitem(last=False)
-        from modules.devices import release_memory
+            freed = True
+        del model
+        if freed:
+            from modules.devices import release_memory
 
-        release_memory()
+            release_memory()
 
     def unload(self) -> None:
         """Drop the current and all cached models and free their memory."""
@@ -332,6 +354,8 @@ class ModelManager:
         """Switch the VAE ("Automatic", "None" or a file name) in the current model; only VAE weights change."""
         with self._lock:
             choice = name or "Automatic"
+            if choice not in ("Automatic", "None") and registry.find_vae(self.vaes(), choice) is None:
+                self.refresh()  # a file added since the last scan
             self._store_setting("sd_vae", choice)
             if self._current is not None:
                 self._apply_vae(self._current, self.resolve_vae(self._current.checkpoint, choice))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -44,27 +45,37 @@ class PromptCondProvider:
         steps: int,
         clip_skip: int = 1,
         hires_steps: int | None = None,
+        settings: Any = None,
     ) -> None:
         self._conditioner = conditioner
         self._clip_skip = clip_skip
-        self._cache: dict[str, Conditioning] = {}
+        self._settings = settings
+        self._cache: dict[tuple[str, bool], Conditioning] = {}
         self._parts: list[list[_Part]] = []
         for prompt in prompts:
             pieces = split_and(prompt)
             schedules = get_prompt_schedules([text for text, _ in pieces], steps, hires_steps)
             self._parts.append([_Part(weight, schedule) for (_, weight), schedule in zip(pieces, schedules)])
         self._negatives = get_prompt_schedules(list(negative_prompts), steps, hires_steps)
-        texts = {text for parts in self._parts for part in parts for _, text in part.schedule}
-        texts |= {text for schedule in self._negatives for _, text in schedule}
-        self._encode_all(sorted(texts))
+        keys = {(text, False) for parts in self._parts for part in parts for _, text in part.schedule}
+        keys |= {(text, True) for schedule in self._negatives for _, text in schedule}
+        self._encode_all(sorted(keys))
 
-    def _encode_all(self, texts: list[str]) -> None:
-        encoded = {text: self._conditioner.encode([text], self._clip_skip) for text in texts}
+    def _encode(self, text: str, negative: bool) -> Conditioning:
+        return self._conditioner.encode([text], self._clip_skip, is_negative_prompt=negative, settings=self._settings)
+
+    def _encode_all(self, keys: list[tuple[str, bool]]) -> None:
+        encoded = {key: self._encode(*key) for key in keys}
         longest = max(c.crossattn.shape[1] for c in encoded.values())
         if any(c.crossattn.shape[1] != longest for c in encoded.values()):
-            empty = self._conditioner.encode([""], self._clip_skip).crossattn
-            encoded = {text: _pad(c, longest, empty) for text, c in encoded.items()}
+            empty = self._encode("", False).crossattn
+            encoded = {key: _pad(c, longest, empty) for key, c in encoded.items()}
         self._cache = encoded
+
+    @property
+    def embeddings_used(self) -> list[str]:
+        """Textual-inversion embeddings any of the texts used (for the "TI hashes" infotext)."""
+        return sorted({name for cond in self._cache.values() for name in cond.embeddings_used})
 
     def cond(self, step: int) -> tuple[Conditioning, CondWeights]:
         rows: list[Conditioning] = []
@@ -73,12 +84,12 @@ class PromptCondProvider:
             image_weights = []
             for part in parts:
                 image_weights.append((len(rows), part.weight))
-                rows.append(self._cache[_text_at(part.schedule, step)])
+                rows.append(self._cache[(_text_at(part.schedule, step), False)])
             weights.append(image_weights)
         return _stack(rows), weights
 
     def uncond(self, step: int) -> Conditioning:
-        return _stack([self._cache[_text_at(schedule, step)] for schedule in self._negatives])
+        return _stack([self._cache[(_text_at(schedule, step), True)] for schedule in self._negatives])
 
 
 def _pad(cond: Conditioning, length: int, empty: torch.Tensor) -> Conditioning:
@@ -88,7 +99,7 @@ def _pad(cond: Conditioning, length: int, empty: torch.Tensor) -> Conditioning:
         return cond
     repeats = -(-missing // empty.shape[1])
     filler = empty.to(cond.crossattn).repeat(cond.crossattn.shape[0], repeats, 1)[:, :missing]
-    return Conditioning(torch.cat([cond.crossattn, filler], dim=1), cond.pooled)
+    return dataclasses.replace(cond, crossattn=torch.cat([cond.crossattn, filler], dim=1))
 
 
 def _stack(rows: list[Conditioning]) -> Conditioning:

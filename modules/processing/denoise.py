@@ -62,7 +62,8 @@ class CFGDenoiser:
                  add_time_ids: torch.Tensor | None = None, negative_add_time_ids: torch.Tensor | None = None,
                  batch_cond_uncond: bool = True, skip_early_cond: float = 0.0, s_min_uncond: float = 0.0,
                  s_min_uncond_all: bool = False, total_calls: int = 1) -> None:
-        self.unet, self.model_sigmas, self.conds, self.hooks, self.sampling = unet, model_sigmas, conds, hooks, sampling
+        self.unet, self.model_sigmas, self.conds, self.hooks = unet, model_sigmas, conds, hooks
+        self.sampling = sampling
         self.prediction_type, self.lcm = prediction_type, lcm
         self.add_time_ids, self.negative_add_time_ids = add_time_ids, negative_add_time_ids
         self.batch_cond_uncond, self.skip_early_cond = batch_cond_uncond, skip_early_cond
@@ -106,7 +107,8 @@ class CFGDenoiser:
             for row, weight in parts:
                 denoised[image] += (x_out[row] - uncond_out[image]) * (weight * scale)
         if sampling.latent_mask is not None:
-            denoised = sampling.init_latent * (1 - sampling.latent_mask) + denoised * sampling.latent_mask
+            mask = sampling.latent_mask.to(denoised)
+            denoised = sampling.init_latent.to(denoised) * (1 - mask) + denoised * mask
         after = AfterCFGParams(denoised, self.sampling_step, self.total_steps, sampling)
         self.hooks.run("after_cfg", after)
         self.call_index += 1
@@ -159,8 +161,8 @@ class CFGDenoiser:
         if self.add_time_ids is not None:
             pooled = _rows(params.text_cond, params.text_uncond, rows, n_cond, "pooled")
             negative = self.negative_add_time_ids if self.negative_add_time_ids is not None else self.add_time_ids
-            time_ids = torch.stack([(negative if u else self.add_time_ids)[i % len(self.add_time_ids)]
-                                    for i, u in zip(images, is_uncond)])
+            tables = [negative if u else self.add_time_ids for u in is_uncond]
+            time_ids = torch.stack([table[i % len(table)] for i, table in zip(images, tables)])
             kwargs["added_cond_kwargs"] = {"text_embeds": pooled.to(x.device, dtype),
                                            "time_ids": time_ids.to(x.device, dtype)}
         context = UNetCallContext(self.sampling, self.sampling_step, self.total_steps, self.call_index, sigma,
@@ -255,6 +257,8 @@ def sample(
     schedule_key = automatic_schedule_name(info, schedule)
 
     is_img2img = init_latent is not None
+    if latent_mask is not None and not is_img2img:
+        raise SamplerError("latent_mask needs init_latent: the masked-out region is kept from it")
     total, t_enc = (img2img_steps(steps, denoising_strength, bool(opt("img2img_fix_steps", False)))
                     if is_img2img else (steps, steps - 1))
     if total < 1:

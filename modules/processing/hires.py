@@ -80,7 +80,8 @@ def second_pass(backend: Any, p: ProcessingState, latents: torch.Tensor, *,
     prompts = [extract_extra_networks(params.hr_prompt)[0]] * len(p.prompts) if params.hr_prompt else p.prompts
     negatives = ([extract_extra_networks(params.hr_negative_prompt)[0]] * len(p.prompts)
                  if params.hr_negative_prompt else p.negative_prompts)
-    conds = PromptCondProvider(model.conditioner, prompts, negatives, p.steps, p.clip_skip, hires_steps=steps)
+    conds = PromptCondProvider(model.conditioner, prompts, negatives, p.steps, p.clip_skip, hires_steps=steps,
+                               settings=p.settings)
     rng = rng_factory(width, height)
     noise = rng.next()
     inputs = img2img_inputs.Img2ImgInputs(upscaled, None, image_conditioning, [None] * len(prompts), None, [])

@@ -104,7 +104,7 @@ def ordered_params(values: Mapping[str, Any]) -> dict[str, Any]:
         value = values[key]
         if key == "Schedule type" and value == "Automatic":
             continue
-        if key == "Clip skip" and value is not None and int(value) <= 1:
+        if key == "Clip skip" and value is not None and _as_int(value, 2) <= 1:
             continue
         if key == "RNG" and value == "GPU":
             continue
@@ -144,6 +144,13 @@ def split_legacy_sampler_name(name: str) -> tuple[str, str | None]:
     return name, None
 
 
+def _as_int(value: Any, default: int = 0) -> int:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
 def _convert(key: str, value: str) -> Any:
     if key in TEXT_KEYS or "hash" in key.lower():
         return value
@@ -161,14 +168,14 @@ def _old_hires_first_pass(width: int, height: int) -> tuple[int, int]:
 
 def _restore_old_hires_fix(res: dict[str, Any], use_old_hires_size: bool) -> None:
     """Pre-1.0 infotexts gave 'First pass size'; turn it into Size + Hires resize as A1111 does."""
-    if use_old_hires_size and int(res.get("Hires resize-1", 0) or 0) and int(res.get("Hires resize-2", 0) or 0):
-        res["Size-1"], res["Size-2"] = int(res["Hires resize-1"]), int(res["Hires resize-2"])
+    hires_w, hires_h = _as_int(res.get("Hires resize-1")), _as_int(res.get("Hires resize-2"))
+    if use_old_hires_size and hires_w and hires_h:
+        res["Size-1"], res["Size-2"] = hires_w, hires_h
         return
-    first_w, first_h = res.get("First pass size-1"), res.get("First pass size-2")
-    if first_w is None or first_h is None:
+    if res.get("First pass size-1") is None or res.get("First pass size-2") is None:
         return
-    first_w, first_h = int(first_w), int(first_h)
-    width, height = int(res.get("Size-1", 512)), int(res.get("Size-2", 512))
+    first_w, first_h = _as_int(res["First pass size-1"]), _as_int(res["First pass size-2"])
+    width, height = _as_int(res.get("Size-1", 512), 512), _as_int(res.get("Size-2", 512), 512)
     if first_w == 0 or first_h == 0:
         first_w, first_h = _old_hires_first_pass(width, height)
     res["Size-1"], res["Size-2"] = first_w, first_h

@@ -91,8 +91,10 @@ def filename_values(p: ProcessingState, index: int) -> dict[str, Any]:
         "model_name": getattr(checkpoint, "model_name", None),
         "clip_skip": p.clip_skip,
         "denoising": p.params.denoising_strength,
-        "batch_number": index % max(1, p.batch_size),
-        "generation_number": index,
+        "batch_size": p.batch_size,
+        "n_iter": p.n_iter,
+        "batch_index": index % max(1, p.batch_size),
+        "iteration": index // max(1, p.batch_size),
         "job_timestamp": p.job_timestamp,
         "vae_filename": getattr(p.model.vae_info, "model_name", None) if p.model.vae_info else None,
     }

@@ -157,7 +157,9 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
 
     rng = _rng(p, p.width, p.height)
     noise = rng.next()
-    conds = PromptCondProvider(model.conditioner, p.prompts, p.negative_prompts, p.steps, p.clip_skip)
+    conds = PromptCondProvider(model.conditioner, p.prompts, p.negative_prompts, p.steps, p.clip_skip,
+                               settings=p.settings)
+    _record_embeddings(backend, p, conds.embeddings_used)
     inputs = None
     denoising = None
     if params.is_img2img:
@@ -194,6 +196,13 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
     if scripts is not None:
         scripts.postprocess_batch(p, images)
     job.consume_skip()
+
+
+def _record_embeddings(backend: Any, p: ProcessingState, names: list[str]) -> None:
+    if not names:
+        return
+    hashes = [f"{name}: {backend.models.embedding_hash(name) or ''}".rstrip(": ") for name in names]
+    p.extra_generation_params.setdefault("TI hashes", ", ".join(hashes))
 
 
 def _rng(p: ProcessingState, width: int, height: int) -> ImageRNG:

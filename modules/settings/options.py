@@ -14,6 +14,7 @@ from modules.settings.registry import OptionInfo, OptionRegistry
 
 OPTION_MODULES = (
     "modules.models.options",
+    "modules.processing.options",
     "modules.processing.sampler_options",
     "modules.images.options",
     "modules.upscaling.options",

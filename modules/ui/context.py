@@ -39,6 +39,7 @@ class SendTarget:
     mode_tabs: Any = None  # gr.Tabs holding the sub-tab to select (img2img modes, extras modes)
     mode_id: str | None = None
     mode_state: Any = None  # gr.State holding the current mode, set together with mode_tabs
+    mode_value: Any = None  # the value mode_state takes when this target is selected
 
 
 @dataclasses.dataclass

@@ -89,7 +89,7 @@ class GenControls:
             sampler_name=values[self.sampler], scheduler=values[self.scheduler] or "Automatic",
             steps=int(values[self.steps]), width=int(values[self.width]), height=int(values[self.height]),
             n_iter=int(values[self.batch_count]), batch_size=int(values[self.batch_size]),
-            cfg_scale=float(values[self.cfg_scale]), seed=_int(values[self.seed], -1),
+            cfg_scale=_number(values[self.cfg_scale]), seed=_int(values[self.seed], -1),
             subseed=_int(values[self.subseed], -1) if extras else -1,
             subseed_strength=float(values[self.subseed_strength]) if extras else 0.0,
             seed_resize_from_w=int(values[self.seed_resize_from_w]) if extras else 0,
@@ -154,6 +154,12 @@ class GenControls:
                 PasteField(hires.negative_prompt, "Hires negative prompt"),
             ]
         return fields
+
+
+def _number(value: Any) -> float:
+    """A slider's number, integral values as int: the infotext then says ``CFG scale: 7`` as A1111's UI does."""
+    number = float(value)
+    return int(number) if number.is_integer() else number
 
 
 def _int(value: Any, default: int) -> int:

@@ -110,7 +110,7 @@ def _target_updates(ctx: UiContext, target: SendTarget, image: Any, infotext: st
     if target.mode_tabs is not None:
         updates.append(gr.update(selected=target.mode_id))
     if target.mode_state is not None:
-        updates.append(target.mode_id)
+        updates.append(target.mode_value)
     if target.image is not None:
         updates.append(gr.update(value=image) if image is not None else gr.update())
     if target.fields:

@@ -40,7 +40,8 @@ def option_component(option: OptionInfo, value: Any, interactive: bool = True, e
                      backend: Any = None, **extra: Any):
     """Create the component for ``option`` showing ``value``."""
     common = dict(label=option.label, info=option.info or None, elem_id=f"{elem_prefix}{option.key}",
-                  interactive=interactive, **extra)
+                  interactive=interactive)
+    common.update(extra)
     kind = option.component
     if kind == "checkbox" or isinstance(option.default, bool):
         return gr.Checkbox(value=bool(value), **common)

@@ -1,88 +1,106 @@
-"""The Settings tab, generated from the option registry: a section sidebar, search, Apply and Reload UI."""
+"""The Settings tab, generated from the option registry: a section sidebar, search, Apply and Reload UI.
+
+Every registered option (the app's and extensions') gets its widget from ``settings_widgets``; quick
+settings live in the top bar instead (as in A1111). With ``--freeze-settings`` everything is read-only.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import gradio as gr
 
 from modules.settings.registry import FrozenSettingsError
+from modules.ui.common import describe_error, error_html, info_html
 from modules.ui.settings_widgets import option_component, refreshed
 
 log = logging.getLogger(__name__)
 
 ALL_PAGES = "Show all pages"
+CATEGORY_ORDER = ("Saving images", "Stable Diffusion", "User Interface", "System", "Postprocessing", "Training")
 
 
-def build(backend, demo: gr.Blocks) -> None:
+def _ordered_sections(sections):
+    rank = {name: index for index, name in enumerate(CATEGORY_ORDER)}
+    return sorted(sections, key=lambda section: rank.get(section.category, len(rank)))
+
+
+def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = frozenset()) -> None:
     settings = backend.settings
     registry = settings.registry
     frozen = settings.frozen
-    options = list(registry)
-    sections = registry.sections()
-    ordered = _ordered_options(options, sections)
+    sections = _ordered_sections(registry.sections())
+    options = [option for option in registry if option.key not in skip_keys]
+    ordered = [option for section in sections for option in options if option.section.id == section.id]
+    sections = [section for section in sections if any(option.section.id == section.id for option in ordered)]
+    first = sections[0].id if sections else ALL_PAGES
 
     with gr.Row(elem_id="settings_top"):
         apply_button = gr.Button("Apply settings", variant="primary", elem_id="settings_submit", interactive=not frozen)
         reload_button = gr.Button("Reload UI", elem_id="settings_reload_ui")
-    status = gr.Markdown(
-        "Settings are read-only (--freeze-settings)." if frozen else "", elem_id="settings_result")
-    with gr.Row(elem_id="settings_body"):
-        with gr.Column(scale=1, min_width=180, elem_id="settings_sidebar"):
-            search = gr.Textbox(label="Search", placeholder="Search...", elem_id="settings_search", show_label=False)
+    status = gr.HTML(info_html("Settings are read-only (--freeze-settings).") if frozen else "",
+                     elem_id="settings_result")
+    with gr.Row(elem_id="settings_body", equal_height=False):
+        with gr.Column(scale=1, min_width=200, elem_id="settings_sidebar"):
+            search = gr.Textbox(label="Search", placeholder="Search...", elem_id="settings_search", show_label=False,
+                                lines=1)
             section_picker = gr.Radio(
                 choices=[(section.label, section.id) for section in sections] + [(ALL_PAGES, ALL_PAGES)],
-                value=sections[0].id if sections else ALL_PAGES, label="Sections", show_label=False,
-                elem_id="settings_sections",
+                value=first, label="Sections", show_label=False, elem_id="settings_sections",
             )
-        with gr.Column(scale=5):
-            section_columns = {}
+        with gr.Column(scale=5, elem_id="settings_pages"):
+            columns: dict[str, Any] = {}
             components = []
             for section in sections:
-                with gr.Column(visible=section is sections[0], elem_id=f"settings_section_{section.id}") as column:
-                    gr.Markdown(f"### {section.label}")
+                with gr.Column(visible=section.id == first, elem_id=f"settings_section_{section.id}",
+                               elem_classes=["settings-section"]) as column:
+                    gr.HTML(f'<h2 class="settings-section-title">{section.label}</h2>')
                     for option in ordered:
                         if option.section.id == section.id:
-                            components.append(option_component(option, settings.get(option.key), not frozen))
-                section_columns[section.id] = column
+                            components.append(option_component(option, settings.get(option.key), not frozen,
+                                                               backend=backend))
+                columns[section.id] = column
 
-    def show_section(section_id, query):
+    def matches(option, query: str) -> bool:
+        return not query or query in option.label.lower() or query in option.key.lower() or \
+            query in (option.info or "").lower()
+
+    def show(section_id: str, query: str):
         query = (query or "").strip().lower()
-        section_updates = [gr.update(visible=bool(query) or section_id in (ALL_PAGES, sid)) for sid in section_columns]
-        option_updates = [gr.update(visible=not query or query in option.label.lower() or query in option.key.lower())
-                          for option in ordered]
-        return section_updates + option_updates
+        if query:
+            hits = {option.section.id for option in ordered if matches(option, query)}
+            section_updates = [gr.update(visible=sid in hits) for sid in columns]
+        else:
+            section_updates = [gr.update(visible=section_id in (ALL_PAGES, sid)) for sid in columns]
+        return section_updates + [gr.update(visible=matches(option, query)) for option in ordered]
 
-    visibility_outputs = list(section_columns.values()) + components
-    section_picker.change(lambda sid, q: show_section(sid, q), [section_picker, search], visibility_outputs,
-                          show_progress="hidden")
-    search.input(lambda sid, q: show_section(sid, q), [section_picker, search], visibility_outputs,
-                 show_progress="hidden")
+    visibility_outputs = list(columns.values()) + components
+    quiet = dict(show_progress="hidden", queue=False)
+    section_picker.change(show, [section_picker, search], visibility_outputs, **quiet)
+    search.change(show, [section_picker, search], visibility_outputs, trigger_mode="always_last", **quiet)
 
     def apply(*values):
         try:
             changed = settings.update({option.key: value for option, value in zip(ordered, values)})
         except FrozenSettingsError as error:
-            return str(error)
+            return error_html(str(error))
         except ValueError as error:
-            return f"Not applied: {error}"
+            return error_html(f"Not applied: {describe_error(error)}")
         if not changed:
-            return "No settings changed."
-        needs_reload = [key for key in changed if registry[key].needs_reload_ui] if changed else []
-        text = f"{len(changed)} setting(s) changed: {', '.join(changed)}."
-        if needs_reload:
+            return info_html("No settings changed.")
+        labels = [registry[key].label if key in registry else key for key in changed]
+        text = f"{len(changed)} setting(s) changed: {', '.join(labels)}."
+        if any(key in registry and registry[key].needs_reload_ui for key in changed):
             text += " Press Reload UI for them to take effect."
-        return text
+        if any(key in registry and registry[key].needs_restart for key in changed):
+            text += " Restart the program for them to take effect."
+        return info_html(text)
 
-    apply_button.click(apply, components, status)
+    apply_button.click(apply, components, status, show_progress="hidden")
     reload_button.click(None, js="() => { window.location.reload(); }")
 
     def current_values():
-        return [refreshed(option, settings.get(option.key)) for option in ordered]
+        return [refreshed(option, settings.get(option.key), backend) for option in ordered]
 
-    demo.load(current_values, None, components, show_progress="hidden")
-
-
-def _ordered_options(options, sections):
-    """Options in the order their components were created (grouped by section)."""
-    return [option for section in sections for option in options if option.section.id == section.id]
+    demo.load(current_values, None, components, show_progress="hidden", queue=False)

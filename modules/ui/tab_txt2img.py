@@ -101,4 +101,4 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     target = ctx.add_target(SendTarget(TAB, TAB, prompt_fields(row) + [override_field(backend, override)]
                                        + controls.paste_fields(backend)))
     wire_paste_button(ctx, row.paste, row.prompt, target)
-    demo.load(lambda: toprow.refresh_styles(backend), None, row.styles, show_progress="hidden", queue=False)
+    toprow.wire_page_load(backend, demo, row)

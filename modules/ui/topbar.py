@@ -49,7 +49,8 @@ def build(backend: Any, demo: gr.Blocks) -> dict[str, Any]:
             interactive = not settings.frozen or key == CHECKPOINT_KEY  # switching models needs no write
             value = current_checkpoint_title(backend) if key == CHECKPOINT_KEY else settings.get(key)
             with gr.Row(elem_classes=["quicksetting"], elem_id=f"quicksetting_{key}"):
-                components[key] = option_component(option, value, interactive, backend=backend, min_width=160)
+                components[key] = option_component(option, value, interactive, backend=backend, min_width=160,
+                                                    info=None)
                 if key in (CHECKPOINT_KEY, "sd_vae"):
                     refresh = tool_button(REFRESH_SYMBOL, f"refresh_{key}")
                     refresh.click(_refresh_models(backend, option), None, components[key], show_progress="hidden")

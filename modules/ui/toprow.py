@@ -70,29 +70,28 @@ def build(backend: Any, tab: str) -> Toprow:
     """Create the prompt row for ``tab`` ("txt2img" or "img2img"); events are wired here except Generate."""
     with gr.Row(elem_id=f"{tab}_toprow", elem_classes=["toprow"]):
         with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
-            with gr.Group():
-                prompt = gr.Textbox(label="Prompt", elem_id=f"{tab}_prompt", show_label=False, lines=3,
-                                    max_lines=20, placeholder="Prompt\n(Press Ctrl+Enter to generate, Alt+Enter to skip, Esc to interrupt)")
-                token_counter = gr.HTML(token_count_text(backend, ""), elem_id=f"{tab}_token_counter",
-                                        elem_classes=["token-counter-box"], padding=False)
-            with gr.Group():
-                negative = gr.Textbox(label="Negative prompt", elem_id=f"{tab}_neg_prompt", show_label=False,
-                                      lines=2, max_lines=20,
-                                      placeholder="Negative prompt\n(Press Ctrl+Enter to generate, Alt+Enter to skip, Esc to interrupt)")
-                negative_counter = gr.HTML(token_count_text(backend, ""), elem_id=f"{tab}_negative_token_counter",
-                                           elem_classes=["token-counter-box"], padding=False)
+            prompt = gr.Textbox(label="Prompt", elem_id=f"{tab}_prompt", show_label=False, lines=3, max_lines=20,
+                                placeholder="Prompt\n(Press Ctrl+Enter to generate, Alt+Enter to skip, Esc to interrupt)")
+            token_counter = gr.HTML(token_count_text(backend, ""), elem_id=f"{tab}_token_counter",
+                                    elem_classes=["token-counter-box"], padding=False)
+            negative = gr.Textbox(label="Negative prompt", elem_id=f"{tab}_neg_prompt", show_label=False, lines=2,
+                                  max_lines=20, placeholder="Negative prompt\n(Press Ctrl+Enter to generate, Alt+Enter "
+                                                            "to skip, Esc to interrupt)")
+            negative_counter = gr.HTML(token_count_text(backend, ""), elem_id=f"{tab}_negative_token_counter",
+                                       elem_classes=["token-counter-box"], padding=False)
         with gr.Column(scale=1, min_width=240, elem_id=f"{tab}_actions_column"):
             with gr.Row(elem_id=f"{tab}_generate_box", elem_classes=["generate-box"]):
-                interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt", visible=False, variant="stop")
-                skip = gr.Button("Skip", elem_id=f"{tab}_skip", visible=False)
-                generate = gr.Button("Generate", elem_id=f"{tab}_generate", variant="primary")
+                interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt", visible=False, variant="stop",
+                                      min_width=60)
+                skip = gr.Button("Skip", elem_id=f"{tab}_skip", visible=False, min_width=60)
+                generate = gr.Button("Generate", elem_id=f"{tab}_generate", variant="primary", min_width=60)
             with gr.Row(elem_id=f"{tab}_tools", elem_classes=["tool-row"]):
                 paste = tool_button(PASTE_SYMBOL, f"{tab}_paste")
                 clear = tool_button(CLEAR_SYMBOL, f"{tab}_clear_prompt")
                 style_apply = tool_button(APPLY_STYLE_SYMBOL, f"{tab}_style_apply")
                 style_create = tool_button(SAVE_STYLE_SYMBOL, f"{tab}_style_create")
             styles = gr.Dropdown(label="Styles", elem_id=f"{tab}_styles", choices=_style_names(backend),
-                                 value=[], multiselect=True, show_label=False, allow_custom_value=False)
+                                 value=[], multiselect=True, allow_custom_value=False)
             with gr.Group(visible=False, elem_id=f"{tab}_style_editor") as style_editor:
                 style_name = gr.Textbox(label="Style name", elem_id=f"{tab}_style_name", lines=1)
                 style_save = gr.Button("Save style", elem_id=f"{tab}_style_save", size="sm")
@@ -107,6 +106,15 @@ def build(backend: Any, tab: str) -> Toprow:
 def refresh_styles(backend: Any):
     """An update giving the styles dropdown the current list (page load, after edits)."""
     return gr.update(choices=_style_names(backend))
+
+
+def wire_page_load(backend: Any, demo: gr.Blocks, row: Toprow) -> None:
+    """On page load: the current styles list and token counts (the model may have loaded since the build)."""
+    def refresh(prompt: str, negative: str):
+        return refresh_styles(backend), token_count_text(backend, prompt), token_count_text(backend, negative)
+
+    demo.load(refresh, [row.prompt, row.negative_prompt], [row.styles, row.token_counter, row.negative_token_counter],
+              show_progress="hidden", queue=False)
 
 
 def _style_names(backend: Any) -> list[str]:

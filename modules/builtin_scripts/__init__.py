@@ -1,0 +1,3 @@
+"""Scripts shipped with the program (A1111's root ``scripts/`` folder): X/Y/Z plot, Prompt matrix,
+Prompts from file or textbox. Every public module here is loaded as a script file by the extension
+manager; helper modules start with ``_``."""

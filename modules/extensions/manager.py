@@ -1,0 +1,244 @@
+"""The extension manager: discover, install, load scripts in order, and the hooks into the rest of the app.
+
+``install_extensions(backend)`` is called once by the composition root after the Backend exists and before
+the UI is built. It registers two services: ``backend.services["extensions"]`` (this manager: the list, the
+Extensions tab's actions, page assets, UI tabs, app start-up) and ``backend.services["scripts"]`` (the
+``ScriptRunner`` the processing pipeline, the UI's Script panels and the API call).
+
+Script files are imported one at a time with their extension's context current (``bridge``) and the
+extension folder at the front of ``sys.path`` (so ``import mypackage`` finds the extension's own modules, as
+in A1111). Anything an extension raises is logged with its name and recorded in its status; the others load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import importlib.util
+import inspect
+import logging
+import pkgutil
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from modules.extensions import bridge, installer
+from modules.extensions.callbacks import CallbackRegistry
+from modules.extensions.context import ExtensionContext
+from modules.extensions.discovery import Extension, discover
+from modules.extensions.metadata import ScriptEntry, order_scripts
+from modules.extensions.script_api import Script
+
+log = logging.getLogger(__name__)
+
+BUILTIN_SCRIPTS_PACKAGE = "modules.builtin_scripts"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedScript:
+    """A Script subclass found in a file, with the context of the extension that shipped it."""
+
+    cls: type
+    context: ExtensionContext
+    path: Path
+
+
+class ExtensionManager:
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.callbacks = CallbackRegistry()
+        self.extensions: list[Extension] = []
+        self.loaded_scripts: list[LoadedScript] = []
+        self.contexts: dict[str, ExtensionContext] = {}
+        self.update_status: dict[str, str] = {}
+        self._serial = 0
+        self._lock = threading.Lock()
+
+    # --- loading ------------------------------------------------------------------------------------------
+    def load(self) -> None:
+        backend = self.backend
+        self.extensions = discover(backend.paths, backend.settings, backend.flags)
+        if not getattr(backend.flags, "skip_install", False):
+            record = installer.InstallRecord(Path(backend.paths.data) / "cache" / "extension-installs.json")
+            installer.run_installers(self.extensions, record)
+        builtin = ExtensionContext(backend, self.callbacks)
+        self.contexts[""] = builtin
+        self._load_builtin_scripts(builtin)
+        entries = []
+        for ext in self.extensions:
+            if ext.active:
+                self.contexts[ext.name] = ExtensionContext(backend, self.callbacks, ext.name, ext.path)
+                scripts_dir = ext.path / "scripts"
+                files = sorted(scripts_dir.glob("*.py")) if scripts_dir.is_dir() else []
+                rel = {f: f"scripts/{f.name}" for f in files}
+                entries += [ScriptEntry(ext.canonical_name, f, ext.metadata.rules_for(rel[f])) for f in files]
+        by_canonical = {ext.canonical_name: ext for ext in self.extensions}
+        for entry in order_scripts(entries):
+            self._load_script_file(by_canonical[entry.extension], entry.path)
+        for ext in self.extensions:
+            if ext.active and not ext.failed:
+                ext.status = "enabled"
+        self.fire_ui_settings()
+        log.info("Extensions: %d loaded, %d scripts", sum(e.active for e in self.extensions),
+                 len(self.loaded_scripts))
+
+    def _load_builtin_scripts(self, context: ExtensionContext) -> None:
+        package = importlib.import_module(BUILTIN_SCRIPTS_PACKAGE)
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            if info.name.startswith("_"):
+                continue
+            module_context = context.for_script(f"{BUILTIN_SCRIPTS_PACKAGE}.{info.name}")
+            try:
+                with bridge.activated(module_context):
+                    module = importlib.import_module(f"{BUILTIN_SCRIPTS_PACKAGE}.{info.name}")
+            except Exception:
+                log.exception("Built-in script %s failed to load", info.name)
+                continue
+            self._collect(module, module_context, Path(module.__file__ or info.name))
+
+    def _load_script_file(self, ext: Extension, path: Path) -> None:
+        if not ext.active:
+            return
+        self._serial += 1
+        module_name = f"_webui_ext_{self._serial}_{_identifier(ext.name)}_{_identifier(path.stem)}"
+        context = self.contexts[ext.name].for_script(str(path))
+        try:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot import {path}")
+            module = importlib.util.module_from_spec(spec)
+            with bridge.activated(context), _on_sys_path(ext.path):
+                sys.modules[module_name] = module
+                spec.loader.exec_module(module)
+        except BaseException as error:  # SystemExit / KeyboardInterrupt from a script must not stop start-up
+            sys.modules.pop(module_name, None)
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            log.exception("Extension %s: scripts/%s failed to load; the rest of the app keeps working",
+                          ext.name, path.name)
+            ext.fail(f"scripts/{path.name}: {type(error).__name__}: {error}")
+            return
+        self._collect(module, context, path)
+
+    def _collect(self, module: Any, context: ExtensionContext, path: Path) -> None:
+        for value in vars(module).values():
+            if (inspect.isclass(value) and issubclass(value, Script) and value is not Script
+                    and value.__module__ == module.__name__ and not inspect.isabstract(value)):
+                self.loaded_scripts.append(LoadedScript(value, context, path))
+
+    # --- callbacks fired by the app -----------------------------------------------------------------------
+    def fire_ui_settings(self) -> None:
+        for callback in self.callbacks.get("ui_settings"):
+            context = self.contexts.get(callback.extension) or self.contexts[""]
+            try:
+                with bridge.activated(context.for_script(callback.script)):
+                    from modules.extensions.callbacks import call_flexibly
+
+                    call_flexibly(callback.fn, context.settings)
+            except Exception:
+                log.exception("Extension %s: on_ui_settings callback %s failed", callback.extension, callback.name)
+
+    def ui_tabs(self) -> list[tuple[Any, str, str]]:
+        """(Blocks, title, id) of every tab extensions add (``on_ui_tabs``); build inside no other Blocks."""
+        tabs: list[tuple[Any, str, str]] = []
+        for callback in self.callbacks.get("ui_tabs"):
+            try:
+                with self._activated(callback):
+                    result = callback.fn() or []
+                for item in result:
+                    blocks, title, tab_id = (list(item) + [None, None])[:3]
+                    tabs.append((blocks, str(title), str(tab_id or _identifier(str(title)).lower())))
+            except Exception:
+                log.exception("Extension %s: on_ui_tabs callback %s failed", callback.extension, callback.name)
+        return tabs
+
+    def app_started(self, demo: Any, app: Any) -> None:
+        """Fire ``on_app_started(demo, app)``; routes added there end up before the UI's catch-all mount."""
+        for callback in self.callbacks.get("app_started"):
+            try:
+                with self._activated(callback):
+                    callback.fn(demo, app)
+            except Exception:
+                log.exception("Extension %s: on_app_started callback %s failed", callback.extension, callback.name)
+        _keep_mounts_last(app)
+
+    def model_loaded(self, model: Any) -> None:
+        for callback in self.callbacks.get("model_loaded"):
+            try:
+                with self._activated(callback):
+                    callback.fn(model)
+            except Exception:
+                log.exception("Extension %s: on_model_loaded callback %s failed", callback.extension, callback.name)
+
+    @contextlib.contextmanager
+    def _activated(self, callback: Any) -> Iterator[None]:
+        context = self.contexts.get(callback.extension) or self.contexts[""]
+        with bridge.activated(context.for_script(callback.script)):
+            yield
+
+    # --- listing ------------------------------------------------------------------------------------------
+    def get(self, name: str) -> Extension | None:
+        return next((ext for ext in self.extensions if ext.name == name), None)
+
+    def api_items(self) -> list[dict[str, Any]]:
+        return [ext.api_item() for ext in self.extensions]
+
+    def active_dirs(self) -> list[Path]:
+        return [ext.path for ext in self.extensions if ext.active]
+
+    def page_head(self) -> str:
+        """Inline ``<script>`` tags of the active extensions' ``javascript/`` files, for the page head."""
+        from modules.extensions.assets import page_head
+
+        return page_head(self.extensions)
+
+    def page_css(self) -> str:
+        """The active extensions' ``style.css`` files, concatenated."""
+        from modules.extensions.assets import page_css
+
+        return page_css(self.extensions)
+
+
+def _identifier(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text)
+
+
+@contextlib.contextmanager
+def _on_sys_path(directory: Path) -> Iterator[None]:
+    entry = str(directory)
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(entry)
+
+
+def _keep_mounts_last(app: Any) -> None:
+    """Routes added with ``@app.get`` after the UI was mounted at ``/`` would never match: move mounts last."""
+    try:
+        from starlette.routing import Mount
+    except ImportError:
+        return
+    routes = app.router.routes
+    mounts = [route for route in routes if isinstance(route, Mount)]
+    if mounts:
+        routes[:] = [route for route in routes if not isinstance(route, Mount)] + mounts
+        app.openapi_schema = None
+
+
+def install_extensions(backend: Any) -> ExtensionManager:
+    """Load every extension once and register the ``extensions`` and ``scripts`` services (idempotent)."""
+    existing = backend.services.get("extensions")
+    if isinstance(existing, ExtensionManager):
+        return existing
+    from modules.extensions.runner import ScriptRunner
+
+    manager = ExtensionManager(backend)
+    backend.services["extensions"] = manager
+    manager.load()
+    backend.services["scripts"] = ScriptRunner(manager)
+    return manager

@@ -1,0 +1,222 @@
+"""``ScriptRunner``: runs the loaded scripts' hooks for one generation (``backend.services["scripts"]``).
+
+The pipeline calls ``before_process``, ``run_selected``, ``process``, ``process_batch``,
+``postprocess_image``, ``postprocess_batch`` and ``postprocess`` with the job's ``ProcessingState``. Each
+always-on script receives its own values from ``p.params.alwayson_scripts`` (matched by title, any case),
+padded with its UI defaults; the selected script receives ``p.params.script_args``. A hook that raises
+``InvalidParams`` stops the generation with that message (a user error, e.g. a ControlNet unit without an
+image); any other exception is logged with the extension's name and the generation goes on without it.
+
+It also offers the UI (``selectable_titles``, ``build_selectable_ui``, ``build_alwayson_ui``) and the API
+(``scripts``, ``validate_alwayson``) what they need, and adapts A1111's ``on_cfg_denoiser`` family of
+callbacks onto each job's hook registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from modules.extensions import bridge
+from modules.extensions.callbacks import ImageSaveParams
+from modules.extensions.script_api import AlwaysVisible, PostprocessImageArgs, Script
+from modules.processing.params import InvalidParams
+
+log = logging.getLogger(__name__)
+
+CFG_HOOKS = {"cfg_denoiser": "cfg_denoiser", "cfg_denoised": "cfg_denoised", "cfg_after_cfg": "after_cfg"}
+
+
+def title_of(script: Script) -> str:
+    return str(script.title())
+
+
+class ScriptRunner:
+    def __init__(self, manager: Any) -> None:
+        self.manager = manager
+        self._instances: dict[bool, list[Script]] = {}
+        self._defaults: dict[int, tuple[Any, ...]] = {}
+        self._last_model: Any = None
+
+    # --- instances ----------------------------------------------------------------------------------------
+    def scripts(self, is_img2img: bool) -> list[Script]:
+        """Every script shown on that tab (always-on and selectable), in load order."""
+        if is_img2img not in self._instances:
+            self._instances[is_img2img] = self._create(is_img2img)
+        return list(self._instances[is_img2img])
+
+    def _create(self, is_img2img: bool) -> list[Script]:
+        created = []
+        for loaded in self.manager.loaded_scripts:
+            try:
+                script = loaded.cls()
+                script.filename = str(loaded.path)
+                script.extension = loaded.context
+                script.is_img2img, script.is_txt2img = is_img2img, not is_img2img
+                script.tabname = "img2img" if is_img2img else "txt2img"
+                with bridge.activated(loaded.context):
+                    visibility = script.show(is_img2img)
+                    title_of(script)
+            except Exception:
+                log.exception("Extension %s: script %s could not be created", loaded.context.name or "(built-in)",
+                              loaded.path.name)
+                continue
+            if visibility is AlwaysVisible:
+                script.alwayson = True
+            elif not visibility:
+                continue
+            created.append(script)
+        return created
+
+    def alwayson(self, is_img2img: bool) -> list[Script]:
+        return [s for s in self.scripts(is_img2img) if s.alwayson]
+
+    def selectable(self, is_img2img: bool) -> list[Script]:
+        return [s for s in self.scripts(is_img2img) if not s.alwayson]
+
+    def find(self, title: str, is_img2img: bool) -> Script | None:
+        wanted = str(title).strip().lower()
+        return next((s for s in self.scripts(is_img2img) if title_of(s).strip().lower() == wanted), None)
+
+    # --- UI -----------------------------------------------------------------------------------------------
+    def selectable_titles(self, is_img2img: bool) -> list[str]:
+        return [title_of(s) for s in self.selectable(is_img2img)]
+
+    def build_selectable_ui(self, title: str, is_img2img: bool) -> list[Any]:
+        script = self.find(title, is_img2img)
+        return self._build_ui(script, is_img2img) if script is not None else []
+
+    def build_alwayson_ui(self, is_img2img: bool) -> list[tuple[str, list[Any]]]:
+        return [(title_of(s), self._build_ui(s, is_img2img)) for s in self.alwayson(is_img2img)]
+
+    def _build_ui(self, script: Script, is_img2img: bool) -> list[Any]:
+        try:
+            with bridge.activated(script.extension):
+                return list(script.ui(is_img2img) or [])
+        except Exception:
+            log.exception("Extension %s: %s ui() failed", script.extension.name or "(built-in)", title_of(script))
+            return []
+
+    def default_args(self, script: Script) -> tuple[Any, ...]:
+        """The values of the script's UI components as created (what a request that omits them gets)."""
+        key = id(script)
+        if key not in self._defaults:
+            import gradio as gr
+
+            with gr.Blocks(analytics_enabled=False):
+                components = self._build_ui(script, script.is_img2img)
+            self._defaults[key] = tuple(getattr(c, "value", None) for c in components)
+        return self._defaults[key]
+
+    # --- arguments ----------------------------------------------------------------------------------------
+    def _args(self, script: Script, given: tuple[Any, ...] | None) -> tuple[Any, ...]:
+        given = tuple(given or ())
+        if given and not script.pad_args_with_defaults:
+            return given
+        defaults = self.default_args(script) if type(script).ui is not Script.ui else ()
+        return given + defaults[len(given):]
+
+    def _alwayson_args(self, p: Any) -> list[tuple[Script, tuple[Any, ...]]]:
+        requested = {str(item.title).strip().lower(): item.args for item in p.params.alwayson_scripts}
+        pairs = []
+        for script in self.alwayson(p.is_img2img):
+            args = self._args(script, requested.get(title_of(script).strip().lower()))
+            p.script_args[title_of(script)] = args
+            pairs.append((script, args))
+        return pairs
+
+    def validate_alwayson(self, title: str, args: tuple[Any, ...], is_img2img: bool) -> None:
+        """For the API: ValueError when ``args`` cannot work for the always-on script ``title``."""
+        script = self.find(title, is_img2img)
+        if script is not None:
+            with bridge.activated(script.extension):
+                script.validate_args(tuple(args))
+
+    # --- pipeline hooks -----------------------------------------------------------------------------------
+    def _each(self, p: Any, hook: str, call: Callable[[Script, tuple[Any, ...]], Any]) -> None:
+        for script, args in self._pairs(p):
+            self._guarded(script, hook, lambda: call(script, args))
+
+    def _pairs(self, p: Any) -> list[tuple[Script, tuple[Any, ...]]]:
+        cached = getattr(p, "_alwayson_pairs", None)
+        if cached is None:
+            cached = self._alwayson_args(p)
+            p._alwayson_pairs = cached
+        return cached
+
+    @staticmethod
+    def _guarded(script: Script, hook: str, call: Callable[[], Any]) -> Any:
+        try:
+            with bridge.activated(script.extension):
+                return call()
+        except InvalidParams:
+            raise
+        except Exception:
+            log.exception("Extension %s: %s.%s failed; going on without it",
+                          script.extension.name or "(built-in)", title_of(script), hook)
+            return None
+
+    def before_process(self, p: Any) -> None:
+        self._notice_model(p.model)
+        self._attach_cfg_callbacks(p)
+        self._each(p, "setup", lambda s, a: s.setup(p, *a))
+        self._each(p, "before_process", lambda s, a: s.before_process(p, *a))
+
+    def run_selected(self, p: Any) -> Any:
+        name = p.params.script_name
+        if not name:
+            return None
+        script = self.find(name, p.is_img2img)
+        if script is None or script.alwayson:
+            raise InvalidParams(f"Script {name!r} not found; available: {', '.join(self.selectable_titles(p.is_img2img))}")
+        args = self._args(script, p.params.script_args)
+        p.script_args[title_of(script)] = args
+        with bridge.activated(script.extension):
+            return script.run(p, *args)
+
+    def process(self, p: Any) -> None:
+        self._each(p, "process", lambda s, a: s.process(p, *a))
+
+    def process_batch(self, p: Any) -> None:
+        self._each(p, "process_batch", lambda s, a: s.process_batch(
+            p, *a, batch_number=p.iteration, prompts=p.prompts, seeds=p.seeds, subseeds=p.subseeds))
+
+    def postprocess_image(self, p: Any, image: Any) -> Any:
+        pp = PostprocessImageArgs(image)
+        self._each(p, "postprocess_image", lambda s, a: s.postprocess_image(p, pp, *a))
+        return pp.image
+
+    def postprocess_batch(self, p: Any, images: list[Any]) -> None:
+        self._each(p, "postprocess_batch", lambda s, a: s.postprocess_batch(
+            p, *a, images=images, batch_number=p.iteration))
+
+    def postprocess(self, p: Any, processed: Any) -> None:
+        self._each(p, "postprocess", lambda s, a: s.postprocess(p, processed, *a))
+
+    # --- callbacks around saving and models ---------------------------------------------------------------
+    def before_image_saved(self, p: Any, image: Any, infotext: str, filename: str = "") -> tuple[Any, str]:
+        """``on_before_image_saved``: callbacks may replace the image or edit ``pnginfo["parameters"]``."""
+        params = ImageSaveParams(image, p, filename, {"parameters": infotext})
+        self.manager.callbacks.fire("before_image_saved", params)
+        return params.image, str(params.pnginfo.get("parameters", infotext))
+
+    def image_saved(self, p: Any, image: Any, path: str, infotext: str) -> None:
+        self.manager.callbacks.fire("image_saved", ImageSaveParams(image, p, str(path), {"parameters": infotext}))
+
+    def _notice_model(self, model: Any) -> None:
+        """Fire ``on_model_loaded`` the first time a job uses a model (in case the loader did not)."""
+        last = self._last_model() if self._last_model is not None else None
+        if model is not None and model is not last:
+            self._last_model = weakref.ref(model)
+            self.manager.model_loaded(model)
+
+    def model_loaded(self, model: Any) -> None:
+        """For the model manager: a new model is ready."""
+        self._notice_model(model)
+
+    def _attach_cfg_callbacks(self, p: Any) -> None:
+        for kind, point in CFG_HOOKS.items():
+            for callback in self.manager.callbacks.get(kind):
+                p.hooks.add(point, callback.fn, name=f"{callback.extension or 'builtin'}:{callback.name}")

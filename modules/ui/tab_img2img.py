@@ -1,0 +1,274 @@
+"""img2img tab: the six input modes, resize and inpainting options, and the same result panel as txt2img.
+
+A single image becomes one job; Batch submits one job per input image, one after another, so other users'
+jobs can interleave and Interrupt stops the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from modules.processing.params import INPAINT_AREAS, INPAINTING_FILL, MASK_MODES, RESIZE_MODES, GenerationParams
+from modules.ui import gen_controls, img2img_inputs, output_panel, runner, toprow
+from modules.ui.common import (
+    SWAP_SYMBOL, describe_error, error_html, format_seconds, models_unavailable_message, tool_button,
+)
+from modules.ui.context import PasteField, SendTarget, UiContext
+from modules.ui.paste import override_field, overrides_from_entries, wire_paste_button
+from modules.ui.script_slots import build_script_controls
+from modules.ui.tab_txt2img import (
+    build_override_dropdown, finish_handler, generation_outputs, prompt_fields, wire_reuse_seed,
+)
+
+log = logging.getLogger(__name__)
+
+TAB = "img2img"
+DETECT_SIZE_SYMBOL = "\U0001f4d0"  # 📐
+
+
+@dataclasses.dataclass
+class InpaintControls:
+    group: gr.Group
+    mask_blur: gr.Slider
+    mask_alpha: gr.Slider
+    mask_mode: gr.Radio
+    fill: gr.Radio
+    full_res: gr.Radio
+    padding: gr.Slider
+
+
+def build_inpaint_controls() -> InpaintControls:
+    with gr.Group(visible=False, elem_id="inpaint_controls") as group:
+        with gr.Row():
+            mask_blur = gr.Slider(label="Mask blur", minimum=0, maximum=64, step=1, value=4, elem_id="img2img_mask_blur")
+            mask_alpha = gr.Slider(label="Mask transparency", minimum=0, maximum=100, step=1, value=0,
+                                   visible=False, elem_id="img2img_mask_alpha")
+        mask_mode = gr.Radio(label="Mask mode", choices=list(MASK_MODES), value=MASK_MODES[0], type="index",
+                             elem_id="img2img_mask_mode")
+        fill = gr.Radio(label="Masked content", choices=list(INPAINTING_FILL), value="original", type="index",
+                        elem_id="img2img_inpainting_fill")
+        with gr.Row():
+            full_res = gr.Radio(label="Inpaint area", choices=list(INPAINT_AREAS), value=INPAINT_AREAS[0], type="index",
+                                elem_id="img2img_inpaint_full_res")
+            padding = gr.Slider(label="Only masked padding, pixels", minimum=0, maximum=256, step=4, value=32,
+                                elem_id="img2img_inpaint_full_res_padding")
+    return InpaintControls(group, mask_blur, mask_alpha, mask_mode, fill, full_res, padding)
+
+
+def _snap(value: float) -> int:
+    return int(min(2048, max(64, round(value / 8) * 8)))
+
+
+def build(ctx: UiContext, demo: gr.Blocks) -> None:
+    backend = ctx.backend
+    row = toprow.build(backend, TAB)
+    with gr.Row(elem_id=f"{TAB}_extra_tabs", equal_height=False):
+        with gr.Column(scale=1, elem_id=f"{TAB}_settings"):
+            inputs = img2img_inputs.build()
+            resize_mode = gr.Radio(label="Resize mode", choices=list(RESIZE_MODES), value=RESIZE_MODES[0],
+                                   type="index", elem_id="resize_mode")
+            inpaint = build_inpaint_controls()
+            sampler, scheduler, steps = gen_controls.build_sampler_row(backend, TAB)
+            scale_tab = gr.State("to")
+            with gr.Tabs(elem_id=f"{TAB}_tabs_resize"):
+                with gr.Tab("Resize to", id="img2img_tab_resize_to", elem_id="img2img_tab_resize_to") as tab_to:
+                    with gr.Row():
+                        with gr.Column(scale=4):
+                            width = gr.Slider(minimum=64, maximum=2048, step=8, label="Width", value=512,
+                                              elem_id="img2img_width")
+                            height = gr.Slider(minimum=64, maximum=2048, step=8, label="Height", value=512,
+                                               elem_id="img2img_height")
+                        with gr.Column(scale=0, min_width=44):
+                            swap = tool_button(SWAP_SYMBOL, "img2img_res_switch_btn")
+                            detect = tool_button(DETECT_SIZE_SYMBOL, "img2img_detect_image_size_btn")
+                with gr.Tab("Resize by", id="img2img_tab_resize_by", elem_id="img2img_tab_resize_by") as tab_by:
+                    scale_by = gr.Slider(minimum=0.05, maximum=4.0, step=0.05, label="Scale", value=1.0,
+                                         elem_id="img2img_scale")
+                    scale_info = gr.HTML(elem_id="img2img_scale_resolution_preview")
+            tab_to.select(lambda: "to", None, scale_tab, queue=False, show_progress="hidden")
+            tab_by.select(lambda: "by", None, scale_tab, queue=False, show_progress="hidden")
+            with gr.Row():
+                batch_count = gr.Slider(minimum=1, maximum=100, step=1, label="Batch count", value=1,
+                                        elem_id="img2img_batch_count")
+                batch_size = gr.Slider(minimum=1, maximum=8, step=1, label="Batch size", value=1,
+                                       elem_id="img2img_batch_size")
+            cfg_scale = gen_controls.build_cfg(TAB)
+            denoising = gr.Slider(minimum=0.0, maximum=1.0, step=0.01, label="Denoising strength", value=0.75,
+                                  elem_id="img2img_denoising_strength")
+            seed_parts = gen_controls.build_seed(TAB)
+            override = build_override_dropdown(TAB)
+            scripts = build_script_controls(backend, is_img2img=True)
+        with gr.Column(scale=1, elem_id=f"{TAB}_results_column"):
+            panel = output_panel.build(ctx, TAB)
+
+    controls = gen_controls.GenControls(sampler, scheduler, steps, width, height, swap, batch_count, batch_size,
+                                        cfg_scale, *seed_parts)
+    swap.click(lambda w, h: (h, w), [width, height], [width, height], queue=False, show_progress="hidden")
+    _wire_mode_visibility(inputs, inpaint)
+
+    def detect_size(values):
+        image = img2img_inputs.current_image(values[inputs.mode], values, inputs)
+        if image is None:
+            return gr.update(), gr.update()
+        return _snap(image.width), _snap(image.height)
+
+    detect.click(detect_size, set(inputs.image_inputs()), [width, height], show_progress="hidden")
+
+    def scale_preview(values):
+        image = img2img_inputs.current_image(values[inputs.mode], values, inputs)
+        if image is None:
+            return ""
+        scale = float(values[scale_by])
+        return (f"<p>resize: from <b>{image.width}x{image.height}</b> to "
+                f"<b>{_snap(image.width * scale)}x{_snap(image.height * scale)}</b></p>")
+
+    scale_by.release(scale_preview, {scale_by, *inputs.image_inputs()}, scale_info, show_progress="hidden")
+    tab_by.select(scale_preview, {scale_by, *inputs.image_inputs()}, scale_info, show_progress="hidden")
+
+    buttons = runner.RunButtons(row.generate, row.interrupt, row.skip)
+    runner.wire_interrupt(backend, buttons, panel.job_id)
+    wire_reuse_seed(controls, panel)
+
+    def base_params(values: dict[Any, Any]) -> GenerationParams:
+        script_name, script_args, alwayson = scripts.to_params(values)
+        mode = values[inputs.mode]
+        inpainting = mode in img2img_inputs.INPAINT_MODES or (mode == "batch" and values[inputs.batch_mask_dir])
+        extra: dict[str, Any] = {}
+        if inpainting:
+            extra = dict(mask_blur=int(values[inpaint.mask_blur]), inpainting_mask_invert=int(values[inpaint.mask_mode] or 0),
+                         inpainting_fill=int(values[inpaint.fill] if values[inpaint.fill] is not None else 1),
+                         inpaint_full_res=bool(values[inpaint.full_res]),
+                         inpaint_full_res_padding=int(values[inpaint.padding]))
+        return GenerationParams(
+            mode="img2img", prompt=values[row.prompt] or "", negative_prompt=values[row.negative_prompt] or "",
+            styles=tuple(values[row.styles] or ()), override_settings=overrides_from_entries(backend, values[override]),
+            script_name=script_name, script_args=script_args, alwayson_scripts=alwayson,
+            resize_mode=int(values[resize_mode] or 0), denoising_strength=float(values[denoising]),
+            **extra, **controls.params_kwargs(values),
+        )
+
+    def sized(params: GenerationParams, values: dict[Any, Any], image: Image.Image) -> GenerationParams:
+        if values[scale_tab] != "by":
+            return params
+        scale = float(values[scale_by])
+        return dataclasses.replace(params, width=_snap(image.width * scale), height=_snap(image.height * scale))
+
+    def single(values: dict[Any, Any]):
+        mode = values[inputs.mode]
+        image, mask = img2img_inputs.image_and_mask(mode, values, inputs, float(values[inpaint.mask_alpha]),
+                                                    int(values[inpaint.mask_blur]))
+        params = dataclasses.replace(base_params(values), init_images=(image,), mask=mask)
+        return backend.generation.submit(sized(params, values, image))
+
+    def generate(values: dict[Any, Any]):
+        problem = models_unavailable_message(backend)
+        if problem:
+            yield {panel.message: error_html(problem)}
+            return
+        if values[inputs.mode] == "batch":
+            yield from _run_batch(ctx, values, inputs, panel, buttons, lambda: base_params(values),
+                                  lambda params, image: sized(params, values, image))
+            return
+        yield from runner.run(backend, buttons, panel.job_id, panel.progress, panel.preview, panel.message,
+                              lambda: single(values), finish_handler(ctx, panel))
+
+    all_inputs = {row.prompt, row.negative_prompt, row.styles, override, resize_mode, denoising, scale_tab, scale_by,
+                  inpaint.mask_blur, inpaint.mask_alpha, inpaint.mask_mode, inpaint.fill, inpaint.full_res,
+                  inpaint.padding, *controls.inputs(), *scripts.inputs(), *inputs.image_inputs(),
+                  *inputs.batch_inputs()}
+    row.generate.click(generate, all_inputs, generation_outputs(row, panel), show_progress="hidden",
+                       concurrency_limit=None)
+
+    fields = (prompt_fields(row) + [override_field(backend, override)] + controls.paste_fields(backend) + [
+        PasteField(denoising, "Denoising strength"),
+        PasteField(inpaint.mask_blur, "Mask blur"),
+        PasteField(inpaint.mask_mode, lambda p: p.get("Mask mode") if p.get("Mask mode") in MASK_MODES else None),
+        PasteField(inpaint.fill, lambda p: p.get("Masked content") if p.get("Masked content") in INPAINTING_FILL else None),
+        PasteField(inpaint.full_res, lambda p: p.get("Inpaint area") if p.get("Inpaint area") in INPAINT_AREAS else None),
+        PasteField(inpaint.padding, "Masked area padding"),
+    ])
+    target = ctx.add_target(SendTarget(TAB, TAB, fields, image=inputs.image, mode_tabs=inputs.tabs,
+                                       mode_id=img2img_inputs.tab_id("img2img"), mode_state=inputs.mode,
+                                       mode_value="img2img"))
+    ctx.add_target(SendTarget("inpaint", TAB, fields, image=inputs.inpaint, mode_tabs=inputs.tabs,
+                              mode_id=img2img_inputs.tab_id("inpaint"), mode_state=inputs.mode,
+                              mode_value="inpaint"))
+    wire_paste_button(ctx, row.paste, row.prompt, target)
+    toprow.wire_page_load(backend, demo, row)
+
+
+def _wire_mode_visibility(inputs: img2img_inputs.ModeInputs, inpaint: InpaintControls) -> None:
+    def show(mode: str):
+        return (gr.update(visible=mode in img2img_inputs.INPAINT_MODES or mode == "batch"),
+                gr.update(visible=mode == "inpaint_sketch"))
+
+    inputs.mode.change(show, inputs.mode, [inpaint.group, inpaint.mask_alpha], queue=False, show_progress="hidden")
+
+
+def _run_batch(ctx: UiContext, values: dict[Any, Any], inputs: img2img_inputs.ModeInputs,
+               panel: output_panel.OutputPanel, buttons: runner.RunButtons, make_params, sized):
+    """One job per input image; results go to the output directory when one is given."""
+    backend = ctx.backend
+    started = time.perf_counter()
+    try:
+        files = img2img_inputs.batch_files(values, inputs)
+        base = make_params()
+    except ValueError as error:
+        yield {panel.message: error_html(describe_error(error))}
+        return
+    output_dir = (values[inputs.batch_output_dir] or "").strip()
+    mask_dir = (values[inputs.batch_mask_dir] or "").strip()
+    images: list[Any] = []
+    infotexts: list[str] = []
+    seeds: list[int] = []
+    problem = None
+    yield {**runner.running_updates(buttons, True), panel.message: ""}
+    for number, path in enumerate(files, start=1):
+        try:
+            with Image.open(path) as opened:
+                image = opened.copy()
+            params = dataclasses.replace(sized(base, image), init_images=(image,),
+                                         mask=img2img_inputs.batch_mask(mask_dir, path),
+                                         do_not_save_samples=bool(output_dir))
+            job = backend.generation.submit(params)
+        except (OSError, ValueError) as error:
+            problem = error_html(f"{path.name}: {describe_error(error)}")
+            break
+        yield {panel.job_id: job.id, panel.progress: runner.progress_html(backend, job)}
+        yield from runner.follow(backend, job, panel.progress, panel.preview, prefix=f"Image {number}/{len(files)}: ")
+        problem = runner.outcome_message(job)
+        if problem is not None:
+            break
+        processed = job.result
+        first = processed.index_of_first_image
+        for index, result_image in enumerate(processed.images[first:]):
+            images.append(result_image)
+            infotexts.append(processed.infotexts[min(first + index, len(processed.infotexts) - 1)])
+            seeds.append(processed.all_seeds[index] if index < len(processed.all_seeds) else processed.seed)
+            if output_dir:
+                _save_batch_output(backend, result_image, infotexts[-1], Path(output_dir), path.stem, index)
+    shown = output_panel.ShownResult(images, infotexts, 0, seeds, [])
+    final = {panel.progress: "", panel.preview: gr.update(visible=False, value=None), panel.job_id: None,
+             **runner.running_updates(buttons, False)}
+    if images:
+        ctx.last_infotext = shown.infotext(None)
+        text = f"Processed {len(images)} image(s) from {len(files)} input(s). Time taken: " \
+               f"{format_seconds(time.perf_counter() - started)}"
+        final.update(output_panel.shown_updates(panel, shown, text))
+    if problem is not None:
+        final[panel.message] = problem
+    yield final
+
+
+def _save_batch_output(backend: Any, image: Any, infotext: str, folder: Path, stem: str, index: int) -> None:
+    from modules.images.save import save_image
+
+    name = stem if index == 0 else f"{stem}-{index}"
+    save_image(image, folder, infotext=infotext, settings=backend.settings, forced_filename=name, save_to_dirs=False)

@@ -1,0 +1,91 @@
+"""Choosing a language in a real server through the page: Settings -> Localization, Apply, Reload UI.
+
+The page turns Chinese (tab names, buttons, slider labels, dropdown choices, Settings labels), generation still
+works and writes an English infotext, nothing the page shows lacks a translation, and "None" brings English
+back. One server and one browser page for the whole story, to keep it fast.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from PIL import Image
+
+from modules.localization.page_walk import wait_translator, walk
+from tests.checkpoint_factory import write_checkpoint
+
+LABEL = '[data-testid="block-info"]'
+
+
+def choose_language(page, name: str) -> None:
+    """Settings -> User interface -> Localization = ``name``, Apply settings, Reload UI."""
+    page.locator("#tab_settings-button").click()
+    page.locator('#settings_sections input[value="ui"]').check()
+    dropdown = page.locator("#setting_localization input[role=combobox]")
+    dropdown.click()
+    page.locator("#setting_localization li[role=option]", has_text=re.compile(rf"^\W*{name}\s*$")).click()
+    page.locator("#settings_submit").click()
+    page.locator("#settings_result").filter(has_text=re.compile(r"localization|本地化|语言")).wait_for()
+    page.locator("#settings_reload_ui").click()
+    page.wait_for_load_state("load")
+    wait_translator(page)
+
+
+def label(page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id} {LABEL}").first.inner_text().strip()
+
+
+def set_number(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_choose_chinese_generate_and_switch_back(start_server, page, tmp_path):
+    data = tmp_path / "data"
+    write_checkpoint("sd15_tiny", data / "models" / "Stable-diffusion" / "tiny.safetensors")
+    server = start_server(data_dir=data)
+    page.goto(server.url)
+    wait_translator(page)
+    assert page.locator("#tab_txt2img-button").inner_text().strip() == "txt2img"
+
+    choose_language(page, "zh_CN")
+    assert json.loads((data / "config.json").read_text(encoding="utf-8"))["localization"] == "zh_CN"
+    assert page.locator("#tab_txt2img-button").inner_text().strip() == "文生图"
+    assert page.locator("#tab_settings-button").inner_text().strip() == "设置"
+    assert page.locator("#txt2img_generate").inner_text().strip() == "生成"
+    assert label(page, "txt2img_steps") == "迭代步数"
+    assert label(page, "txt2img_cfg_scale").startswith("提示词引导系数")
+
+    # a dropdown choice: shown in Chinese, sent in English (the infotext below says "Uniform")
+    page.locator("#txt2img_scheduler input[role=combobox]").click()
+    page.locator("#txt2img_scheduler li[role=option]", has_text="均匀").click()
+    assert page.locator("#txt2img_scheduler input[role=combobox]").input_value() == "均匀"
+
+    page.locator("#txt2img_prompt textarea").fill("a red cube")
+    set_number(page, "txt2img_steps", 2)
+    set_number(page, "txt2img_width", 64)
+    set_number(page, "txt2img_height", 64)
+    page.locator("#txt2img_generate").click()
+    info = page.locator("#html_info_txt2img")
+    info.filter(has_text="Steps: 2").wait_for(timeout=120_000)
+    text = info.inner_text()
+    assert "a red cube" in text and "Schedule type: Uniform" in text and "Size: 64x64" in text
+    saved = sorted((data / "outputs").rglob("*.png"))
+    assert saved, "no image written"
+    parameters = Image.open(saved[-1]).info["parameters"]
+    assert "Steps: 2" in parameters and "Schedule type: Uniform" in parameters
+    assert not re.search(r"[\u4e00-\u9fff]", parameters), parameters
+
+    # a Settings label, and every string of every tab and accordion has its translation
+    page.locator("#tab_settings-button").click()
+    page.locator('#settings_sections input[value="ui"]').check()
+    assert label(page, "setting_localization") == "本地化翻译"
+    strings = walk(page)
+    assert strings.missing == [], f"zh_CN lacks {len(strings.missing)} strings the page shows: {strings.missing}"
+
+    choose_language(page, "None")
+    assert page.locator("#tab_txt2img-button").inner_text().strip() == "txt2img"
+    assert page.locator("#txt2img_generate").inner_text().strip() == "Generate"
+    assert label(page, "txt2img_steps") == "Sampling steps"
