@@ -118,7 +118,8 @@ def ensure_chromium() -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     print("Installing Debian's chromium for the browser tests (apt-get)...", flush=True)
     subprocess.run([*prefix, apt, "-qq", "update"], check=False, env=env)
-    subprocess.run([*prefix, apt, "-qq", "install", "-y", "--no-install-recommends", "chromium", "fonts-noto-cjk"],
+    subprocess.run([*prefix, apt, "-qq", "install", "-y", "--no-install-recommends", "chromium", "fonts-noto-cjk",
+                    "fonts-noto-color-emoji"],
                    check=True, env=env)
 
 

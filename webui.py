@@ -35,7 +35,11 @@ def build_backend(flags):
     paths = Paths.from_flags(flags)
     registry = build_registry()
     settings = Settings(registry, JsonSettingsStore(paths.settings_file), frozen=flags.freeze_settings)
-    return Backend(flags, paths, settings)
+    backend = Backend(flags, paths, settings)
+    from modules.extensions.manager import install_extensions
+
+    install_extensions(backend)
+    return backend
 
 
 def build_app(backend):
@@ -68,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     backend = build_backend(flags)
+    from modules.extensions.installer import reexec_server
+
+    backend.services["restart"] = reexec_server
     for warning in backend.warnings:
         log.warning(warning)
     if is_non_local(flags) and (flags.api or flags.nowebui) and not flags.api_auth:

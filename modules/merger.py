@@ -103,8 +103,6 @@ def output_path(request: MergeRequest, channels_suffix: str = "") -> Path:
 def merge_checkpoints(request: MergeRequest, progress: ProgressFn | None = None, allow_unsafe_pickle: bool = False,
                       should_stop: Callable[[], bool] | None = None) -> Path:
     """Merge as ``request`` says and write the result; returns its path. MergeError for bad requests."""
-    import torch
-
     from modules.models.statedict import open_state_dict
 
     _validate(request)
@@ -163,7 +161,8 @@ def _merge_one(key: str, a: torch.Tensor, b_file: Any, c_file: Any, request: Mer
         if key in c_file.shapes:
             c = c_file.read([key], lambda _key: torch.float32)[key]
             if c.shape != b.shape:
-                raise MergeError(f"Tensor {key}: secondary {tuple(b.shape)} and tertiary {tuple(c.shape)} shapes differ")
+                raise MergeError(f"Tensor {key}: secondary {tuple(b.shape)} and tertiary {tuple(c.shape)} "
+                                 f"shapes differ")
             b = b - c  # Add difference: B - C, then A + M * (B - C)
         else:
             b = torch.zeros_like(b)  # as A1111: a weight C lacks adds no difference

@@ -40,6 +40,7 @@ def create_app(backend):
 
         mount_api(app, backend)
 
+    demo = None
     if not flags.nowebui:
         import gradio as gr
 
@@ -54,4 +55,7 @@ def create_app(backend):
             css=assets.css, js=assets.js, head=assets.head, theme=assets.theme,
             allowed_paths=[str(backend.paths.outputs)],
         )
+    extensions = backend.services.get("extensions")
+    if extensions is not None:
+        extensions.app_started(None if flags.nowebui else demo, app)
     return app

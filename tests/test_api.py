@@ -62,7 +62,11 @@ def test_catalogues_have_a1111_shapes(api):
     assert {"name": "Latent"} in api.get("/sdapi/v1/latent-upscale-modes").json()
     for empty in ("hypernetworks", "face-restorers", "realesrgan-models"):
         assert api.get(f"/sdapi/v1/{empty}").json() == []
-    assert api.get("/sdapi/v1/scripts").json() == {"txt2img": [], "img2img": []}
+    scripts = api.get("/sdapi/v1/scripts").json()
+    assert "x/y/z plot" in scripts["txt2img"] and "controlnet" in scripts["img2img"]
+    info = api.get("/sdapi/v1/script-info").json()
+    assert {"name": "controlnet", "is_alwayson": True, "is_img2img": False} in [
+        {k: i[k] for k in ("name", "is_alwayson", "is_img2img")} for i in info]
     memory = api.get("/sdapi/v1/memory").json()
     assert memory["ram"]["total"] > 0 and "cuda" in memory
     flags = api.get("/sdapi/v1/cmd-flags").json()
@@ -72,7 +76,6 @@ def test_catalogues_have_a1111_shapes(api):
 def test_prompt_styles_come_from_styles_csv(api):
     (api.backend.paths.styles_file).write_text("name,prompt,negative_prompt\nSharp,\"{prompt}, sharp\",blurry\n",
                                                encoding="utf-8")
-    api.backend.services.pop("styles", None)
     assert api.get("/sdapi/v1/prompt-styles").json() == [
         {"name": "Sharp", "prompt": "{prompt}, sharp", "negative_prompt": "blurry"}]
 
@@ -171,14 +174,15 @@ def test_auth_guards_api_docs_and_extension_routes(tmp_path):
     from modules.api.routes import add_api_route
 
     backend, app = build(tmp_path, "--api-auth", "alice:s3cret,bob:pw:with:colons")
-    add_api_route(app, backend, "/controlnet/version", lambda: {"version": 3}, ["GET"])
+    add_api_route(app, backend, "/myext/ping", lambda: {"pong": True}, ["GET"])
 
     @app.get("/late/extension")
     def late():
         return {"ok": True}
 
     with TestClient(app) as client:
-        for path in ("/sdapi/v1/samplers", "/docs", "/openapi.json", "/controlnet/version", "/late/extension"):
+        for path in ("/sdapi/v1/samplers", "/docs", "/openapi.json", "/controlnet/version", "/myext/ping",
+                     "/late/extension"):
             answer = client.get(path)
             assert answer.status_code == 401, path
             assert answer.headers["www-authenticate"].startswith("Basic")
@@ -188,20 +192,42 @@ def test_auth_guards_api_docs_and_extension_routes(tmp_path):
         assert client.get("/sdapi/v1/samplers", headers=basic("alice", "s3cret")).status_code == 200
         assert client.get("/sdapi/v1/samplers", headers=basic("bob", "pw:with:colons")).status_code == 200
         assert client.get("/controlnet/version", headers=basic("alice", "s3cret")).json() == {"version": 3}
+        assert client.get("/myext/ping", headers=basic("alice", "s3cret")).json() == {"pong": True}
         spec = client.get("/openapi.json", headers=basic("alice", "s3cret")).json()
-        assert "/controlnet/version" in spec["paths"]
+        assert "/controlnet/version" in spec["paths"] and "/myext/ping" in spec["paths"]
 
 
 def test_auth_leaves_the_gradio_ui_to_its_own_login(tmp_path):
     from modules.api.routes import add_api_route
 
     backend, app = build(tmp_path, "--api-auth", "alice:s3cret", ui=True)
-    add_api_route(app, backend, "/controlnet/version", lambda: {"version": 3}, ["GET"])
+    add_api_route(app, backend, "/myext/ping", lambda: {"pong": True}, ["GET"])
     with TestClient(app) as client:
         assert client.get("/").status_code == 200
         assert client.get("/config").status_code == 200
         assert client.get("/webui/localization.js").status_code == 200
         assert client.get("/sdapi/v1/options").status_code == 401
-        # registered after the UI's catch-all mount, still reachable (and guarded)
         assert client.get("/controlnet/version").status_code == 401
-        assert client.get("/controlnet/version", headers=basic("alice", "s3cret")).json() == {"version": 3}
+        # registered after the UI's catch-all mount, still reachable (and guarded)
+        assert client.get("/myext/ping").status_code == 401
+        assert client.get("/myext/ping", headers=basic("alice", "s3cret")).json() == {"pong": True}
+
+
+def test_api_log_times_requests(tmp_path, caplog):
+    backend, app = build(tmp_path, "--api-log")
+    with TestClient(app) as client, caplog.at_level("INFO", logger="modules.api.routes"):
+        answer = client.get("/sdapi/v1/samplers")
+    assert float(answer.headers["x-process-time"]) >= 0
+    assert any("API 200 GET /sdapi/v1/samplers" in record.getMessage() for record in caplog.records)
+
+
+def test_nowebui_server_serves_only_the_api(start_server):
+    import urllib.error
+    import urllib.request
+
+    server = start_server(["--nowebui"], wait_path="/sdapi/v1/samplers")
+    with urllib.request.urlopen(server.url + "/sdapi/v1/progress", timeout=10) as response:
+        assert json.loads(response.read())["state"]["job_count"] == 0
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(server.url + "/", timeout=10)
+    assert error.value.code == 404

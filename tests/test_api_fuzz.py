@@ -32,6 +32,7 @@ def app(tmp_path_factory):
     backend, app = build(data)
     backend.start_background_init()
     assert backend.wait_ready(120)
+    backend.jobs.run(lambda job: None)  # returns once the start-up checkpoint load (queued first) is done
     with TestClient(app):  # runs start-up; Schemathesis calls the app in-process
         yield app
 
@@ -57,7 +58,7 @@ def test_schema_fuzz_finds_no_server_error(app):
                 return
             if heavy and isinstance(case.body, dict):
                 case.body.update(CHEAP)
-            response = case.call()
+            response = case.call(timeout=60)
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path} {case.body!r:.300} -> "
                                 f"{response.status_code} {response.text[:300]}")

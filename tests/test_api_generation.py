@@ -16,6 +16,14 @@ from tests.test_api_helpers import build, decode, png_b64
 FAST = {"steps": 2, "width": 64, "height": 64}
 
 
+def decode_file(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+        return image
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     data = tmp_path_factory.mktemp("api-gen")
@@ -28,6 +36,7 @@ def api(tmp_path_factory):
     backend, app = build(data)
     backend.start_background_init()
     assert backend.wait_ready(120)
+    backend.jobs.run(lambda job: None)  # returns once the start-up checkpoint load (queued first) is done
     with TestClient(app) as client:
         client.backend = backend
         client.data = data
@@ -56,6 +65,10 @@ def test_txt2img_returns_images_with_a1111_info(api):
     assert (values["Steps"], values["Size-1"], values["Size-2"]) == ("2", "64", "64")
     assert (values["Sampler"], values["Schedule type"], values["Seed"]) == ("DPM++ 2M", "Karras", "1235")
     assert _txt2img(api, send_images=False)["images"] == []
+    assert not list((api.data / "outputs").rglob("*.png"))  # API default: save_images false
+    _txt2img(api, save_images=True, prompt="kept")
+    saved = list((api.data / "outputs").rglob("*.png"))
+    assert len(saved) == 1 and "kept" in decode_file(saved[0]).info["parameters"]
 
 
 def test_img2img_resizes_and_inpaint_uses_api_defaults(api):
@@ -106,6 +119,12 @@ def test_checkpoint_switching_through_options_and_overrides(api):
     assert api.get("/sdapi/v1/options").json()["show_progress_every_n_steps"] != 3  # all or nothing
     override = _txt2img(api, override_settings={"sd_model_checkpoint": "alpha.safetensors"})
     assert "Model: alpha" in json.loads(override["info"])["infotexts"][0]
+    assert api.get("/sdapi/v1/options").json()["sd_model_checkpoint"].startswith("beta.safetensors")
+    assert "Model: beta" in json.loads(_txt2img(api)["info"])["infotexts"][0]
+    kept = _txt2img(api, override_settings={"sd_model_checkpoint": "alpha"},
+                    override_settings_restore_afterwards=False)
+    assert "Model: alpha" in json.loads(kept["info"])["infotexts"][0]
+    assert api.get("/sdapi/v1/options").json()["sd_model_checkpoint"].startswith("alpha.safetensors")
 
 
 def test_model_management_routes(api):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from modules.api.errors import ApiError
@@ -82,35 +80,22 @@ def test_override_settings_are_validated_overlays(backend):
     assert error.value.status_code == 422 and "override_settings.show_progress_every_n_steps" in error.value.detail
 
 
-@dataclasses.dataclass
-class _Script:
-    name: str
-    alwayson: bool
-
-    def title(self) -> str:
-        return self.name
-
-
-class _ScriptCatalog:
-    def scripts(self, is_img2img: bool):
-        return [_Script("ControlNet", True), _Script("X/Y/Z plot", False)]
-
-
 def test_scripts_match_titles_case_insensitively(backend):
-    backend.services["scripts"] = _ScriptCatalog()
-    try:
-        params = to_params(backend, Txt2ImgRequest(
-            alwayson_scripts={"controlnet": {"args": [{"enabled": True}]}}, script_name="x/y/z PLOT",
-            script_args=[1, "a"]))
-        assert [(s.title, s.args) for s in params.alwayson_scripts] == [("ControlNet", ({"enabled": True},))]
-        assert params.script_name == "X/Y/Z plot" and params.script_args == (1, "a")
-        for bad in ({"alwayson_scripts": {"Nope": {"args": []}}}, {"alwayson_scripts": {"X/Y/Z plot": {}}},
-                    {"script_name": "Nope"}, {"alwayson_scripts": {"ControlNet": {"args": 5}}}):
-            with pytest.raises(ApiError) as error:
-                to_params(backend, Txt2ImgRequest(**bad))
-            assert error.value.status_code == 422
-    finally:
-        backend.services.pop("scripts")
+    """Against the real script catalogue (built-in scripts and the shipped ControlNet extension)."""
+    params = to_params(backend, Txt2ImgRequest(
+        alwayson_scripts={"controlnet": {"args": [{"enabled": False}]}}, script_name="x/y/z PLOT",
+        script_args=[1, "a"]))
+    assert [(s.title, s.args) for s in params.alwayson_scripts] == [("ControlNet", ({"enabled": False},))]
+    assert params.script_name == "X/Y/Z plot" and params.script_args == (1, "a")
+    bad_unit = {"enabled": True, "module": "canny", "model": "no-such-model", "image": png_b64()}
+    for bad, word in (({"alwayson_scripts": {"Nope": {"args": []}}}, "Nope"),
+                      ({"alwayson_scripts": {"X/Y/Z plot": {}}}, "selectable"),
+                      ({"script_name": "Nope"}, "Nope"),
+                      ({"alwayson_scripts": {"ControlNet": {"args": 5}}}, "args"),
+                      ({"alwayson_scripts": {"ControlNet": {"args": [bad_unit]}}}, "no-such-model")):
+        with pytest.raises(ApiError) as error:
+            to_params(backend, Txt2ImgRequest(**bad))
+        assert error.value.status_code == 422 and word in error.value.detail
 
 
 def test_infotext_fills_only_fields_not_given(backend):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from modules.builtin_scripts._xyz_axes import AxisError, find_axis, parse_values, split_values
+from modules.builtin_scripts._xyz_axes import (
+    AxisError,
+    find_axis,
+    parse_values,
+    split_values,
+)
 from modules.builtin_scripts.prompt_matrix import matrix_prompts
 from modules.builtin_scripts.prompts_from_file import parse_line
 from modules.extensions.manager import install_extensions
@@ -12,7 +17,7 @@ from modules.processing.params import GenerationParams, InvalidParams
 from tests.checkpoint_factory import write_checkpoint
 from tests.helpers import make_backend
 
-SMALL = dict(width=64, height=64, steps=2, cfg_scale=5.0, seed=4, prompt="a cat", negative_prompt="dog")
+SMALL = {"width": 64, "height": 64, "steps": 2, "cfg_scale": 5.0, "seed": 4, "prompt": "a cat", "negative_prompt": "dog"}
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ from tests.checkpoint_factory import make_state_dict, write_checkpoint, write_st
 from tests.helpers import make_backend
 
 CN_DIR = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"
-SMALL = dict(width=64, height=64, steps=4, cfg_scale=5.0, seed=11, prompt="a house", do_not_save_samples=True)
+SMALL = {"width": 64, "height": 64, "steps": 4, "cfg_scale": 5.0, "seed": 11, "prompt": "a house",
+         "do_not_save_samples": True}
 
 
 def cn_modules():
@@ -150,6 +151,32 @@ def test_original_extracted_fp16_and_diffusers_formats_load_to_the_same_model(ba
     assert half.dtype == torch.float16 and len(down) == 4 and mid.shape == (1, 64, 4, 4)
     with pytest.raises(convert.NotAControlNet, match="Stable Diffusion checkpoint"):
         convert.load_controlnet(next(backend.paths.checkpoints[0].glob("*.safetensors")), "cpu", torch.float32)
+
+
+def test_sdxl_diffusers_single_file_without_config(tmp_path):
+    """An SDXL ControlNet in diffusers key names, no config.json: layout from shapes, time-ids width from the base."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    from modules.models.detection import detect
+    from tests.checkpoint_factory import layout_shapes
+
+    _, _, convert = cn_modules()
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(**detect(layout_shapes("sdxl_tiny")).arch.unet_config)
+    reference = ControlNetModel.from_unet(unet).eval()
+    for parameter in reference.parameters():  # from_unet zero-initialises the residual convs
+        torch.nn.init.normal_(parameter, std=0.05)
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, tmp_path / "cn_xl.safetensors")
+    loaded = convert.load_controlnet(tmp_path / "cn_xl.safetensors", "cpu", torch.float32, dict(unet.config))
+    assert loaded.config.addition_embed_type == "text_time"
+    inputs = dict(sample=torch.randn(1, 4, 8, 8), timestep=torch.tensor([300]),
+                  encoder_hidden_states=torch.randn(1, 77, 80), controlnet_cond=torch.rand(1, 3, 64, 64),
+                  added_cond_kwargs={"text_embeds": torch.randn(1, 48), "time_ids": torch.rand(1, 6) * 64},
+                  return_dict=False)
+    with torch.no_grad():
+        want, got = reference(**inputs), loaded(**inputs)
+    assert all(torch.allclose(a, b) for a, b in zip(want[0], got[0])) and torch.allclose(want[1], got[1])
 
 
 # --- through the generation path ------------------------------------------------------------------------------

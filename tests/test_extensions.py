@@ -12,7 +12,12 @@ import pytest
 from modules.extensions import actions, bridge, installer
 from modules.extensions.discovery import active_extension_dirs, discover
 from modules.extensions.manager import install_extensions
-from modules.extensions.metadata import ScriptEntry, ScriptRules, order_scripts, parse_metadata
+from modules.extensions.metadata import (
+    ScriptEntry,
+    ScriptRules,
+    order_scripts,
+    parse_metadata,
+)
 from modules.extensions.preload import collect_preload_hooks
 from modules.processing.params import GenerationParams, ScriptArgs
 from modules.settings.cli import parse_flags
@@ -20,7 +25,7 @@ from tests.checkpoint_factory import write_checkpoint
 from tests.helpers import make_backend
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "extensions" / "example-ext"
-SMALL = dict(width=64, height=64, steps=2, cfg_scale=5.0, seed=1, do_not_save_samples=True)
+SMALL = {"width": 64, "height": 64, "steps": 2, "cfg_scale": 5.0, "seed": 1, "do_not_save_samples": True}
 
 
 def add_extension(data: Path, name: str, files: dict[str, str]) -> Path:
@@ -103,6 +108,16 @@ def test_selectable_script_runs_through_the_normal_path(backend):
     assert "Example: hello-3" in result.infotexts[0]  # always-on scripts still apply inside
 
 
+def test_model_cfg_and_save_callbacks(backend):
+    seen = backend.services["example_seen"]
+    before = seen["cfg_denoiser_calls"]
+    run(backend, prompt="c", steps=3)
+    assert seen["cfg_denoiser_calls"] - before == 3  # on_cfg_denoiser: once per denoiser call
+    assert seen["models"] and seen["models"][-1] is backend.models.current  # on_model_loaded
+    image, text = backend.services["scripts"].before_image_saved(None, "img", "params")
+    assert (image, text) == ("img", "params\nExample saved")
+
+
 def test_tab_setting_assets_and_localization_dirs(backend):
     manager = backend.services["extensions"]
     tabs = manager.ui_tabs()
@@ -131,7 +146,7 @@ def test_facades_refuse_calls_outside_an_extension():
     from modules import script_callbacks
 
     with pytest.raises(bridge.NoExtensionContext):
-        script_callbacks.on_ui_tabs(lambda: [])
+        script_callbacks.on_ui_tabs(list)
 
 
 def test_preload_adds_flags_and_disabled_extensions_are_skipped(tmp_path):

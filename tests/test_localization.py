@@ -158,11 +158,16 @@ def test_lookup_exact_patterns_and_fallback():
     assert translator.translate("Loading model.safetensors...") == "正在加载 model.safetensors..."
     assert translator.translate("Style 'a' saved.") == "样式 'a' 已保存。"
     assert translator.translate("Something else") is None  # "{x}" has too little text to be a pattern
+    assert translator.translate("Generate 💥") == "生成 💥"  # emoji are decoration
+    assert translator.translate("Prompt\n(two lines)") is None
+    two_lines = Translator({"Prompt\n(two lines)": "提示词\n(两行)"})
+    assert two_lines.translate("Prompt\n(two lines)") == "提示词\n(两行)"
     assert translator.missing(["Generate", "Batch", "42", "0.5s", "🎲️", "Batch"]) == ["Batch"]
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("Generate", True), ("42", False), ("1.2/3.4s", False), ("512x512", False), ("🎲️ Seed", False),
+    ("Generate", True), ("42", False), ("1.2/3.4s", False), ("512x512", False), ("🎲️ Seed", True),
+    ("🎲️", False),
     ("⇅", False), ("Step 3/20", True), ("生成", True),
 ])
 def test_translatable_text(text, expected):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from PIL import Image
 
@@ -24,12 +25,32 @@ def choose_language(page, name: str) -> None:
     page.locator('#settings_sections input[value="ui"]').check()
     dropdown = page.locator("#setting_localization input[role=combobox]")
     dropdown.click()
-    page.locator("#setting_localization li[role=option]", has_text=re.compile(rf"^\W*{name}\s*$")).click()
+    pick_option(page, "setting_localization", name)
     page.locator("#settings_submit").click()
-    page.locator("#settings_result").filter(has_text=re.compile(r"localization|本地化|语言")).wait_for()
+    page.locator("#settings_result").filter(has_text=re.compile(r"localization|本地化", re.I)).wait_for()
     page.locator("#settings_reload_ui").click()
     page.wait_for_load_state("load")
     wait_translator(page)
+
+
+def pick_option(page, elem_id: str, text: str) -> None:
+    """Click the option of an open dropdown whose text is exactly ``text`` (besides the check mark)."""
+    page.locator(f"#{elem_id} li[role=option]", has_text=re.compile(rf"^\W*{re.escape(text)}\s*$")).click()
+
+
+def wait_config(data, key: str, value, timeout: float = 15.0) -> None:
+    """Wait until config.json holds ``key: value``."""
+    deadline = time.monotonic() + timeout
+    stored = None
+    while time.monotonic() < deadline:
+        try:
+            stored = json.loads((data / "config.json").read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError):
+            stored = None
+        if stored == value:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"config.json {key} = {stored!r}, expected {value!r}")
 
 
 def label(page, elem_id: str) -> str:
@@ -51,7 +72,7 @@ def test_choose_chinese_generate_and_switch_back(start_server, page, tmp_path):
     assert page.locator("#tab_txt2img-button").inner_text().strip() == "txt2img"
 
     choose_language(page, "zh_CN")
-    assert json.loads((data / "config.json").read_text(encoding="utf-8"))["localization"] == "zh_CN"
+    wait_config(data, "localization", "zh_CN")
     assert page.locator("#tab_txt2img-button").inner_text().strip() == "文生图"
     assert page.locator("#tab_settings-button").inner_text().strip() == "设置"
     assert page.locator("#txt2img_generate").inner_text().strip() == "生成"
@@ -60,8 +81,14 @@ def test_choose_chinese_generate_and_switch_back(start_server, page, tmp_path):
 
     # a dropdown choice: shown in Chinese, sent in English (the infotext below says "Uniform")
     page.locator("#txt2img_scheduler input[role=combobox]").click()
-    page.locator("#txt2img_scheduler li[role=option]", has_text="均匀").click()
+    pick_option(page, "txt2img_scheduler", "均匀")
     assert page.locator("#txt2img_scheduler input[role=combobox]").input_value() == "均匀"
+
+    # the same in the top bar, where the choice is stored at once: config.json gets the English value
+    page.locator("#setting_sd_vae input[role=combobox]").click()
+    pick_option(page, "setting_sd_vae", "无")
+    assert page.locator("#setting_sd_vae input[role=combobox]").input_value() == "无"
+    wait_config(data, "sd_vae", "None")
 
     page.locator("#txt2img_prompt textarea").fill("a red cube")
     set_number(page, "txt2img_steps", 2)
@@ -78,10 +105,15 @@ def test_choose_chinese_generate_and_switch_back(start_server, page, tmp_path):
     assert "Steps: 2" in parameters and "Schedule type: Uniform" in parameters
     assert not re.search(r"[\u4e00-\u9fff]", parameters), parameters
 
-    # a Settings label, and every string of every tab and accordion has its translation
+    # a Settings label, a Settings radio choice (stored in English), and every string of every tab and
+    # accordion has its translation
     page.locator("#tab_settings-button").click()
     page.locator('#settings_sections input[value="ui"]').check()
     assert label(page, "setting_localization") == "本地化翻译"
+    page.locator('#settings_sections input[value="ui-live-preview"]').check()
+    page.locator("#setting_show_progress_type label", has_text="完整").click()
+    page.locator("#settings_submit").click()
+    wait_config(data, "show_progress_type", "Full")
     strings = walk(page)
     assert strings.missing == [], f"zh_CN lacks {len(strings.missing)} strings the page shows: {strings.missing}"
 

@@ -19,7 +19,8 @@ ZH_CN = ROOT / "localizations" / "zh_CN.json"
 COMMUNITY_TERMS = {
     "txt2img": "文生图", "img2img": "图生图", "Prompt": "提示词", "Negative prompt": "反向提示词",
     "Sampling method": "采样方法", "Sampling steps": "迭代步数", "CFG Scale": "提示词引导系数",
-    "Seed": "随机数种子", "Hires. fix": "高分辨率修复", "Denoising strength": "重绘幅度", "Inpaint": "局部重绘",
+    "Seed": "随机数种子", "Hires. fix": "高分辨率修复", "Denoising strength": "重绘幅度",
+    "Inpaint": "局部重绘",
     "Mask": "蒙版", "Upscaler": "放大算法", "Model": "模型", "Settings": "设置", "Extensions": "扩展",
 }
 

@@ -15,7 +15,7 @@ DICTIONARY = {
     "DPM++ 2M": "DPM++ 2M", "Automatic": "自动", "None": "无", "Prompt": "提示词", "Generate": "生成",
     "Stable Diffusion checkpoint": "Stable Diffusion 模型", "Tooltip text": "提示文字",
     "range slider for {label}": "{label}滑块", "Loading {name}...": "正在加载 {name}...", "Karras": "Karras",
-    "Batch": "批次", "Interrupted.": "已中断。",
+    "Batch": "批次", "Interrupted.": "已中断。", "Two\nlines": "两\n行",
 }
 
 PAGE = """
@@ -27,10 +27,13 @@ PAGE = """
     <input role="combobox" id="sampler_input"><ul><li role="option"><span>✓</span> Automatic</li></ul></div>
   <div id="setting_sd_model_checkpoint"><span data-testid="block-info">Stable Diffusion checkpoint</span>
     <input role="combobox" id="ckpt_input" aria-label="Stable Diffusion checkpoint">
-    <ul><li role="option" title="None">None</li></ul></div>
+    <ul><li role="option" title="None" aria-label="None">None</li>
+        <li role="option" aria-label="my_model.safetensors">my_model.safetensors</li></ul></div>
   <div class="notranslate"><span>Generate</span></div>
   <textarea id="prompt" placeholder="Prompt">Generate</textarea>
-  <button id="go" title="Tooltip text">Generate</button>
+  <button id="go" title="Tooltip text">Generate</button><button id="run">Generate 💥</button>
+  <p id="lines">Two
+lines</p>
   <p id="numbers">42</p><p id="timer">0.5s</p><code id="code">Generate</code>
   <p id="status">Loading model.safetensors...</p>
   <p id="missing">Not in the dictionary</p>
@@ -58,6 +61,7 @@ def test_page_is_translated_and_values_are_left_alone(page):
     assert text(page, "#txt2img_steps span") == "迭代步数"
     assert page.get_attribute("#txt2img_steps input[type=range]", "aria-label") == "迭代步数滑块"
     assert page.get_attribute("#go", "title") == "提示文字" and text(page, "#go") == "生成"
+    assert text(page, "#run") == "生成 💥" and text(page, "#lines") == "两\n行"
     assert page.get_attribute("#prompt", "placeholder") == "提示词"
     assert page.input_value("#prompt") == "Generate"  # user content is never touched
     assert text(page, "#txt2img_sampling li") == "✓ 自动"
@@ -70,6 +74,8 @@ def test_page_is_translated_and_values_are_left_alone(page):
     assert page.get_attribute("#ckpt_input", "aria-label") == "Stable Diffusion 模型"
     assert text(page, "#setting_sd_model_checkpoint li") == "None"
     assert page.get_attribute("#setting_sd_model_checkpoint li", "title") == "None"
+    assert page.get_attribute("#setting_sd_model_checkpoint li", "aria-label") == "None"
+    assert "my_model.safetensors" not in page.evaluate("() => webuiLocalization.seen()")
     assert page.evaluate("() => ckpt_input.value") == "None"
     assert "Not in the dictionary" in page.evaluate("() => webuiLocalization.missing()")
 
@@ -102,7 +108,8 @@ def test_english_page_is_untouched_but_strings_can_be_collected(page):
     assert text(page, "#tab_txt2img-button") == "txt2img"
     assert page.evaluate("() => sampler_input.value") == "Euler a"
     seen = page.evaluate("() => webuiLocalization.seen()")
-    assert {"txt2img", "Sampling steps", "Generate", "Tooltip text", "Prompt", "Stable Diffusion checkpoint"} <= set(seen)
+    expected = {"txt2img", "Sampling steps", "Generate", "Tooltip text", "Prompt", "Stable Diffusion checkpoint"}
+    assert expected <= set(seen)
     assert "42" not in seen and "None" not in seen  # numbers; names inside an ignored component
 
 

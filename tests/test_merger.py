@@ -77,7 +77,7 @@ def test_no_interpolation_fp16_ckpt(models, tmp_path):
 
 
 def test_ckpt_input_goes_through_the_safe_loader(models, tmp_path):
-    a_path, a = models["a"]
+    a_path, _a = models["a"]
     b_state = load_file(str(models["b"][0]))
     b_ckpt = tmp_path / "b.ckpt"
     torch.save({"state_dict": b_state}, b_ckpt)

@@ -70,7 +70,9 @@ def test_offload_hooks_activate_the_running_part_and_keep_results(models_env, mo
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
 def test_medvram_keeps_only_the_running_part_on_the_gpu(models_env):  # pragma: no cover - GPU only
     write_checkpoint("sd15_tiny", models_env.checkpoint_dir / "m.safetensors")
-    model = models_env.manager("--no-hashing", "--medvram").load("m.safetensors")
+    info = choose_device(_flags("--medvram"))
+    assert info.offload == "medvram"
+    model = models_env.manager("--no-hashing", device_info=info).load("m.safetensors")
     model.conditioner.encode(["a cat"])
     assert next(model.text_encoders[0].parameters()).device.type == "cuda"
     assert next(model.unet.parameters()).device.type == "cpu"
@@ -82,8 +84,7 @@ def test_medvram_keeps_only_the_running_part_on_the_gpu(models_env):  # pragma: 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
 def test_fp16_on_cuda(models_env):  # pragma: no cover - GPU only
     write_checkpoint("sd15_tiny", models_env.checkpoint_dir / "m.safetensors")
-    flags = build_parser().parse_args(["--data-dir", str(models_env.root)])
-    info = choose_device(flags)
+    info = choose_device(_flags())
     model = models_env.manager("--no-hashing", device_info=info).load("m.safetensors")
     assert next(model.unet.parameters()).dtype == torch.float16
     assert torch.isfinite(decode_latents(model, unet_once(model).float())).all()

@@ -197,3 +197,74 @@ def test_importing_the_manager_does_not_import_torch():
     code = "import sys, modules.models.manager, modules.models.options, modules.devices; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_sdxl_refiner_layout_loads_with_five_time_ids(models_env):
+    """The refiner has only the bigG encoder (as embedder 0) and 5 time ids (size, crop, aesthetic score)."""
+    from tests.checkpoint_factory import make_state_dict, write_state_dict
+
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for key, tensor in make_state_dict("sdxl_tiny").items():
+        if key.startswith("conditioner.embedders.0."):
+            continue
+        key = key.replace("conditioner.embedders.1.", "conditioner.embedders.0.")
+        if key.endswith(("attn2.to_k.weight", "attn2.to_v.weight")):
+            tensor = torch.randn(tensor.shape[0], 48, generator=generator) / 48 ** 0.5
+        if key == "model.diffusion_model.label_emb.0.0.weight":
+            tensor = torch.randn(tensor.shape[0], 48 + 5 * 256, generator=generator) / 40
+        state[key] = tensor
+    write_state_dict(state, models_env.checkpoint_dir / "refiner.safetensors")
+    model = models_env.manager("--no-hashing").load("refiner.safetensors")
+    assert model.arch.family == "sdxl_refiner" and model.arch.label == "SDXL refiner"
+    cond = model.conditioner.encode(["a photo of a cat"])
+    assert cond.crossattn.shape == (1, 77, 48) and cond.pooled.shape == (1, 48)
+    out = unet_once(model)
+    assert torch.isfinite(decode_latents(model, out)).all()
+
+
+def test_text_encoder_keys_without_text_model_level_are_tolerated(models_env):
+    """Files saved from transformers 5 have no ``text_model.`` level and no ``position_ids`` buffer."""
+    from tests.checkpoint_factory import make_state_dict, write_state_dict
+
+    state = make_state_dict("sd15_tiny")
+    write_state_dict(state, models_env.checkpoint_dir / "old_names.safetensors")
+    renamed = {k.replace("cond_stage_model.transformer.text_model.", "cond_stage_model.transformer."): v
+               for k, v in state.items() if not k.endswith("position_ids")}
+    write_state_dict(renamed, models_env.checkpoint_dir / "new_names.safetensors")
+    manager = models_env.manager("--no-hashing")
+    old = manager.load("old_names.safetensors").conditioner.encode(["a photo of a cat"]).crossattn
+    new = manager.load("new_names.safetensors").conditioner.encode(["a photo of a cat"]).crossattn
+    assert torch.equal(old, new)
+
+
+def test_open_clip_tower_matches_a_reference_forward(models_env):
+    """The fused-qkv OpenCLIP tower, run as OpenCLIP runs it (nn.MultiheadAttention), equals the converted model."""
+    from tests.checkpoint_factory import make_state_dict
+
+    write_checkpoint("sd21_v_tiny", models_env.checkpoint_dir / "h.safetensors")
+    model = models_env.manager("--no-hashing").load("h.safetensors")
+    encoder = model.text_encoders[0]
+    raw = {k[len("cond_stage_model.model."):]: v for k, v in make_state_dict("sd21_v_tiny").items()
+           if k.startswith("cond_stage_model.model.")}
+    heads = encoder.config.num_attention_heads
+    tokens = torch.tensor([[49406, 320, 1125, 539, 320, 2368, 49407] + [0] * 70])
+    x = raw["token_embedding.weight"][tokens] + raw["positional_embedding"]
+    mask = torch.full((77, 77), float("-inf")).triu(1)
+    layers = sorted({int(k.split(".")[2]) for k in raw if k.startswith("transformer.resblocks.")})
+    width = x.shape[-1]
+    ln = torch.nn.functional.layer_norm
+    for index in layers:
+        p = {k.split(f"resblocks.{index}.", 1)[1]: v for k, v in raw.items() if f"resblocks.{index}." in k}
+        attention = torch.nn.MultiheadAttention(width, heads, batch_first=True)
+        attention.load_state_dict({"in_proj_weight": p["attn.in_proj_weight"], "in_proj_bias": p["attn.in_proj_bias"],
+                                   "out_proj.weight": p["attn.out_proj.weight"], "out_proj.bias": p["attn.out_proj.bias"]})
+        h = ln(x, (width,), p["ln_1.weight"], p["ln_1.bias"])
+        x = x + attention(h, h, h, attn_mask=mask, need_weights=False)[0]
+        h = ln(x, (width,), p["ln_2.weight"], p["ln_2.bias"])
+        h = torch.nn.functional.gelu(h @ p["mlp.c_fc.weight"].T + p["mlp.c_fc.bias"])
+        x = x + h @ p["mlp.c_proj.weight"].T + p["mlp.c_proj.bias"]
+    reference = ln(x, (width,), raw["ln_final.weight"], raw["ln_final.bias"])
+    with torch.no_grad():
+        ours = encoder(input_ids=tokens).last_hidden_state
+    assert torch.allclose(ours, reference, atol=1e-5)

@@ -85,3 +85,14 @@ def test_manager_warns_loudly_about_disable_safe_unpickle(models_env, caplog):
     manager = models_env.manager("--disable-safe-unpickle", "--no-hashing")
     assert "malicious" in caplog.text
     assert manager.load("m.ckpt").arch.family == "sd1"
+
+
+def test_legacy_pickle_format_and_bf16_weights(tmp_path, no_network):  # noqa: F811
+    """Pre-zip torch.save files cannot be memory-mapped; they still load through the restricted unpickler."""
+    state = make_state_dict("vae_sd_tiny", torch.bfloat16)
+    path = tmp_path / "legacy.pt"
+    torch.save({"state_dict": state}, path, _use_new_zipfile_serialization=False)
+    state_file = open_state_dict(path)
+    tensors = state_file.read(state_file.keys(), lambda key: torch.float32)
+    assert set(tensors) == set(state)
+    assert all(tensors[k].dtype == torch.float32 and torch.equal(tensors[k], state[k].float()) for k in state)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from typing import Any
 
 from modules.api import codec
@@ -47,7 +48,7 @@ def progress(backend: Any, skip_current_image: bool) -> dict[str, Any]:
         return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None,
                 "textinfo": snapshot.textinfo or None, "current_task": job.id}
     done = min(1.0, 0.01 + snapshot.fraction)
-    elapsed = max(0.0, datetime.datetime.now().timestamp() - (job.started or 0))
+    elapsed = max(0.0, time.time() - (job.started or time.time()))
     current_image = None
     if not skip_current_image and snapshot.preview is not None:
         current_image = codec.encode_image(snapshot.preview, backend.settings)

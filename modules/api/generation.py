@@ -109,17 +109,33 @@ def _img2img_fields(backend: Any, request: Img2ImgRequest) -> dict[str, Any]:
 def _ignored_fields(request: GenerationRequest) -> None:
     for name in ("refiner_checkpoint", "hr_checkpoint_name", "firstpass_image", "restore_faces"):
         if getattr(request, name, None):
-            log.warning("API request field %s is not supported by this build and was ignored", name)
+            log.info("API request field %s is not supported by this build and was ignored", name)
+
+
+def _check_prompt_syntax(request: GenerationRequest) -> None:
+    """Extra-network calls whose arguments cannot be read (``<lora:x:abc>``) are the client's error."""
+    from modules.processing.prompt_parser import extract_extra_networks, lora_weights
+
+    for field in ("prompt", "negative_prompt", "hr_prompt", "hr_negative_prompt"):
+        _, calls = extract_extra_networks(getattr(request, field, None) or "")
+        for call in calls:
+            try:
+                if call.kind == "lora":
+                    lora_weights(call)
+            except ValueError as error:
+                raise ApiError(422, f"{field}: {error}") from error
 
 
 def to_params(backend: Any, request: GenerationRequest) -> GenerationParams:
     """The typed parameters for a (validated-by-schema) request; 4xx ``ApiError`` for impossible values."""
     is_img2img = isinstance(request, Img2ImgRequest)
     _ignored_fields(request)
+    _check_prompt_syntax(request)
     sampler, schedule = resolve_sampler(request.sampler_name or request.sampler_index, request.scheduler)
     overrides = validate_settings(backend, dict(request.override_settings or {}), "override_settings")
     if request.s_min_uncond is not None and "s_min_uncond" in backend.settings.registry:
-        overrides.setdefault("s_min_uncond", request.s_min_uncond)
+        # a setting in A1111, offered as a request field too
+        overrides.update(validate_settings(backend, {"s_min_uncond": request.s_min_uncond}, "request"))
     fields: dict[str, Any] = {
         "mode": "img2img" if is_img2img else "txt2img",
         "prompt": request.prompt or "", "negative_prompt": request.negative_prompt or "",
@@ -165,21 +181,34 @@ def _interrupted_result(params: GenerationParams) -> Processed:
                      all_subseeds=[], all_prompts=[], all_negative_prompts=[], params=params, interrupted=True)
 
 
+def _settle_overrides(backend: Any, request: GenerationRequest, params: GenerationParams, stored: Any) -> None:
+    """After the job: keep overrides when asked (A1111's restore_afterwards=false), else undo the one write
+    an overlay causes: loading the override checkpoint records it as the selected one."""
+    try:
+        if request.override_settings_restore_afterwards is False:
+            if params.override_settings:  # A1111 keeps them as current settings, unsaved
+                backend.settings.update(params.override_settings, save=False)
+            return
+        wanted = params.override_settings.get("sd_model_checkpoint")
+        if wanted and wanted != stored and backend.settings.get("sd_model_checkpoint") == wanted:
+            backend.settings.set("sd_model_checkpoint", stored)
+    except FrozenSettingsError:
+        pass
+
+
 def generate(backend: Any, request: GenerationRequest) -> dict[str, Any]:
     """Run one API generation through the shared queue and build A1111's response dict."""
     backend.require_models()
     request = apply_infotext(backend, request)
     params = to_params(backend, request)
+    stored_checkpoint = backend.settings.get("sd_model_checkpoint")
     job = backend.generation.submit(params, label=f"api {params.mode}")
     try:
         processed: Processed = job.wait()
     except JobInterrupted:
         processed = _interrupted_result(params)
-    if request.override_settings_restore_afterwards is False and params.override_settings:
-        try:  # A1111 keeps such overrides as the current settings (without saving them)
-            backend.settings.update(params.override_settings, save=False)
-        except FrozenSettingsError:
-            log.warning("override_settings_restore_afterwards=false ignored: settings are frozen")
+    finally:
+        _settle_overrides(backend, request, params, stored_checkpoint)
 
     images: list[str] = []
     if request.send_images is not False:

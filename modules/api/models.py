@@ -29,7 +29,7 @@ class GenerationRequest(ApiModel):
     subseed_strength: float | None = Field(0.0, description="Variation strength, 0-1")
     seed_resize_from_h: int | None = Field(-1, ge=-1, le=8192, description="Resize seed from height (<= 0: off)")
     seed_resize_from_w: int | None = Field(-1, ge=-1, le=8192, description="Resize seed from width (<= 0: off)")
-    sampler_name: str | None = Field(None, description="Sampler; a pre-1.9 name with a schedule ('DPM++ 2M Karras') works")
+    sampler_name: str | None = Field(None, description="Sampler; 'DPM++ 2M Karras'-style names work too")
     sampler_index: str | None = Field("Euler", description="Deprecated alias of sampler_name")
     scheduler: str | None = Field(None, description="Schedule type (Automatic, Karras, Exponential...)")
     batch_size: int | None = Field(1, description="Images per batch, 1-8")
@@ -42,13 +42,13 @@ class GenerationRequest(ApiModel):
     tiling: bool | None = Field(None, description="Seamless tiling")
     do_not_save_samples: bool | None = Field(False, description="Overridden by save_images")
     do_not_save_grid: bool | None = Field(False, description="Overridden by save_images")
-    eta: float | None = Field(None, description="Noise multiplier of ancestral/DDIM samplers (default: setting)")
+    eta: float | None = Field(None, ge=0, le=1000, description="Noise multiplier of ancestral/DDIM samplers")
     denoising_strength: float | None = Field(None, description="0-1")
     s_min_uncond: float | None = Field(None, description="Negative guidance minimum sigma (setting overlay)")
-    s_churn: float | None = None
-    s_tmax: float | None = None
-    s_tmin: float | None = None
-    s_noise: float | None = None
+    s_churn: float | None = Field(None, ge=0, le=1000)
+    s_tmax: float | None = Field(None, ge=0, le=1e6)
+    s_tmin: float | None = Field(None, ge=0, le=1e6)
+    s_noise: float | None = Field(None, ge=0, le=1000)
     override_settings: dict[str, Any] | None = Field(None, description="Settings for this request only")
     override_settings_restore_afterwards: bool | None = Field(
         True, description="False keeps override_settings as the current settings afterwards (not saved)")
@@ -66,7 +66,7 @@ class GenerationRequest(ApiModel):
     save_images: bool | None = Field(False, description="Save the images to the output folders")
     alwayson_scripts: dict[str, Any] | None = Field(
         default_factory=dict, description='{"<script title>": {"args": [...]}}, titles case-insensitive')
-    force_task_id: str | None = Field(None, description="Job id to use (for /internal/progress)")
+    force_task_id: str | None = Field(None, description="Accepted for compatibility; not used")
     infotext: str | None = Field(None, description="An infotext whose values fill the fields not given")
 
 

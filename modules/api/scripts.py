@@ -3,7 +3,8 @@
 The engine never sees A1111's combined positional script-argument vector: each script gets its own values.
 Scripts are listed by the extension system's catalog, ``backend.services["scripts"]``, which offers
 ``scripts(is_img2img) -> list`` of A1111-shaped script objects (``title()`` or ``title``, ``alwayson``,
-optional ``api_info``). Titles match case-insensitively, as A1111's ``script_name_to_index``.
+optional ``api_info``) and optionally ``validate_alwayson(title, args, is_img2img)`` (ValueError → 422).
+Titles match case-insensitively, as A1111's ``script_name_to_index``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ def resolve_alwayson(backend: Any, requested: Mapping[str, Any] | None, is_img2i
             raise ApiError(422, f"always on script {title} not found")
         if not getattr(script, "alwayson", False):
             raise ApiError(422, "Cannot have a selectable script in the always on scripts params")
+        validate = getattr(backend.services.get("scripts"), "validate_alwayson", None)
+        if validate is not None:
+            try:
+                validate(title_of(script), args, is_img2img)
+            except ValueError as error:  # InvalidParams included
+                raise ApiError(422, f"alwayson_scripts[{title!r}]: {error}") from error
         resolved.append(ScriptArgs(title_of(script), args))
     return tuple(resolved)
 

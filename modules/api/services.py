@@ -23,10 +23,12 @@ def _service(backend: Any, name: str, build: Any) -> Any:
 
 
 def styles(backend: Any) -> Any:
-    """The ``StyleDatabase`` of ``styles.csv``."""
+    """The ``StyleDatabase`` of ``styles.csv``, re-read so edits made elsewhere show (the file is small)."""
     from modules.processing.styles import StyleDatabase
 
-    return _service(backend, "styles", lambda: StyleDatabase(backend.paths.styles_file))
+    database = _service(backend, "styles", lambda: StyleDatabase(backend.paths.styles_file))
+    database.reload()
+    return database
 
 
 def upscalers(backend: Any) -> Any:

@@ -61,7 +61,7 @@ def _int_values(item: str) -> list[int]:
         start, end, count = int(m.group(1)), int(m.group(2)), int(m.group(3))
         if count <= 1:
             return [start]
-        return [int(round(start + (end - start) * i / (count - 1))) for i in range(count)]
+        return [round(start + (end - start) * i / (count - 1)) for i in range(count)]
     if m := _INT_RANGE.match(item):
         start, end = int(m.group(1)), int(m.group(2))
         step = int(m.group(3)) if m.group(3) else (1 if end >= start else -1)

@@ -13,7 +13,13 @@ from typing import Any
 
 from modules import scripts
 from modules.builtin_scripts import _results
-from modules.builtin_scripts._xyz_axes import AxisError, axes_for, cell_changes, find_axis, parse_values
+from modules.builtin_scripts._xyz_axes import (
+    AxisError,
+    axes_for,
+    cell_changes,
+    find_axis,
+    parse_values,
+)
 from modules.processing.params import InvalidParams
 
 log = logging.getLogger(__name__)
@@ -46,7 +52,11 @@ class XYZPlot(scripts.Script):
     def run(self, p: Any, x_type: Any = "Seed", x_values: str = "", y_type: Any = "Nothing", y_values: str = "",
             z_type: Any = "Nothing", z_values: str = "", draw_legend: bool = True, include_lone_images: bool = False,
             include_sub_grids: bool = False, no_fixed_seeds: bool = False, margin_size: int = 0, *_: Any) -> Any:
-        from modules.images.grid import GridAnnotation, draw_grid_annotations, image_grid
+        from modules.images.grid import (
+            GridAnnotation,
+            draw_grid_annotations,
+            image_grid,
+        )
 
         backend = self.extension.backend_for_processing
         try:

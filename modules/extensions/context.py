@@ -59,7 +59,7 @@ class ExtensionContext:
         self.settings = ExtensionSettings(backend.settings)
         self.log = logging.getLogger(f"extensions.{name or 'builtin'}")
 
-    def for_script(self, script: str) -> "ExtensionContext":
+    def for_script(self, script: str) -> ExtensionContext:
         return ExtensionContext(self._backend, self.callbacks, self.name, self.path, script)
 
     # --- program facts ------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ callbacks onto each job's hook registry.
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -39,13 +41,15 @@ class ScriptRunner:
         self._instances: dict[bool, list[Script]] = {}
         self._defaults: dict[int, tuple[Any, ...]] = {}
         self._last_model: Any = None
+        self._lock = threading.Lock()
 
     # --- instances ----------------------------------------------------------------------------------------
     def scripts(self, is_img2img: bool) -> list[Script]:
         """Every script shown on that tab (always-on and selectable), in load order."""
-        if is_img2img not in self._instances:
-            self._instances[is_img2img] = self._create(is_img2img)
-        return list(self._instances[is_img2img])
+        with self._lock:
+            if is_img2img not in self._instances:
+                self._instances[is_img2img] = self._create(is_img2img)
+            return list(self._instances[is_img2img])
 
     def _create(self, is_img2img: bool) -> list[Script]:
         created = []
@@ -105,15 +109,15 @@ class ScriptRunner:
         if key not in self._defaults:
             import gradio as gr
 
-            with gr.Blocks(analytics_enabled=False):
-                components = self._build_ui(script, script.is_img2img)
+            with gr.Blocks(analytics_enabled=False):  # a copy: ui() may keep its components on self
+                components = self._build_ui(copy.copy(script), script.is_img2img)
             self._defaults[key] = tuple(getattr(c, "value", None) for c in components)
         return self._defaults[key]
 
     # --- arguments ----------------------------------------------------------------------------------------
     def _args(self, script: Script, given: tuple[Any, ...] | None) -> tuple[Any, ...]:
         given = tuple(given or ())
-        if given and not script.pad_args_with_defaults:
+        if not script.pad_args_with_defaults:
             return given
         defaults = self.default_args(script) if type(script).ui is not Script.ui else ()
         return given + defaults[len(given):]
@@ -137,7 +141,7 @@ class ScriptRunner:
     # --- pipeline hooks -----------------------------------------------------------------------------------
     def _each(self, p: Any, hook: str, call: Callable[[Script, tuple[Any, ...]], Any]) -> None:
         for script, args in self._pairs(p):
-            self._guarded(script, hook, lambda: call(script, args))
+            self._guarded(script, hook, call, script, args)
 
     def _pairs(self, p: Any) -> list[tuple[Script, tuple[Any, ...]]]:
         cached = getattr(p, "_alwayson_pairs", None)
@@ -147,10 +151,10 @@ class ScriptRunner:
         return cached
 
     @staticmethod
-    def _guarded(script: Script, hook: str, call: Callable[[], Any]) -> Any:
+    def _guarded(script: Script, hook: str, call: Callable[..., Any], *args: Any) -> Any:
         try:
             with bridge.activated(script.extension):
-                return call()
+                return call(*args)
         except InvalidParams:
             raise
         except Exception:

@@ -52,8 +52,9 @@ class Script:
     api_info: Any = None
     section: str | None = None
     sorting_priority: int = 0
-    # Requests that give fewer args than ui() makes get the rest from the UI's defaults (A1111). A script whose
-    # args are not positional UI values (ControlNet: one dict per unit) sets this False and handles short lists.
+    # Requests that give fewer args than ui() makes get the rest from the UI's defaults (A1111; building them
+    # imports Gradio once). A script whose args are not positional UI values (ControlNet: one dict per unit)
+    # sets this False and gets exactly what the request gave, possibly nothing.
     pad_args_with_defaults: bool = True
 
     # --- identity and UI --------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ def read_language_file(path: Path) -> dict[str, Any]:
         else:
             dropped += 1
     if dropped:
-        log.warning("%s: %d entr%s with a value that is not text ignored", path, dropped, "y" if dropped == 1 else "ies")
+        log.warning("%s: %d entr%s with a value that is not text ignored", path, dropped,
+                    "y" if dropped == 1 else "ies")
     return entries
 
 

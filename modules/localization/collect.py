@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from modules.localization.lookup import is_translatable
+from modules.localization.lookup import is_translatable, without_emoji
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ MARKUP_COMPONENTS = {"html": "html", "markdown": "markdown"}
 SKIPPED_TAGS = {"script", "style", "textarea", "code", "pre", "kbd", "samp", "noscript"}
 TRANSLATED_ATTRIBUTES = ("title", "placeholder", "aria-label")
 NO_TRANSLATE_CLASS = "notranslate"
+IgnoredIds = tuple[set[str], list[re.Pattern[str]]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +42,7 @@ class UiString:
     where: str
 
 
-def ignored_ids(script: Path = TRANSLATOR_JS) -> tuple[set[str], list[re.Pattern[str]]]:
+def ignored_ids(script: Path = TRANSLATOR_JS) -> IgnoredIds:
     """The element ids (and id patterns) the page translator leaves alone, read from the translator itself,
     so the page and the collector cannot disagree."""
     source = re.sub(r"//[^\n]*", "", script.read_text(encoding="utf-8"))
@@ -126,7 +127,7 @@ def _texts_of(component: dict[str, Any], labels_only: bool) -> Iterator[tuple[st
             yield "value", text
 
 
-def config_strings(config: dict[str, Any], ignored: tuple[set[str], list[re.Pattern[str]]] | None = None) -> list[UiString]:
+def config_strings(config: dict[str, Any], ignored: IgnoredIds | None = None) -> list[UiString]:
     """The strings of a Blocks config (``demo.get_config_file()``), in page order.
 
     In an ignored subtree (see ``ignored_ids``) only labels, info texts and placeholders count, as on the page.
@@ -150,7 +151,7 @@ def config_strings(config: dict[str, Any], ignored: tuple[set[str], list[re.Patt
             where = component.get("props", {}).get("elem_id") or f"{component.get('type')}#{component['id']}"
             for prop, text in _texts_of(component, labels_only=ignored):
                 if is_translatable(text):
-                    found.append(UiString(text, f"{where}.{prop}"))
+                    found.append(UiString(without_emoji(text), f"{where}.{prop}"))
         for child in node.get("children", []) or []:
             visit(child, ignored)
 

@@ -26,17 +26,29 @@ FRONTEND_STRINGS = (
     # uploads and files
     "Drop Image Here", "- or -", "or", "Click to Upload", "Drop File Here", "Click to upload or drop files",
     "Upload file", "File upload", "Upload an image", "Drop an image file here to upload", "Paste from clipboard",
-    "Upload", "Download", "Clear", "Remove Image", "Empty value", "Image", "Files", "Loading...",
+    "Paste from Clipboard", "Paste", "Upload", "Uploading...", "Download", "Download All", "Clear", "Remove",
+    "Remove {item}", "Remove Image", "Empty value", "Empty", "Edit", "Image", "Files", "Loading", "Loading...",
+    "Webcam", "Textbox", "Checkbox", "Dropdown", "Number", "Radio", "Slider",
     # image editor
     "Brush", "Erase", "Pan", "Undo", "Redo", "undo", "redo", "Zoom in", "Zoom out", "Clear canvas", "Show Layers",
-    "Layer {number}", "select the draw tool to start", "Add layer", "Transform", "Crop", "Size", "Color",
-    "Colors", "Brush size", "Eraser size", "Hide layers", "Layers", "Reset zoom",
+    "Layer", "Layers", "Layer {number}", "Add Layer", "select the draw tool to start", "Crop", "Confirm crop",
+    "Resize", "Color", "Brush Size", "Eraser Size", "Brush color", "Brush radius", "Select brush color",
+    "Fit to screen", "Save changes", "Start drawing", "Use brush",
     # gallery and image buttons
-    "Fullscreen", "Exit fullscreen mode", "Exit fullscreen", "Share", "Close", "Preview", "Thumbnail",
-    # sliders, numbers, tabs, status
+    "Fullscreen", "Exit fullscreen mode", "Share", "Close", "Preview",
+    # sliders, tabs, queue and connection status
     "Reset to default value", "number input for {label}", "range slider for {label}", "More tabs",
-    "processing |", "queue: {position} |", "Error", "Warning", "Info", "Connection errored out.",
-    "Could not connect to the server.",
+    "processing |", "queue: {position} |", "In queue: {position} of {size}", "Error", "Warning", "Info",
+    "Connection errored out.", "Could not connect to the server.",
+    "Lost connection due to leaving page. Rejoining queue...",
+    "Waiting for file(s) to finish uploading, please retry.",
+    # the page's own texts that no component declares (progress bar, time taken, start-up)
+    "The server is still starting; try again in a few seconds.", "Waiting…",
+    "Waiting… position {position} in queue",
+    "{percent}% ETA: {eta}", "Batch {batch}", "Step {step}", "Batch {batch} · Step {step}", "Time taken: {time}",
+    "Interrupted. Time taken: {time}", "Interrupting...",
+    "{count} setting(s) changed: {keys}.",
+    "{count} setting(s) changed: {keys}. Press Reload UI for them to take effect.",
 )
 
 # A tooltip table in a page script: ``[/element id pattern/, "text"]`` pairs.

@@ -5,10 +5,10 @@ the coverage test and the translator's tool judge a language file the way the pa
 
 - the trimmed text is looked up as a key; an empty translation counts as missing (English is shown);
 - otherwise a key with named placeholders (``"Loading {name}..."``) matches the whole text as a pattern and
-  the translation gets the same pieces back, each translated when the language has it as a key; keys with fewer than three letters outside placeholders are not
-  used as patterns, so ``"{x}"`` cannot swallow everything;
-- text without any letter (numbers, symbols), with an emoji, or a number with a short unit ("0.5s") is never
-  translated.
+  the translation gets the same pieces back, each translated when the language has it as a key; keys with
+  fewer than three letters outside placeholders are not used as patterns, so ``"{x}"`` cannot swallow all;
+- emoji are decoration: "Run preprocessor 💥" is looked up as "Run preprocessor" and keeps its emoji;
+- text without any letter (numbers, symbols) or a number with a short unit ("0.5s") is never translated.
 
 >>> Translator({"Generate": "生成", "Loading {name}...": "正在加载 {name}..."}).translate("Loading a.ckpt...")
 '正在加载 a.ckpt...'
@@ -28,27 +28,32 @@ MIN_PATTERN_LETTERS = 3
 
 
 def _emoji_pattern() -> Any:
-    """The page's emoji test (pictographs, skin tones, hair components); ``regex`` knows the Unicode property."""
+    """The page's emoji (pictographs, skin tones, hair components, variation selector, joiner); ``regex`` knows
+    the Unicode property."""
     try:
         import regex  # a dependency of transformers
 
-        return regex.compile(r"[\p{Extended_Pictographic}\U0001F3FB-\U0001F3FF\U0001F9B0-\U0001F9B3]")
+        return regex.compile(r"[\p{Extended_Pictographic}\U0001F3FB-\U0001F3FF\U0001F9B0-\U0001F9B3\uFE0F\u200D]")
     except ImportError:  # close enough: the blocks where pictographs live
         return re.compile("[\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a-\u23ff"
                           "\u24c2\u25aa-\u27bf\u2934\u2935\u2b05-\u2b55\u3030\u303d\u3297\u3299"
-                          "\U0001f000-\U0001faff]")
+                          "\U0001f000-\U0001faff\ufe0f\u200d]")
 
 
 EMOJI = _emoji_pattern()
 
 
+def without_emoji(text: str) -> str:
+    """The words of ``text``: emoji are decoration, "Run preprocessor 💥" is looked up as "Run preprocessor"."""
+    return EMOJI.sub("", text).strip()
+
+
 def is_translatable(text: str) -> bool:
-    """Whether the page would try to translate ``text``: it has a letter, no emoji, and is more than a number
-    with a unit ("0.5s", "512x512")."""
+    """Whether the page would try to translate ``text`` (without its emoji): it has a letter and is more than
+    a number with a unit ("0.5s", "512x512")."""
+    text = without_emoji(text)
     letters = sum(char.isalpha() for char in text)
-    if not letters or EMOJI.search(text):
-        return False
-    return not (letters <= 2 and any(char.isdigit() for char in text))
+    return bool(letters) and not (letters <= 2 and any(char.isdigit() for char in text))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +91,10 @@ class Translator:
     def translate(self, text: str) -> str | None:
         """The translation of ``text``, or None when the language lacks it."""
         text = text.strip()
+        words = without_emoji(text)
+        if words != text:
+            translated = self.translate(words) if words and words in text else None
+            return text.replace(words, translated) if translated is not None else None
         if not text or not is_translatable(text):
             return None
         value = self._exact(text)

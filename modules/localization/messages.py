@@ -1,6 +1,7 @@
 """Messages the server composes at run time, found in the source: the text given to ``error_html``,
 ``info_html``, ``gr.Info`` / ``gr.Warning`` / ``gr.Error`` and the other calls in ``MESSAGE_CALLS``, and the
-status line (``self._status = ...``, what a ``status`` property returns).
+status line (``self._status = ...``, what a ``status`` property returns), and labels given later
+(``gr.update(label=...)``, ControlNet's ``Slider("name", ...)``).
 
 A constant string is listed as it is; an f-string becomes a pattern key with one named placeholder per
 replacement field (``f"Style {style.name!r} saved."`` -> ``"Style {name} saved."``), which the page translator
@@ -22,8 +23,12 @@ from modules.localization.lookup import PLACEHOLDER, is_translatable
 log = logging.getLogger(__name__)
 
 MESSAGE_CALLS = {"error_html", "info_html", "warning_html", "Info", "Warning", "Error", "status_html",
-                 "message_html", "BackendNotReady"}
-STATUS_NAMES = {"_status", "status", "_init_error"}  # a status line: assigned to ``self._status``, returned by ``status``
+                 "message_html", "BackendNotReady",
+                 "Slider"}  # ControlNet's preprocessor sliders: ``Slider("Canny Low Threshold", ...)`` relabel the UI
+UPDATE_CALLS = {"update"}  # ``gr.update(label="...")``: labels set after the page was built
+UPDATED_TEXT = ("label", "info", "placeholder")
+# A status line: assigned to ``self._status`` (or ``_init_error``), returned by a ``status`` property.
+STATUS_NAMES = {"_status", "status", "_init_error"}
 
 
 def _call_name(node: ast.Call) -> str:
@@ -79,6 +84,8 @@ def _message_nodes(tree: ast.AST) -> Iterator[ast.expr]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and _call_name(node) in MESSAGE_CALLS and node.args:
             yield node.args[0]
+        elif isinstance(node, ast.Call) and _call_name(node) in UPDATE_CALLS:
+            yield from (keyword.value for keyword in node.keywords if keyword.arg in UPDATED_TEXT)
         elif isinstance(node, (ast.Assign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, (ast.Attribute, ast.Name)) and getattr(t, "attr", getattr(t, "id", "")) in

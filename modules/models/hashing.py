@@ -11,11 +11,13 @@ mtime, so an edited or replaced file is hashed again. The cache file is written 
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +142,42 @@ class HashCache:
             entries[str(path)] = entry
             self._save()
         return value
+
+
+class BackgroundHasher:
+    """Computes sha256 of files in daemon threads, one file at a time, never blocking the caller.
+
+    Daemon threads, so quitting the app never waits for a multi-GB hash to finish.
+    """
+
+    def __init__(self, cache: HashCache) -> None:
+        self.cache = cache
+        self._lock = threading.Lock()
+        self._jobs: dict[str, concurrent.futures.Future] = {}
+
+    def submit(self, path: Path, on_done: Callable[[str], None] | None = None) -> concurrent.futures.Future:
+        key = str(Path(path).resolve())
+        if key in self._jobs:
+            return self._jobs[key]
+        job: concurrent.futures.Future = concurrent.futures.Future()
+        self._jobs[key] = job
+
+        def run() -> None:
+            with self._lock:
+                try:
+                    job.set_result(self.cache.get(path))
+                except OSError as error:
+                    log.warning("Could not hash %s: %s", path, error)
+                    job.set_exception(error)
+                    return
+            if on_done is not None:
+                on_done(job.result())
+
+        threading.Thread(target=run, name="model-hash", daemon=True).start()
+        return job
+
+    def pending(self, path: Path) -> concurrent.futures.Future | None:
+        return self._jobs.get(str(Path(path).resolve()))
 
 
 def file_stamp(path: str | Path) -> tuple[int, float]:

@@ -1,4 +1,4 @@
-"""The model manager: which checkpoint is loaded, switching, VAE choice, caches, add-on networks.
+"""The model manager: which checkpoint is loaded, switching, VAE choice, caches; add-on networks delegated.
 
 One ``ModelManager`` lives in the Backend. ``load`` is thread-safe and transactional: the new file is
 inspected before anything else happens, and if loading fails the previous model is still loaded and usable
@@ -10,34 +10,23 @@ second. Hashes are computed in a background thread when a checkpoint is loaded, 
 from __future__ import annotations
 
 import collections
-import concurrent.futures
-import contextlib
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from modules.models import registry
-from modules.models.embeddings import Embedding, EmbeddingDatabase
+from modules.models.embeddings import Embedding
 from modules.models.errors import ModelLoadError
-from modules.models.hashing import HashCache
+from modules.models.hashing import BackgroundHasher, HashCache
+from modules.models.networks import LoraInfo, NetworkLibrary
 from modules.models.registry import CheckpointInfo, VaeInfo
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, str], None]
-
-
-@dataclasses.dataclass(eq=False)
-class LoraInfo:
-    """A LoRA file in the Lora folder; ``name`` is what ``<lora:name:1>`` refers to."""
-
-    name: str
-    path: Path
-    alias: str
-    metadata: dict[str, str]
 
 
 class ModelManager:
@@ -51,19 +40,17 @@ class ModelManager:
         self._lock = threading.RLock()
         self._checkpoints: list[CheckpointInfo] | None = None
         self._vaes: list[VaeInfo] | None = None
-        self._loras: list[LoraInfo] | None = None
         self._current: Any = None
         self._cache: collections.OrderedDict[str, Any] = collections.OrderedDict()
         self._status = ""
         self.hashes = HashCache(getattr(paths, "cache_file", None))
-        self._hash_pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._hash_jobs: dict[str, concurrent.futures.Future] = {}
-        self._lora_cache: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
+        self.hasher = BackgroundHasher(self.hashes)
         self.allow_unsafe_pickle = bool(getattr(flags, "disable_safe_unpickle", False))
         if self.allow_unsafe_pickle:
             log.warning("--disable-safe-unpickle: .ckpt/.pt files are loaded with plain pickle. A malicious "
                         "file can run any code on this computer. Only load files you trust.")
-        self.embedding_db = EmbeddingDatabase(getattr(paths, "embeddings", None), self.allow_unsafe_pickle)
+        self.networks = NetworkLibrary(paths, self.hashes, flags, self.allow_unsafe_pickle)
+        self.embedding_db = self.networks.embedding_db
 
     # --- settings and device ------------------------------------------------------------------------------------
 
@@ -116,7 +103,8 @@ class ModelManager:
         for vae in vaes:
             vae.sha256 = self.hashes.cached(vae.path)
         with self._lock:
-            self._checkpoints, self._vaes, self._loras = infos, vaes, None
+            self._checkpoints, self._vaes = infos, vaes
+        self.networks.refresh()
         return list(infos)
 
     def find_checkpoint(self, name_title_or_hash: str | None) -> CheckpointInfo | None:
@@ -163,39 +151,32 @@ class ModelManager:
     # --- hashing ----------------------------------------------------------------------------------------------
 
     def _schedule_hash(self, info: Any) -> None:
+        """Hash ``info`` in the background (the cheap legacy hash right away)."""
         try:
             if getattr(info, "legacy_hash", "") is None:
                 info.legacy_hash = self.hashes.get(info.path, "legacy")
         except OSError:
             return
-        if info.sha256 or getattr(self.flags, "no_hashing", False):
-            return
-        key = str(info.path.resolve())
-        if key not in self._hash_jobs:
-            if self._hash_pool is None:
-                self._hash_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model-hash")
-            job = self._hash_pool.submit(self.hashes.get, info.path)
-            job.add_done_callback(lambda done, info=info: self._hash_done(info, done))
-            self._hash_jobs[key] = job
+        if not info.sha256 and not getattr(self.flags, "no_hashing", False):
+            self.hasher.submit(info.path, lambda digest, info=info: self._hash_done(info, digest))
 
-    @staticmethod
-    def _hash_done(info: Any, job: concurrent.futures.Future) -> None:
-        if job.exception() is None:
-            info.sha256 = job.result()
-        else:
-            log.warning("Could not hash %s: %s", info.path, job.exception())
+    def _hash_done(self, info: Any, digest: str) -> None:
+        old_title = info.title
+        info.sha256 = digest
+        if self._current is not None and self._current.checkpoint is info \
+                and self._setting("sd_model_checkpoint", "") == old_title:
+            self._store_setting("sd_model_checkpoint", info.title)  # A1111 stores the title with its hash
 
     def hash_of(self, info: Any) -> str | None:
         """Full sha256 of a checkpoint or VAE (waits for / computes it); None under --no-hashing if unknown."""
-        if info.sha256:
-            return info.sha256
-        job = self._hash_jobs.get(str(info.path.resolve()))
-        if job is not None:
-            info.sha256 = job.result()
-        elif getattr(self.flags, "no_hashing", False):
-            info.sha256 = self.hashes.cached(info.path)
-        else:
-            info.sha256 = self.hashes.get(info.path)
+        if not info.sha256:
+            job = self.hasher.pending(info.path)
+            if job is not None:
+                info.sha256 = job.result()
+            elif getattr(self.flags, "no_hashing", False):
+                info.sha256 = self.hashes.cached(info.path)
+            else:
+                info.sha256 = self.hashes.get(info.path)
         return info.sha256
 
     # --- loading ----------------------------------------------------------------------------------------------
@@ -230,10 +211,15 @@ class ModelManager:
                 return previous
             try:
                 if key in self._cache:
-                    model = self._cache.pop(key)
+                    model = self._cache[key]
                     self._move(previous, "cpu")
                     self._move(model, self.device_info.device)
-                    self._apply_vae(model, self.resolve_vae(info))
+                    try:
+                        self._apply_vae(model, self.resolve_vae(info))
+                    except BaseException:
+                        self._move(model, "cpu")  # stays cached
+                        raise
+                    del self._cache[key]
                 else:
                     model = self._load_new(info, progress)
             except BaseException as error:
@@ -257,13 +243,16 @@ class ModelManager:
         from modules.models.loader import inspect_checkpoint, load_sd_model
 
         self._status = f"Loading {info.title}…"
-        inspected = inspect_checkpoint(info.path, self.allow_unsafe_pickle)
+        state_file, detection = inspect_checkpoint(info.path, self.allow_unsafe_pickle)
         vae_info = self.resolve_vae(info)
-        if not inspected[1].arch.text_config["has_vae"]:
-            if vae_info is None:
-                inspected[0].close()
-                raise ModelLoadError(info.path, "contains no VAE weights; choose a VAE file in Settings > VAE")
-            inspected = (inspected[0], self._with_vae_config_of(inspected[1], vae_info))
+        try:
+            if not detection.arch.text_config["has_vae"]:
+                if vae_info is None:
+                    raise ModelLoadError(info.path, "contains no VAE weights; choose a VAE file in Settings > VAE")
+                detection = self._with_vae_config_of(detection, vae_info)
+        except BaseException:
+            state_file.close()
+            raise
         self._schedule_hash(info)
         self._move(self._current, "cpu")  # free VRAM for the new model (moved back if this fails)
 
@@ -273,7 +262,7 @@ class ModelManager:
                 progress(fraction, self._status)
 
         model = load_sd_model(info.path, info, self.device_info, self._conditioner_factory,
-                              self.allow_unsafe_pickle, report, inspected)
+                              self.allow_unsafe_pickle, report, (state_file, detection))
         self._apply_vae(model, vae_info, force=vae_info is not None)
         return model
 
@@ -320,17 +309,8 @@ class ModelManager:
     def resolve_vae(self, info: CheckpointInfo, choice: str | None = None) -> VaeInfo | None:
         """The VAE file to use with ``info`` (None: the checkpoint's own), following A1111's rules."""
         choice = choice if choice is not None else self._setting("sd_vae", "Automatic")
-        vaes = self.vaes()
-        near = registry.vae_near_checkpoint(vaes, info)
-        if near is not None and (choice == "Automatic" or not self._setting("sd_vae_overrides_per_model_preferences",
-                                                                             True)):
-            return near
-        if choice in ("None", "Automatic", "", None):
-            return None
-        found = registry.find_vae(vaes, choice)
-        if found is None:
-            log.warning("VAE %r not found; using the checkpoint's own VAE", choice)
-        return found
+        overrides = bool(self._setting("sd_vae_overrides_per_model_preferences", True))
+        return registry.resolve_vae(self.vaes(), info, choice, overrides)
 
     def _apply_vae(self, model: Any, vae_info: VaeInfo | None, force: bool = False) -> None:
         from modules.models.loader import checkpoint_vae_state
@@ -360,77 +340,27 @@ class ModelManager:
             if self._current is not None:
                 self._apply_vae(self._current, self.resolve_vae(self._current.checkpoint, choice))
 
-    # --- LoRA and embeddings ------------------------------------------------------------------------------------
+    # --- LoRA and embeddings (delegated to the NetworkLibrary) --------------------------------------------------
 
     def loras(self) -> list[LoraInfo]:
-        if self._loras is None:
-            from modules.models.lora import find_lora_files, lora_alias
-            from modules.models.statedict import read_safetensors_metadata
-
-            infos = []
-            for path in find_lora_files(getattr(self.paths, "lora", None)):
-                metadata = read_safetensors_metadata(path) if path.suffix == ".safetensors" else {}
-                infos.append(LoraInfo(path.stem, path, lora_alias(path, metadata), metadata))
-            self._loras = infos
-        return list(self._loras)
+        return self.networks.loras()
 
     def find_lora(self, name: str) -> LoraInfo | None:
-        infos = self.loras()
-        for attr in ("name", "alias"):
-            for info in infos:
-                if getattr(info, attr) == name:
-                    return info
-        return None
+        return self.networks.find_lora(name)
 
     def lora_hash(self, name: str) -> str | None:
         """A1111's ``Lora hashes`` value: addnet hash (safetensors) or sha256, first 12 hex digits."""
-        info = self.find_lora(name)
-        if info is None:
-            return None
-        kind = "addnet" if info.path.suffix == ".safetensors" else "sha256"
-        cached = self.hashes.cached(info.path, kind)
-        if cached is None and getattr(self.flags, "no_hashing", False):
-            return None
-        return (cached or self.hashes.get(info.path, kind))[:12]
+        return self.networks.lora_hash(name)
 
-    def _network(self, info: LoraInfo) -> Any:
-        from modules.models.lora import load_lora
-
-        stamp = (str(info.path), info.path.stat().st_mtime)
-        network = self._lora_cache.pop(stamp, None) or load_lora(info.path, info.name)
-        self._lora_cache[stamp] = network
-        while len(self._lora_cache) > 8:
-            self._lora_cache.popitem(last=False)
-        return network
-
-    @contextlib.contextmanager
-    def lora_patch(self, model: Any, entries: Sequence[tuple]) -> Iterator[Any]:
-        """Apply ``[(name, weight)]`` or ``[(name, te_weight, unet_weight)]``; weights restored exactly after."""
-        from modules.models.lora import lora_patch
-
-        networks = []
-        for entry in entries:
-            name, te_weight = entry[0], float(entry[1])
-            unet_weight = float(entry[2]) if len(entry) > 2 else te_weight
-            info = self.find_lora(name)
-            if info is None:
-                log.warning("LoRA %r not found in %s", name, getattr(self.paths, "lora", None))
-                continue
-            networks.append((self._network(info), te_weight, unet_weight))
-        with lora_patch(model, networks) as report:
-            yield report
+    def lora_patch(self, model: Any, entries: Sequence[tuple]) -> Any:
+        """Context manager: apply ``[(name, weight)]`` or ``[(name, te_weight, unet_weight)]`` to ``model``;
+        the weights are restored exactly on exit. Yields a ``lora.PatchReport``."""
+        return self.networks.lora_patch(model, entries)
 
     def embeddings(self) -> list[Embedding]:
         """Embeddings in the embeddings folder (all of them; ``Embedding.fits`` tells which suit a model)."""
-        self.embedding_db.refresh()
-        return list(self.embedding_db.embeddings.values())
+        return self.networks.embeddings()
 
     def embedding_hash(self, name: str) -> str | None:
         """``TI hashes`` value of an embedding: sha256 of its file, first 12 hex digits."""
-        embedding = self.embedding_db.get(name)
-        if embedding is None:
-            return None
-        cached = self.hashes.cached(embedding.path)
-        if cached is None and getattr(self.flags, "no_hashing", False):
-            return None
-        return (cached or self.hashes.get(embedding.path))[:12]
+        return self.networks.embedding_hash(name)

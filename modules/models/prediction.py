@@ -60,7 +60,11 @@ def comfy_statistic(tensors: Mapping[str, "torch.Tensor"]) -> float | None:
 def is_v_prediction(unet: Any, device: "torch.device", dtype: "torch.dtype",
                     tensors: Mapping[str, "torch.Tensor"] | None = None, name: str = "") -> bool:
     """Decide eps/v for an SD 2.x checkpoint (see the module docstring for the evidence and its limits)."""
-    score = probe_score(unet, device, dtype)
+    try:
+        score = probe_score(unet, device, dtype)
+    except RuntimeError as error:  # a UNet that cannot run at 8x8 must not make the load fail
+        log.warning("%s: v-prediction probe failed (%s); assuming epsilon", name, error)
+        score = 0.0
     verdict = score < PROBE_THRESHOLD
     comfy = comfy_statistic(tensors or {})
     if comfy is not None and (comfy > COMFY_THRESHOLD) != verdict:

@@ -8,10 +8,13 @@ opens them, so start-up stays fast however many multi-GB files there are.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
 VAE_SUFFIXES = (".safetensors", ".ckpt", ".pt")
@@ -185,3 +188,21 @@ def vae_near_checkpoint(vaes: Sequence[VaeInfo], checkpoint: CheckpointInfo) -> 
         if info.path.name.startswith(stem + "."):
             return info
     return None
+
+
+def resolve_vae(vaes: Sequence[VaeInfo], checkpoint: CheckpointInfo, choice: str,
+                selection_overrides: bool = True) -> VaeInfo | None:
+    """A1111's VAE choice (``sd_vae.resolve_vae``); None means the VAE inside the checkpoint.
+
+    A VAE named like the checkpoint wins when ``choice`` is "Automatic", or always when the selection does
+    not override per-model preferences; otherwise "None" is the checkpoint's own and a name picks that file.
+    """
+    near = vae_near_checkpoint(vaes, checkpoint)
+    if near is not None and (choice == "Automatic" or not selection_overrides):
+        return near
+    if choice in ("None", "Automatic", "", None):
+        return None
+    found = find_vae(vaes, choice)
+    if found is None:
+        log.warning("VAE %r not found; using the checkpoint's own VAE", choice)
+    return found

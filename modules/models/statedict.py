@@ -117,11 +117,20 @@ class _SafetensorsFile(StateDictFile):
         done = 0
         out: dict[str, torch.Tensor] = {}
         device = torch.device(device)
+        staging: torch.Tensor | None = None  # reused for tensors that are converted or sent to a GPU
         with open(self.path, "rb", buffering=0) as handle:
             for key in wanted:
                 dtype_name, shape, begin, end = self._entries[key]
                 file_dtype = getattr(torch, dtype_name)
-                buffer = torch.empty(end - begin, dtype=torch.uint8)
+                want = target(key) if file_dtype.is_floating_point else None
+                direct = device.type == "cpu" and (want is None or want == file_dtype)
+                if direct:  # the bytes land in the final tensor: no second copy
+                    buffer = torch.empty(end - begin, dtype=torch.uint8)
+                else:
+                    if staging is None or staging.numel() < end - begin:
+                        staging = torch.empty(end - begin, dtype=torch.uint8,
+                                              pin_memory=device.type == "cuda")
+                    buffer = staging[: end - begin]
                 handle.seek(self._data_start + begin)
                 view = memoryview(buffer.numpy())
                 got = 0
@@ -131,9 +140,10 @@ class _SafetensorsFile(StateDictFile):
                         raise ModelLoadError(self.path, f"is truncated: tensor {key} ends past the end of the file")
                     got += count
                 tensor = buffer.view(file_dtype).reshape(shape)
-                want = target(key) if tensor.is_floating_point() else None
-                if (want is not None and want != file_dtype) or device.type != "cpu":
-                    tensor = tensor.to(device=device, dtype=want or file_dtype)
+                if not direct:
+                    converted = torch.empty(shape, dtype=want or file_dtype, device=device)
+                    converted.copy_(tensor)
+                    tensor = converted
                 out[key] = tensor
                 done += end - begin
                 if progress is not None:

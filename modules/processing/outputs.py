@@ -110,11 +110,17 @@ def output_dir(p: ProcessingState, data_dir: Path, grid: bool) -> Path:
     return folder if folder.is_absolute() else data_dir / folder
 
 
-def save_sample(p: ProcessingState, image, index: int, text: str, data_dir: Path, now: datetime.datetime) -> str | None:
+def save_sample(p: ProcessingState, image, index: int, text: str, data_dir: Path, now: datetime.datetime,
+                scripts: Any = None) -> str | None:
+    """Save one image (when the settings say so); extensions' before/after-save callbacks run around it."""
     if p.params.do_not_save_samples or not p.settings.get("samples_save", True):
         return None
+    if scripts is not None:
+        image, text = scripts.before_image_saved(p, image, text)
     path = save_image(image, output_dir(p, data_dir, grid=False), info=filename_values(p, index), infotext=text,
                       settings=p.settings, now=now)
+    if scripts is not None:
+        scripts.image_saved(p, image, str(path), text)
     return str(path)
 
 

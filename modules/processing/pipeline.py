@@ -112,7 +112,10 @@ def _lora_requests(prompt: str) -> list[tuple[str, float, float]]:
     requests = []
     for call in calls:
         if call.kind == "lora":
-            te, unet, _ = lora_weights(call)
+            try:
+                te, unet, _ = lora_weights(call)
+            except ValueError as error:
+                raise InvalidParams(str(error)) from None
             requests.append((call.name, te, unet))
     return requests
 
@@ -190,7 +193,7 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
             image = scripts.postprocess_image(p, image) or image
         p.images.append(image)
         p.infotexts.append(text)
-        path = outputs.save_sample(p, image, index, text, backend.paths.data, now)
+        path = outputs.save_sample(p, image, index, text, backend.paths.data, now, scripts)
         if path:
             p.saved_paths.append(path)
     if scripts is not None:

@@ -18,7 +18,7 @@ class GenerationService:
     def __init__(self, backend) -> None:
         self.backend = backend
 
-    def submit(self, params: GenerationParams, label: str | None = None) -> Job:
+    def submit(self, params: GenerationParams, label: str | None = None, job_id: str | None = None) -> Job:
         """Queue a generation; raises InvalidParams (before queueing) for impossible values."""
         params.validate()
 
@@ -27,7 +27,7 @@ class GenerationService:
 
             return generate(self.backend, params, job)
 
-        return self.backend.jobs.submit(task, label=label or params.mode)
+        return self.backend.jobs.submit(task, label=label or params.mode, job_id=job_id)
 
     def run(self, params: GenerationParams) -> Processed:
         """Submit and wait for the result (for callers with nothing to show meanwhile)."""

@@ -18,6 +18,8 @@ OPTION_MODULES = (
     "modules.processing.sampler_options",
     "modules.images.options",
     "modules.upscaling.options",
+    "modules.extensions.options",
+    "modules.api.options",
 )
 
 CORE_OPTIONS = [
@@ -37,7 +39,8 @@ CORE_OPTIONS = [
                choices=("Full", "Approx cheap"), info="Full = decode with the VAE; Approx cheap = linear latent-to-RGB"),
     OptionInfo("live_preview_refresh_period", 1000, "Progressbar and preview update period", s.LIVE_PREVIEWS,
                "number", minimum=100, maximum=10000, info="in milliseconds"),
-    OptionInfo("api_enable_requests", True, "Allow http:// and https:// URLs for input images in API", s.API, "checkbox"),
+    OptionInfo("api_enable_requests", True, "Allow http:// and https:// URLs for input images in API", s.API, "checkbox",
+               restrict_api=True),
 ]
 
 

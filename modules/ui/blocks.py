@@ -30,17 +30,31 @@ def page_assets(backend) -> PageAssets:
     css_parts = [(STATIC_DIR / "style.css").read_text(encoding="utf-8")]
     head_parts = ['<script src="/webui/localization.js"></script>']
     head_parts += [f"<script>{path.read_text(encoding='utf-8')}</script>" for path in sorted(STATIC_DIR.glob("*.js"))]
+    extensions = backend.services.get("extensions")
+    if extensions is not None:  # extensions' style.css and javascript/*.js, after ours
+        css_parts.append(extensions.page_css())
+        head_parts.append(extensions.page_head())
     return PageAssets(css="\n".join(css_parts), js="", head="\n".join(head_parts), theme=gr.themes.Default())
 
 
 def build_ui(backend) -> gr.Blocks:
     from modules.ui import (
-        tab_extensions, tab_extras, tab_img2img, tab_merger, tab_pnginfo, tab_settings, tab_txt2img, topbar,
+        tab_extensions,
+        tab_extras,
+        tab_img2img,
+        tab_merger,
+        tab_pnginfo,
+        tab_settings,
+        tab_txt2img,
+        topbar,
     )
     from modules.ui.context import UiContext
     from modules.ui.paste import wire_send_buttons
 
     ctx = UiContext(backend)
+    extensions = backend.services.get("extensions")
+    # on_ui_tabs callbacks build their Blocks outside ours; they are rendered into tabs below
+    extension_tabs = extensions.ui_tabs() if extensions is not None else []
     with gr.Blocks(title="Stable Diffusion", analytics_enabled=False) as demo:
         quicksettings = topbar.build(backend, demo)
         with gr.Tabs(elem_id="tabs") as tabs:
@@ -55,6 +69,9 @@ def build_ui(backend) -> gr.Blocks:
                 tab_pnginfo.build(ctx, demo)
             with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
                 tab_merger.build(ctx, demo)
+            for blocks, title, tab_id in extension_tabs:
+                with gr.Tab(title, id=tab_id, elem_id=f"tab_{tab_id}"):
+                    blocks.render()
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
                 tab_extensions.build_extensions_tab(backend)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):

@@ -85,16 +85,16 @@ class GenControls:
     def params_kwargs(self, values: dict[Any, Any]) -> dict[str, Any]:
         """``GenerationParams`` fields from the values of ``inputs()`` (a {component: value} dict)."""
         extras = bool(values[self.seed_extras])
-        kwargs: dict[str, Any] = dict(
-            sampler_name=values[self.sampler], scheduler=values[self.scheduler] or "Automatic",
-            steps=int(values[self.steps]), width=int(values[self.width]), height=int(values[self.height]),
-            n_iter=int(values[self.batch_count]), batch_size=int(values[self.batch_size]),
-            cfg_scale=_number(values[self.cfg_scale]), seed=_int(values[self.seed], -1),
-            subseed=_int(values[self.subseed], -1) if extras else -1,
-            subseed_strength=float(values[self.subseed_strength]) if extras else 0.0,
-            seed_resize_from_w=int(values[self.seed_resize_from_w]) if extras else 0,
-            seed_resize_from_h=int(values[self.seed_resize_from_h]) if extras else 0,
-        )
+        kwargs: dict[str, Any] = {
+            "sampler_name": values[self.sampler], "scheduler": values[self.scheduler] or "Automatic",
+            "steps": int(values[self.steps]), "width": int(values[self.width]), "height": int(values[self.height]),
+            "n_iter": int(values[self.batch_count]), "batch_size": int(values[self.batch_size]),
+            "cfg_scale": _number(values[self.cfg_scale]), "seed": _int(values[self.seed], -1),
+            "subseed": _int(values[self.subseed], -1) if extras else -1,
+            "subseed_strength": float(values[self.subseed_strength]) if extras else 0.0,
+            "seed_resize_from_w": int(values[self.seed_resize_from_w]) if extras else 0,
+            "seed_resize_from_h": int(values[self.seed_resize_from_h]) if extras else 0,
+        }
         hires = self.hires
         if hires is not None and values[hires.enable]:
             sampler, scheduler = values[hires.sampler], values[hires.scheduler]
@@ -188,7 +188,8 @@ def build_hires(backend: Any, tab: str) -> Hires:
         with gr.Row():
             upscaler = gr.Dropdown(label="Upscaler", choices=hires_upscaler_choices(backend), value="Latent",
                                    elem_id=f"{tab}_hr_upscaler")
-            steps = gr.Slider(minimum=0, maximum=150, step=1, value=0, label="Hires steps", elem_id=f"{tab}_hires_steps")
+            steps = gr.Slider(minimum=0, maximum=150, step=1, value=0, label="Hires steps",
+                              elem_id=f"{tab}_hires_steps")
             denoising = gr.Slider(minimum=0.0, maximum=1.0, step=0.01, value=0.7, label="Denoising strength",
                                   elem_id=f"{tab}_denoising_strength")
         with gr.Row():
@@ -205,9 +206,11 @@ def build_hires(backend: Any, tab: str) -> Hires:
                                     value=SAME_SCHEDULER, elem_id=f"{tab}_hr_scheduler")
         with gr.Row():
             prompt = gr.Textbox(label="Hires prompt", lines=2, elem_id=f"{tab}_hr_prompt",
-                                placeholder="Prompt for hires fix pass.\nLeave empty to use the same prompt as in first pass.")
+                                placeholder="Prompt for hires fix pass.\n"
+                                            "Leave empty to use the same prompt as in first pass.")
             negative = gr.Textbox(label="Hires negative prompt", lines=2, elem_id=f"{tab}_hr_neg_prompt",
-                                  placeholder="Negative prompt for hires fix pass.\nLeave empty to use the same negative prompt as in first pass.")
+                                  placeholder="Negative prompt for hires fix pass.\n"
+                                              "Leave empty to use the same negative prompt as in first pass.")
     accordion.expand(lambda: True, None, enable, queue=False, show_progress="hidden")
     accordion.collapse(lambda: False, None, enable, queue=False, show_progress="hidden")
     enable.input(lambda on: gr.update(open=bool(on)), enable, accordion, queue=False, show_progress="hidden")
@@ -215,17 +218,20 @@ def build_hires(backend: Any, tab: str) -> Hires:
                  prompt, negative)
 
 
-def build_size_and_batch(tab: str, default_size: int = 512) -> tuple[gr.Slider, gr.Slider, gr.Button, gr.Slider, gr.Slider]:
+def build_size_and_batch(tab: str, default_size: int = 512) -> tuple[Any, ...]:
+    """Width/Height with the swap button, then Batch count / Batch size."""
     with gr.Row(elem_id=f"{tab}_dimensions_row"):
         with gr.Column(scale=4, elem_id=f"{tab}_column_size"):
-            width = gr.Slider(minimum=64, maximum=2048, step=8, label="Width", value=default_size, elem_id=f"{tab}_width")
+            width = gr.Slider(minimum=64, maximum=2048, step=8, label="Width", value=default_size,
+                              elem_id=f"{tab}_width")
             height = gr.Slider(minimum=64, maximum=2048, step=8, label="Height", value=default_size,
                                elem_id=f"{tab}_height")
         swap = tool_button(SWAP_SYMBOL, f"{tab}_res_switch_btn")
         with gr.Column(scale=2, elem_id=f"{tab}_column_batch"):
             batch_count = gr.Slider(minimum=1, maximum=100, step=1, label="Batch count", value=1,
                                     elem_id=f"{tab}_batch_count")
-            batch_size = gr.Slider(minimum=1, maximum=8, step=1, label="Batch size", value=1, elem_id=f"{tab}_batch_size")
+            batch_size = gr.Slider(minimum=1, maximum=8, step=1, label="Batch size", value=1,
+                                   elem_id=f"{tab}_batch_size")
     swap.click(lambda w, h: (h, w), [width, height], [width, height], queue=False, show_progress="hidden")
     return width, height, swap, batch_count, batch_size
 

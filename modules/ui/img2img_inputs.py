@@ -61,7 +61,7 @@ def tab_id(mode: str) -> str:
 def build() -> ModeInputs:
     # a DOM-hidden textbox, not a State: its change event also fires when a send-to button sets the mode
     mode = gr.Textbox("img2img", visible="hidden", elem_id="img2img_mode", interactive=False)
-    editor_size = dict(height=480)
+    editor_size = {"height": 480}
     with gr.Tabs(elem_id="mode_img2img") as tabs:
         with gr.Tab("img2img", id=tab_id("img2img"), elem_id="img2img_img2img_tab") as tab_img2img:
             image = gr.Image(label="Image for img2img", elem_id="img2img_image", type="pil", image_mode="RGBA",

@@ -14,8 +14,17 @@ from typing import Any
 import gradio as gr
 
 from modules.ui.common import (
-    FOLDER_SYMBOL, SAVE_SYMBOL, SEND_EXTRAS_SYMBOL, SEND_IMG2IMG_SYMBOL, SEND_INPAINT_SYMBOL, describe_error,
-    error_html, info_html, is_local_request, text_html, tool_button,
+    FOLDER_SYMBOL,
+    SAVE_SYMBOL,
+    SEND_EXTRAS_SYMBOL,
+    SEND_IMG2IMG_SYMBOL,
+    SEND_INPAINT_SYMBOL,
+    describe_error,
+    error_html,
+    info_html,
+    is_local_request,
+    text_html,
+    tool_button,
 )
 from modules.ui.context import UiContext
 from modules.ui.save_log import open_folder, output_folder, save_to_log
@@ -34,7 +43,7 @@ class ShownResult:
     subseeds: list[int] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def from_processed(cls, processed: Any) -> "ShownResult":
+    def from_processed(cls, processed: Any) -> ShownResult:
         return cls(list(processed.images), list(processed.infotexts), int(processed.index_of_first_image),
                    list(processed.all_seeds), list(processed.all_subseeds))
 
@@ -56,7 +65,8 @@ class ShownResult:
         seeds = self.subseeds if subseed else self.seeds
         if not seeds:
             return None
-        position = (index if index is not None and index >= 0 else self.index_of_first_image) - self.index_of_first_image
+        shown = index if index is not None and index >= 0 else self.index_of_first_image
+        position = shown - self.index_of_first_image
         return seeds[position] if 0 <= position < len(seeds) else seeds[0]
 
 
@@ -85,7 +95,6 @@ def gallery_value(result: ShownResult) -> list[tuple[Any, str | None]]:
 
 
 def build(ctx: UiContext, tab: str, send_buttons: bool = True) -> OutputPanel:
-    backend = ctx.backend
     with gr.Column(elem_id=f"{tab}_results", elem_classes=["results"]):
         progress = gr.HTML(elem_id=f"{tab}_progress", elem_classes=["progress-box"], padding=False)
         preview = gr.Image(label="Preview", elem_id=f"{tab}_live_preview", visible=False, interactive=False,

@@ -37,7 +37,8 @@ def progress_html(backend: Any, job: Job, prefix: str = "") -> str:
     if not job.started:
         position = backend.jobs.position(job)
         text = f"Waiting… position {position} in queue" if position else "Waiting…"
-        return f'<div class="progress-bar waiting"><span class="progress-text">{html.escape(prefix + text)}</span></div>'
+        text = html.escape(prefix + text)
+        return f'<div class="progress-bar waiting"><span class="progress-text">{text}</span></div>'
     progress = job.progress()
     percent = progress.fraction * 100
     eta = job.eta()
@@ -51,7 +52,8 @@ def progress_html(backend: Any, job: Job, prefix: str = "") -> str:
         details.append(f"Step {progress.sampling_step}/{progress.sampling_steps}")
     detail = html.escape(prefix + " · ".join(details))
     return (f'<div class="progress-bar"><div class="progress-fill" style="width:{percent:.1f}%"></div>'
-            f'<span class="progress-text">{html.escape(text)}</span><span class="progress-detail">{detail}</span></div>')
+            f'<span class="progress-text">{html.escape(text)}</span>'
+            f'<span class="progress-detail">{detail}</span></div>')
 
 
 def follow(backend: Any, job: Job, progress_box: Any, preview: Any, prefix: str = "") -> Iterator[dict[Any, Any]]:

@@ -46,12 +46,12 @@ def open_folder(path: Path) -> str | None:
     if not path.is_dir():
         return f"Folder {path} does not exist yet; it is created when the first image is saved."
     if sys.platform.startswith("win"):
-        os.startfile(str(path))  # type: ignore[attr-defined]  # noqa: S606 - Windows only, fixed argument
+        os.startfile(str(path))  # type: ignore[attr-defined]
         return None
     opener = "open" if sys.platform == "darwin" else shutil.which("xdg-open")
     if opener is None:
         return f"No file manager found (xdg-open); the folder is {path}"
-    subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return None
 
 

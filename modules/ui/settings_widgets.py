@@ -39,8 +39,8 @@ def _with_value(choices: list[Any], value: Any) -> list[Any]:
 def option_component(option: OptionInfo, value: Any, interactive: bool = True, elem_prefix: str = "setting_",
                      backend: Any = None, **extra: Any):
     """Create the component for ``option`` showing ``value``."""
-    common = dict(label=option.label, info=option.info or None, elem_id=f"{elem_prefix}{option.key}",
-                  interactive=interactive)
+    common = {"label": option.label, "info": option.info or None, "elem_id": f"{elem_prefix}{option.key}",
+                  "interactive": interactive}
     common.update(extra)
     kind = option.component
     if kind == "checkbox" or isinstance(option.default, bool):

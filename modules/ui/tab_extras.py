@@ -60,7 +60,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 with gr.Tab("Single Image", id="extras_single_tab", elem_id="extras_single_tab") as tab_single:
                     image = gr.Image(label="Source", type="pil", elem_id="extras_image", height=400,
                                      sources=["upload", "clipboard"])
-                with gr.Tab("Batch Process", id="extras_batch_process_tab", elem_id="extras_batch_process_tab") as tab_batch:
+                with gr.Tab("Batch Process", id="extras_batch_process_tab",
+                            elem_id="extras_batch_process_tab") as tab_batch:
                     files = gr.File(label="Batch Process", file_count="multiple", file_types=["image"],
                                     elem_id="extras_image_batch")
                 with gr.Tab("Batch from Directory", id="extras_batch_directory_tab",
@@ -69,7 +70,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                                            placeholder="A directory on the same machine where the server is running.")
                     output_dir = gr.Textbox(label="Output directory", elem_id="extras_batch_output_dir",
                                             placeholder="Leave blank to save images to the default path.")
-                    show_results = gr.Checkbox(label="Show result images", value=True, elem_id="extras_show_extras_results")
+                    show_results = gr.Checkbox(label="Show result images", value=True,
+                                               elem_id="extras_show_extras_results")
             for name, tab in (("single", tab_single), ("batch", tab_batch), ("directory", tab_dir)):
                 tab.select(lambda name=name: name, None, source, queue=False, show_progress="hidden")
             with gr.Row(elem_id="extras_generate_box"):
@@ -121,7 +123,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 def progress(done: int, total: int) -> None:
                     job.update(sampling_step=done, sampling_steps=total)
 
-                result, info_html = run_extras(
+                result, _info_html = run_extras(
                     picture, registry=registry, resize_mode=1 if values[resize_tab] == "to" else 0,
                     upscaling_resize=float(values[scale_by]), upscaling_resize_w=int(values[to_width]),
                     upscaling_resize_h=int(values[to_height]), upscaling_crop=bool(values[crop]),

@@ -18,13 +18,22 @@ from PIL import Image
 from modules.processing.params import INPAINT_AREAS, INPAINTING_FILL, MASK_MODES, RESIZE_MODES, GenerationParams
 from modules.ui import gen_controls, img2img_inputs, output_panel, runner, toprow
 from modules.ui.common import (
-    SWAP_SYMBOL, describe_error, error_html, format_seconds, models_unavailable_message, tool_button,
+    SWAP_SYMBOL,
+    describe_error,
+    error_html,
+    format_seconds,
+    models_unavailable_message,
+    tool_button,
 )
 from modules.ui.context import PasteField, SendTarget, UiContext
 from modules.ui.paste import override_field, overrides_from_entries, wire_paste_button
 from modules.ui.script_slots import build_script_controls
 from modules.ui.tab_txt2img import (
-    build_override_dropdown, finish_handler, generation_outputs, prompt_fields, wire_reuse_seed,
+    build_override_dropdown,
+    finish_handler,
+    generation_outputs,
+    prompt_fields,
+    wire_reuse_seed,
 )
 
 log = logging.getLogger(__name__)
@@ -47,7 +56,8 @@ class InpaintControls:
 def build_inpaint_controls() -> InpaintControls:
     with gr.Group(visible=False, elem_id="inpaint_controls") as group:
         with gr.Row():
-            mask_blur = gr.Slider(label="Mask blur", minimum=0, maximum=64, step=1, value=4, elem_id="img2img_mask_blur")
+            mask_blur = gr.Slider(label="Mask blur", minimum=0, maximum=64, step=1, value=4,
+                                  elem_id="img2img_mask_blur")
             mask_alpha = gr.Slider(label="Mask transparency", minimum=0, maximum=100, step=1, value=0,
                                    visible=False, elem_id="img2img_mask_alpha")
         mask_mode = gr.Radio(label="Mask mode", choices=list(MASK_MODES), value=MASK_MODES[0], type="index",
@@ -60,6 +70,10 @@ def build_inpaint_controls() -> InpaintControls:
             padding = gr.Slider(label="Only masked padding, pixels", minimum=0, maximum=256, step=4, value=32,
                                 elem_id="img2img_inpaint_full_res_padding")
     return InpaintControls(group, mask_blur, mask_alpha, mask_mode, fill, full_res, padding)
+
+
+def _one_of(key: str, allowed: tuple[str, ...]):
+    return lambda params: params.get(key) if params.get(key) in allowed else None
 
 
 def _snap(value: float) -> int:
@@ -142,10 +156,12 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         inpainting = mode in img2img_inputs.INPAINT_MODES or (mode == "batch" and values[inputs.batch_mask_dir])
         extra: dict[str, Any] = {}
         if inpainting:
-            extra = dict(mask_blur=int(values[inpaint.mask_blur]), inpainting_mask_invert=int(values[inpaint.mask_mode] or 0),
-                         inpainting_fill=int(values[inpaint.fill] if values[inpaint.fill] is not None else 1),
-                         inpaint_full_res=bool(values[inpaint.full_res]),
-                         inpaint_full_res_padding=int(values[inpaint.padding]))
+            fill = values[inpaint.fill]
+            extra = {"mask_blur": int(values[inpaint.mask_blur]),
+                     "inpainting_mask_invert": int(values[inpaint.mask_mode] or 0),
+                     "inpainting_fill": int(fill if fill is not None else 1),
+                     "inpaint_full_res": bool(values[inpaint.full_res]),
+                     "inpaint_full_res_padding": int(values[inpaint.padding])}
         return GenerationParams(
             mode="img2img", prompt=values[row.prompt] or "", negative_prompt=values[row.negative_prompt] or "",
             styles=tuple(values[row.styles] or ()), override_settings=overrides_from_entries(backend, values[override]),
@@ -189,9 +205,9 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     fields = (prompt_fields(row) + [override_field(backend, override)] + controls.paste_fields(backend) + [
         PasteField(denoising, "Denoising strength"),
         PasteField(inpaint.mask_blur, "Mask blur"),
-        PasteField(inpaint.mask_mode, lambda p: p.get("Mask mode") if p.get("Mask mode") in MASK_MODES else None),
-        PasteField(inpaint.fill, lambda p: p.get("Masked content") if p.get("Masked content") in INPAINTING_FILL else None),
-        PasteField(inpaint.full_res, lambda p: p.get("Inpaint area") if p.get("Inpaint area") in INPAINT_AREAS else None),
+        PasteField(inpaint.mask_mode, _one_of("Mask mode", MASK_MODES)),
+        PasteField(inpaint.fill, _one_of("Masked content", INPAINTING_FILL)),
+        PasteField(inpaint.full_res, _one_of("Inpaint area", INPAINT_AREAS)),
         PasteField(inpaint.padding, "Masked area padding"),
     ])
     target = ctx.add_target(SendTarget(TAB, TAB, fields, image=inputs.image, mode_tabs=inputs.tabs,

@@ -12,7 +12,7 @@ import gradio as gr
 
 from modules.merger import FORMATS, METHODS, MergeRequest, merge_checkpoints
 from modules.ui import runner
-from modules.ui.common import REFRESH_SYMBOL, describe_error, error_html, info_html, tool_button
+from modules.ui.common import REFRESH_SYMBOL, error_html, info_html, tool_button
 from modules.ui.context import UiContext
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 tertiary = gr.Dropdown(names, label="Tertiary model (C)", elem_id="modelmerger_tertiary_model_name")
                 refresh = tool_button(REFRESH_SYMBOL, "modelmerger_refresh_checkpoint_names")
             custom_name = gr.Textbox(label="Custom Name (Optional)", elem_id="modelmerger_custom_name")
-            multiplier = gr.Slider(minimum=0.0, maximum=1.0, step=0.05, label="Multiplier (M) - set to 0 to get model A",
-                                   value=0.3, elem_id="modelmerger_interp_amount")
+            multiplier = gr.Slider(minimum=0.0, maximum=1.0, step=0.05, value=0.3, elem_id="modelmerger_interp_amount",
+                                   label="Multiplier (M) - set to 0 to get model A")
             method = gr.Radio(choices=list(METHODS), value="Weighted sum", label="Interpolation Method",
                               elem_id="modelmerger_interp_method")
             with gr.Row():

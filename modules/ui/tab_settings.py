@@ -76,7 +76,7 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
         return section_updates + [gr.update(visible=matches(option, query)) for option in ordered]
 
     visibility_outputs = list(columns.values()) + components
-    quiet = dict(show_progress="hidden", queue=False)
+    quiet = {"show_progress": "hidden", "queue": False}
     section_picker.change(show, [section_picker, search], visibility_outputs, **quiet)
     search.change(show, [section_picker, search], visibility_outputs, trigger_mode="always_last", **quiet)
 

@@ -13,13 +13,20 @@ from typing import Any
 import gradio as gr
 
 from modules.ui.common import (
-    APPLY_STYLE_SYMBOL, CLEAR_SYMBOL, PASTE_SYMBOL, SAVE_STYLE_SYMBOL, describe_error, error_html, info_html,
+    APPLY_STYLE_SYMBOL,
+    CLEAR_SYMBOL,
+    PASTE_SYMBOL,
+    SAVE_STYLE_SYMBOL,
+    describe_error,
+    error_html,
+    info_html,
     tool_button,
 )
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TOKEN_LIMIT = 75
+KEYS_HINT = "(Press Ctrl+Enter to generate, Alt+Enter to skip, Esc to interrupt)"
 
 
 @dataclasses.dataclass
@@ -59,7 +66,7 @@ def token_count_text(backend: Any, text: str) -> str:
         return f'<span class="token-counter" title="load a checkpoint to count tokens">–/{DEFAULT_TOKEN_LIMIT}</span>'
     try:
         used, limit = current.conditioner.count_tokens(text or "")
-    except Exception as error:  # the counter is a hint; it must never break typing
+    except Exception as error:  # noqa: BLE001 - the counter is a hint; it must never break typing
         log.debug("Token counting failed: %s", error)
         return f'<span class="token-counter">?/{DEFAULT_TOKEN_LIMIT}</span>'
     over = ' over-limit' if used > limit else ""
@@ -71,12 +78,11 @@ def build(backend: Any, tab: str) -> Toprow:
     with gr.Row(elem_id=f"{tab}_toprow", elem_classes=["toprow"]):
         with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
             prompt = gr.Textbox(label="Prompt", elem_id=f"{tab}_prompt", show_label=False, lines=3, max_lines=20,
-                                placeholder="Prompt\n(Press Ctrl+Enter to generate, Alt+Enter to skip, Esc to interrupt)")
+                                placeholder=f"Prompt\n{KEYS_HINT}")
             token_counter = gr.HTML(token_count_text(backend, ""), elem_id=f"{tab}_token_counter",
                                     elem_classes=["token-counter-box"], padding=False)
             negative = gr.Textbox(label="Negative prompt", elem_id=f"{tab}_neg_prompt", show_label=False, lines=2,
-                                  max_lines=20, placeholder="Negative prompt\n(Press Ctrl+Enter to generate, Alt+Enter "
-                                                            "to skip, Esc to interrupt)")
+                                  max_lines=20, placeholder=f"Negative prompt\n{KEYS_HINT}")
             negative_counter = gr.HTML(token_count_text(backend, ""), elem_id=f"{tab}_negative_token_counter",
                                        elem_classes=["token-counter-box"], padding=False)
         with gr.Column(scale=1, min_width=240, elem_id=f"{tab}_actions_column"):
@@ -126,7 +132,7 @@ def _style_names(backend: Any) -> list[str]:
 
 
 def _wire(backend: Any, row: Toprow) -> None:
-    quiet = dict(show_progress="hidden", concurrency_limit=None, trigger_mode="always_last", queue=False)
+    quiet = {"show_progress": "hidden", "concurrency_limit": None, "trigger_mode": "always_last", "queue": False}
     row.prompt.change(lambda text: token_count_text(backend, text), row.prompt, row.token_counter, **quiet)
     row.negative_prompt.change(lambda text: token_count_text(backend, text), row.negative_prompt,
                                row.negative_token_counter, **quiet)

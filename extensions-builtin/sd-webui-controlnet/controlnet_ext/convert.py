@@ -123,7 +123,7 @@ def load_controlnet(path: Path, device: Any, dtype: Any, base_config: Mapping[st
     state_file = open_state_dict(path, allow_unsafe_pickle)
     try:
         kind, prefix = classify(state_file.keys())
-        keys = [k for k in state_file.keys() if k.startswith(prefix)]
+        keys = [k for k in state_file.shapes if k.startswith(prefix)]
         tensors = state_file.read(keys, lambda key: dtype)
     except NotAControlNet as error:
         raise NotAControlNet(f"{path.name}: not a usable ControlNet model: {error}") from error

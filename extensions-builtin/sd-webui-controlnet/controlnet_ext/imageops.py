@@ -47,7 +47,7 @@ def resize_short_side(image: np.ndarray, resolution: int) -> np.ndarray:
 
     height, width = image.shape[:2]
     scale = resolution / min(height, width)
-    size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if size == (width, height):
         return image
     return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
@@ -63,7 +63,7 @@ def pixel_perfect_resolution(height: int, width: int, target_h: int, target_w: i
     """
     k_h, k_w = target_h / height, target_w / width
     scale = min(k_h, k_w) if resize_mode == "Resize and Fill" else max(k_h, k_w)
-    return int(round(scale * min(height, width)))
+    return round(scale * min(height, width))
 
 
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:

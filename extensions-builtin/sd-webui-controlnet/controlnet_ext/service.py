@@ -19,7 +19,7 @@ from controlnet_ext import annotators, model_files
 from controlnet_ext.imageops import pixel_perfect_resolution, to_rgb_array
 from controlnet_ext.preprocessors import ALIASES, MODEL_FREE, Preprocessor
 from controlnet_ext.runtime import ControlNetHook, PreparedUnit
-from controlnet_ext.units import ControlNetUnit, infotext
+from controlnet_ext.units import ControlNetUnit, infotext, units_from_args
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,11 @@ class ControlNetService:
         self._files: list[model_files.ControlNetFile] | None = None
         self._cache: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
         self._lock = threading.RLock()
+
+    @staticmethod
+    def parse_units(args: Any) -> list[ControlNetUnit]:
+        """For the API layer: typed units from ``alwayson_scripts["controlnet"]["args"]`` (ValueError -> 422)."""
+        return units_from_args(list(args or []))
 
     # --- settings -----------------------------------------------------------------------------------------
     def on_ui_settings(self, opts: Any) -> None:

@@ -47,10 +47,10 @@ def _unit(service: Any, number: int, elem_id: Callable[[str], str]) -> list[Any]
     with gr.Row():
         enabled = gr.Checkbox(label="Enable", value=False, elem_id=eid("enable"))
         pixel_perfect = gr.Checkbox(label="Pixel Perfect", value=False, elem_id=eid("pixel_perfect"))
+        run = gr.Button("Run preprocessor 💥", size="sm", elem_id=eid("run_preprocessor"))
     with gr.Row():
         module = gr.Dropdown(label="Preprocessor", choices=service.module_names(), value="none",
                              elem_id=eid("module"))
-        run = gr.Button("Run preprocessor 💥", elem_id=eid("run_preprocessor"), scale=0)
         model = gr.Dropdown(label="Model", choices=service.model_titles(), value="None", elem_id=eid("model"))
         refresh = gr.Button("🔄", elem_id=eid("refresh_models"), scale=0, min_width=40)
     weight = gr.Slider(label="Control Weight", minimum=0.0, maximum=2.0, value=1.0, step=0.05, elem_id=eid("weight"))
@@ -62,9 +62,9 @@ def _unit(service: Any, number: int, elem_id: Callable[[str], str]) -> list[Any]
     with gr.Row():
         resolution = gr.Slider(label="Preprocessor Resolution", minimum=64, maximum=2048, value=512, step=8,
                                visible=False, elem_id=eid("processor_res"))
-        threshold_a = gr.Slider(label="Threshold A", minimum=0, maximum=255, value=-1, step=1, visible=False,
-                                elem_id=eid("threshold_a"))
-        threshold_b = gr.Slider(label="Threshold B", minimum=0, maximum=255, value=-1, step=1, visible=False,
+        threshold_a = gr.Slider(label="Threshold A", minimum=-1, maximum=255, value=-1, step=1, visible=False,
+                                elem_id=eid("threshold_a"))  # -1: the preprocessor's default
+        threshold_b = gr.Slider(label="Threshold B", minimum=-1, maximum=255, value=-1, step=1, visible=False,
                                 elem_id=eid("threshold_b"))
     control_mode = gr.Radio(label="Control Mode", choices=list(CONTROL_MODES), value=CONTROL_MODES[0],
                             elem_id=eid("control_mode"))

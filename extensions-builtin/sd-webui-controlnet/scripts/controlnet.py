@@ -11,6 +11,7 @@ from typing import Any
 
 from controlnet_ext.service import ControlNetService
 from controlnet_ext.units import units_from_args
+
 from modules import script_callbacks, scripts
 
 

@@ -27,10 +27,11 @@
         "train_embedding", "train_hypernetwork", "txt2img_styles", "img2img_styles",
         "setting_random_artist_categories", "setting_face_restoration_model", "extras_upscaler_1",
         "extras_upscaler_2",
-        // Ours: generation info (prompts, infotexts), PNG Info output, extra-network cards, style names.
+        // Ours: generation info (prompts, infotexts), PNG Info output, extra-network cards, style names,
+        // language names, setting keys and extension folder names.
         "html_info_txt2img", "html_info_img2img", "html_info_extras", "pnginfo_html_info", "pnginfo_generation_info",
         "txt2img_extra_networks", "img2img_extra_networks", "txt2img_styles_edit_select", "img2img_styles_edit_select",
-        "setting_localization",
+        "setting_localization", "setting_quicksettings_list", "setting_disabled_extensions", "extensions_enabled",
     ]);
     const IGNORED_ID_PATTERNS = [/_cards$/, /_model_dropdown$/];
     const SKIPPED_PARENTS = new Set(["SCRIPT", "STYLE", "TEXTAREA", "CODE", "PRE", "KBD", "SAMP", "NOSCRIPT"]);
@@ -39,16 +40,25 @@
     // that only ever hold a label or a hint; its values (choices, names, content) are not.
     const LABEL_PARTS = '[data-testid="block-info"], [data-testid="block-label"], .info-text';
     const LABEL_ATTRIBUTES = new Set(["placeholder", "aria-label"]);
+    const VALUE_PARTS = '[role="listbox"], [role="option"], .token'; // choices and chosen items: names
+    const MAX_REMEMBERED = 5000; // strings kept in the cache and the seen / missing lists
     const HAS_LETTER = /\p{L}/u;
     const LETTERS = /\p{L}/gu;
     const DIGIT = /\d/;
-    const EMOJI = /[\p{Extended_Pictographic}\u{1F3FB}-\u{1F3FF}\u{1F9B0}-\u{1F9B3}]/u;
+    // Emoji (with their variation selectors and joiners) are decoration: "Run preprocessor 💥" is looked up as
+    // "Run preprocessor" and the emoji stays where it was.
+    const EMOJI = /[\p{Extended_Pictographic}\u{1F3FB}-\u{1F3FF}\u{1F9B0}-\u{1F9B3}\u{FE0F}\u{200D}]/gu;
     const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-    /* Text with a letter, no emoji, and more than a unit ("0.5s", "512x512" are numbers, not words). */
+    /* Text with a letter and more than a unit ("0.5s", "512x512" are numbers, not words). */
     function isTranslatable(text) {
-        if (!text || !HAS_LETTER.test(text) || EMOJI.test(text)) return false;
+        if (!text || !HAS_LETTER.test(text)) return false;
         return !(DIGIT.test(text) && (text.match(LETTERS) || []).length <= 2);
+    }
+
+    /* The words of a text without its emoji. */
+    function withoutEmoji(text) {
+        return text.replace(EMOJI, "").trim();
     }
 
     function escapeRegExp(text) {
@@ -96,14 +106,22 @@
 
         /* The translation of `text` (already trimmed), or undefined. Records what it saw. */
         lookup(text) {
+            if (!text) return undefined;
+            const words = withoutEmoji(text);
+            if (words !== text) {
+                const translated = words && text.includes(words) ? this.lookup(words) : undefined;
+                return translated === undefined ? undefined : text.replace(words, translated);
+            }
             if (!isTranslatable(text)) return undefined;
             if (this.translations.has(text) && !(text in this.dictionary)) return undefined; // already translated
             if (this.cache.has(text)) return this.cache.get(text);
-            this.seen.add(text);
-            let result = Object.prototype.hasOwnProperty.call(this.dictionary, text) ? this.dictionary[text] : undefined;
+            if (this.cache.size > MAX_REMEMBERED) this.cache.clear(); // progress texts are new every second
+            if (this.seen.size < MAX_REMEMBERED) this.seen.add(text);
+            const own = Object.prototype.hasOwnProperty.call(this.dictionary, text);
+            let result = own ? this.dictionary[text] : undefined;
             if (typeof result !== "string" || result === "") result = undefined;
             if (result === undefined) result = this.matchPattern(text);
-            if (result === undefined) this.missing.add(text);
+            if (result === undefined && this.missing.size < MAX_REMEMBERED) this.missing.add(text);
             this.cache.set(text, result);
             return result;
         }
@@ -140,12 +158,16 @@
             return false;
         }
 
-        /* In an ignored subtree: only the label parts and the label attributes. */
+        /* In an ignored subtree: only the label parts and the label attributes (not those of its choices). */
         translateLabelsOf(root) {
             for (const part of root.querySelectorAll(LABEL_PARTS)) this.translateTree(part);
             for (const name of LABEL_ATTRIBUTES) {
-                if (root.hasAttribute(name)) this.translateAttribute(root, name, true);
-                for (const element of root.querySelectorAll(`[${name}]`)) this.translateAttribute(element, name, true);
+                const elements = [root, ...root.querySelectorAll(`[${name}]`)];
+                for (const element of elements) {
+                    if (element.hasAttribute(name) && !element.closest(VALUE_PARTS)) {
+                        this.translateAttribute(element, name, true);
+                    }
+                }
             }
         }
 
@@ -171,7 +193,8 @@
             const shown = this.shownAttributes.get(element);
             if (shown && shown[name] === value) return;
             const text = value.trim();
-            if (!checked && !LABEL_ATTRIBUTES.has(name) && this.isIgnored(element)) return;
+            if (!checked && this.isIgnored(element)
+                && (!LABEL_ATTRIBUTES.has(name) || element.closest(VALUE_PARTS))) return;
             const translated = this.lookup(text);
             if (translated === undefined) return;
             const record = shown || {};
@@ -220,7 +243,7 @@
             const ignoredParts = [];
             const skipIgnored = {
                 acceptNode: (node) => {
-                    if (node.nodeType !== 1 || node === root || !PageTranslator.marksIgnored(node)) return NodeFilter.FILTER_ACCEPT;
+                    if (node.nodeType !== 1 || !PageTranslator.marksIgnored(node)) return NodeFilter.FILTER_ACCEPT;
                     ignoredParts.push(node);
                     return NodeFilter.FILTER_REJECT;
                 },
@@ -234,7 +257,9 @@
                 for (const name of ATTRIBUTES) {
                     if (node.hasAttribute(name)) this.translateAttribute(node, name, true);
                 }
-                if (node.nodeName === "INPUT" && node.getAttribute("role") === "combobox") this.hookDropdownInput(node, true);
+                if (node.nodeName === "INPUT" && node.getAttribute("role") === "combobox") {
+                    this.hookDropdownInput(node, true);
+                }
             }
             for (const part of ignoredParts) this.translateLabelsOf(part);
         }
