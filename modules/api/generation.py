@@ -202,7 +202,7 @@ def generate(backend: Any, request: GenerationRequest) -> dict[str, Any]:
     request = apply_infotext(backend, request)
     params = to_params(backend, request)
     stored_checkpoint = backend.settings.get("sd_model_checkpoint")
-    job = backend.generation.submit(params, label=f"api {params.mode}")
+    job = backend.generation.submit(params, label=f"api {params.mode}", job_id=request.force_task_id or None)
     try:
         processed: Processed = job.wait()
     except JobInterrupted:

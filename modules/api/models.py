@@ -66,7 +66,7 @@ class GenerationRequest(ApiModel):
     save_images: bool | None = Field(False, description="Save the images to the output folders")
     alwayson_scripts: dict[str, Any] | None = Field(
         default_factory=dict, description='{"<script title>": {"args": [...]}}, titles case-insensitive')
-    force_task_id: str | None = Field(None, description="Accepted for compatibility; not used")
+    force_task_id: str | None = Field(None, description="Id for the job in the shared queue (A1111 uses it to follow progress)")
     infotext: str | None = Field(None, description="An infotext whose values fill the fields not given")
 
 

@@ -104,6 +104,8 @@ class ModelManager:
             vae.sha256 = self.hashes.cached(vae.path)
         with self._lock:
             self._checkpoints, self._vaes = infos, vaes
+            if self._current is not None and self._status.startswith("Failed"):
+                self._status = f"Loaded {self._current.checkpoint.title}"  # the failure was reported; move on
         self.networks.refresh()
         return list(infos)
 
@@ -192,8 +194,11 @@ class ModelManager:
         for module in (model.unet, model.vae, *model.text_encoders):
             module.to(device)
 
-    def load(self, checkpoint_or_title: Any, progress: ProgressFn | None = None) -> Any:
-        """Make ``checkpoint_or_title`` the current model; ModelLoadError (old model kept) on failure."""
+    def load(self, checkpoint_or_title: Any, progress: ProgressFn | None = None, remember: bool = True) -> Any:
+        """Make ``checkpoint_or_title`` the current model; ModelLoadError (old model kept) on failure.
+
+        ``remember``: store it as the ``sd_model_checkpoint`` setting (not for one request's override).
+        """
         with self._lock:
             info = checkpoint_or_title if isinstance(checkpoint_or_title, CheckpointInfo) else \
                 self.find_checkpoint(checkpoint_or_title)
@@ -236,7 +241,8 @@ class ModelManager:
                 self._retire(previous)
             self._current = model
             self._status = f"Loaded {info.title}"
-            self._store_setting("sd_model_checkpoint", info.title)
+            if remember:
+                self._store_setting("sd_model_checkpoint", info.title)
             return model
 
     def _load_new(self, info: CheckpointInfo, progress: ProgressFn | None) -> Any:

@@ -91,7 +91,7 @@ def _model_for(backend: Any, settings: Any, job: Job) -> Any:
                 return current  # the stored choice vanished from disk: keep what is loaded
             raise InvalidParams(f"Checkpoint {wanted!r} not found; choose one of the listed checkpoints")
         job.update(textinfo=f"Loading {info.title}")
-        return models.load(info)
+        return models.load(info, remember="sd_model_checkpoint" not in settings.overrides)
     if current is None:
         if not models.checkpoints():
             raise NoModelError(models.status)
