@@ -82,26 +82,16 @@ def first_image_time(data_dir: Path) -> tuple[float, float]:
     try:
         loaded = None
         while time.perf_counter() - started < 300:
-            try:
-                with urllib.request.urlopen(url + "/sdapi/v1/options", timeout=5) as response:
-                    options = json.loads(response.read())
-                if options.get("sd_model_checkpoint") and _model_loaded(url):
+            with urllib.request.urlopen(url + "/webui/status", timeout=5) as response:
+                if json.loads(response.read())["model_loaded"]:
                     loaded = time.perf_counter() - started
                     break
-            except Exception:
-                pass
             time.sleep(0.05)
         result = post_json(url + "/sdapi/v1/txt2img", {"prompt": "a cat", "steps": 4, "width": 64, "height": 64})
         base64.b64decode(result["images"][0])
         return loaded or float("nan"), time.perf_counter() - started
     finally:
         stop(proc)
-
-
-def _model_loaded(url: str) -> bool:
-    with urllib.request.urlopen(url + "/sdapi/v1/progress", timeout=5) as response:
-        state = json.loads(response.read())
-    return bool(state.get("model_loaded", True))
 
 
 def main() -> None:

@@ -35,6 +35,12 @@ def create_app(backend):
         return Response(backend.localization_js(), media_type="application/javascript",
                         headers={"Cache-Control": "no-store"})
 
+    @app.get("/webui/status", include_in_schema=False)
+    def status():
+        """What the top bar shows, for scripts and benchmarks that wait for the start-up model."""
+        models = backend.models
+        return {"status": backend.status, "model_loaded": bool(models is not None and models.current is not None)}
+
     if flags.api or flags.nowebui:
         from modules.api.routes import mount_api
 

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not (args.output or args.check):
-        print("Nothing to do: give --output and/or --check (see --help)", file=sys.stderr)
+        sys.stderr.write("Nothing to do: give --output and/or --check (see --help)\n")
         return 2
     from modules.localization.inventory import build_collection_backend, interface_strings
     from modules.localization.lookup import Translator
@@ -125,17 +125,17 @@ def main(argv: list[str] | None = None) -> int:
             if known.get("rtl"):
                 template = {"rtl": True, **template}
             args.output.write_text(json.dumps(template, ensure_ascii=False, indent=4) + "\n", encoding="utf-8")
-            print(f"{len(template)} strings written to {args.output}")
+            sys.stderr.write(f"{len(template)} strings written to {args.output}\n")
 
         if args.check:
             strings = language_strings(args.check, backend)
             missing = Translator(strings).missing(texts)
             for text in missing:
                 suffix = f"    ({', '.join(where[text][:3])})" if args.verbose else ""
-                print(json.dumps(text, ensure_ascii=False) + suffix)
+                sys.stdout.write(json.dumps(text, ensure_ascii=False) + suffix + "\n")
             covered = len(texts) - len(missing)
-            print(f"{args.check}: {covered}/{len(texts)} interface strings translated, {len(missing)} missing",
-                  file=sys.stderr)
+            sys.stderr.write(f"{args.check}: {covered}/{len(texts)} interface strings translated, "
+                             f"{len(missing)} missing\n")
             return 1 if missing else 0
     return 0
 

@@ -35,7 +35,7 @@ FRONTEND_STRINGS = (
     "Resize", "Color", "Brush Size", "Eraser Size", "Brush color", "Brush radius", "Select brush color",
     "Fit to screen", "Save changes", "Start drawing", "Use brush",
     # gallery and image buttons
-    "Fullscreen", "Exit fullscreen mode", "Share", "Close", "Preview",
+    "Fullscreen", "Exit fullscreen mode", "Share", "Close", "Preview", "Thumbnail {index} of {total}",
     # sliders, tabs, queue and connection status
     "Reset to default value", "number input for {label}", "range slider for {label}", "More tabs",
     "processing |", "queue: {position} |", "In queue: {position} of {size}", "Error", "Warning", "Info",

@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="launch.py",
         description="Stable Diffusion WebUI: a fast, offline, A1111-compatible browser UI.",
+        epilog="python launch.py --test [pytest arguments]: install the test requirements and run the test suite.",
         allow_abbrev=False,
     )
     server = parser.add_argument_group("server")

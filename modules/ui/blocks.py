@@ -50,6 +50,7 @@ def build_ui(backend) -> gr.Blocks:
     )
     from modules.ui.context import UiContext
     from modules.ui.paste import wire_send_buttons
+    from modules.ui.ui_config import apply_ui_config
 
     ctx = UiContext(backend)
     extensions = backend.services.get("extensions")
@@ -77,4 +78,5 @@ def build_ui(backend) -> gr.Blocks:
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 tab_settings.build(backend, demo, skip_keys=set(quicksettings))
         wire_send_buttons(ctx)
+    apply_ui_config(demo, backend.paths.ui_config_file)
     return demo

@@ -12,10 +12,12 @@
  * Gradio keeps its own (English) copy of the choice in its state.
  *
  * Keys may hold named placeholders, "Loading {name}...": when no key matches a text exactly, such a key
- * matches it as a pattern and the translation gets the same pieces back.
+ * matches it as a pattern and the translation gets the same pieces back. modules/localization/lookup.py
+ * repeats these rules in Python for the coverage test and tools/localization_template.py.
  *
- * Model names, file names and user content are left alone: subtrees with an id in IGNORED_IDS (A1111's list
- * plus ours), the class "notranslate" or the attribute translate="no" are skipped.
+ * Model names, file names and user content are left alone: in a component with an id in IGNORED_IDS (A1111's
+ * list plus ours), the class "notranslate" or the attribute translate="no", only the label, the info text and
+ * the placeholder / aria-label hints are translated, never the choices or the content.
  */
 (function () {
     "use strict";
@@ -113,11 +115,11 @@
                 return translated === undefined ? undefined : text.replace(words, translated);
             }
             if (!isTranslatable(text)) return undefined;
-            if (this.translations.has(text) && !(text in this.dictionary)) return undefined; // already translated
+            const own = Object.prototype.hasOwnProperty.call(this.dictionary, text);
+            if (this.translations.has(text) && !own) return undefined; // already translated
             if (this.cache.has(text)) return this.cache.get(text);
             if (this.cache.size > MAX_REMEMBERED) this.cache.clear(); // progress texts are new every second
             if (this.seen.size < MAX_REMEMBERED) this.seen.add(text);
-            const own = Object.prototype.hasOwnProperty.call(this.dictionary, text);
             let result = own ? this.dictionary[text] : undefined;
             if (typeof result !== "string" || result === "") result = undefined;
             if (result === undefined) result = this.matchPattern(text);
@@ -134,7 +136,9 @@
                 const values = {};
                 pattern.names.forEach((name, index) => {
                     const piece = match[index + 1];
-                    const exact = this.dictionary[piece.trim()];
+                    const key = piece.trim();
+                    const own = Object.prototype.hasOwnProperty.call(this.dictionary, key);
+                    const exact = own ? this.dictionary[key] : null;
                     values[name] = typeof exact === "string" && exact !== "" ? exact : piece;
                 });
                 return pattern.template.replace(PLACEHOLDER, (whole, name) => (name in values ? values[name] : whole));
