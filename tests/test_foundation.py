@@ -183,3 +183,15 @@ def test_page_shows_tabs_and_model_hint_in_chromium(start_server, page):
     assert "Stable-diffusion" in status.inner_text()
     page.locator("#txt2img_generate").click()
     page.locator("#txt2img_message").get_by_text("No checkpoints found").wait_for()
+
+
+def test_corrupt_settings_warning_is_shown_on_the_page(start_server, page, tmp_path):
+    data = tmp_path / "corrupt"
+    data.mkdir()
+    (data / "config.json").write_text("{ not json")
+    server = start_server(data_dir=data)
+    page.goto(server.url)
+    warning = page.locator("#startup_warnings")
+    warning.get_by_text("could not be read").wait_for()
+    assert "config.json" in warning.inner_text()
+    assert list(data.glob("config.json.bak-*"))

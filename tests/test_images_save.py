@@ -134,12 +134,12 @@ def test_next_sequence_number(tmp_path):
 # --- save_image -----------------------------------------------------------------------------------------
 
 
-def test_default_layout_like_a1111(tmp_path):
-    info = {"seed": 1234, "prompt": "a cat"}
+def test_default_layout_dated_folder_number_seed_prompt_words(tmp_path):
+    info = {"seed": 1234, "prompt": "a cat, (sitting:1.2)"}
     first = save_image(picture(), tmp_path, info=info, infotext=INFOTEXT, now=NOW)
     second = save_image(picture(), tmp_path, info=info, infotext=INFOTEXT, now=NOW)
-    assert first == tmp_path / "2024-05-06" / "00000-1234.png"
-    assert second.name == "00001-1234.png"
+    assert first == tmp_path / "2024-05-06" / "00000-1234-a cat sitting 1 2.png"
+    assert second.name == "00001-1234-a cat sitting 1 2.png"
     with Image.open(first) as loaded:
         assert read_infotext(loaded)[0] == INFOTEXT
     assert not list((tmp_path / "2024-05-06").glob("*.tmp")) and not list((tmp_path / "2024-05-06").glob(".*"))

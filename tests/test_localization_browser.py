@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
+from pathlib import Path
 
 from PIL import Image
 
@@ -17,6 +19,7 @@ from modules.localization.page_walk import wait_translator, walk
 from tests.checkpoint_factory import write_checkpoint
 
 LABEL = '[data-testid="block-info"]'
+ZH_CN = Path(__file__).resolve().parent.parent / "localizations" / "zh_CN.json"
 
 
 def choose_language(page, name: str) -> None:
@@ -66,10 +69,22 @@ def set_number(page, elem_id: str, value: int) -> None:
 def test_choose_chinese_generate_and_switch_back(start_server, page, tmp_path):
     data = tmp_path / "data"
     write_checkpoint("sd15_tiny", data / "models" / "Stable-diffusion" / "tiny.safetensors")
-    server = start_server(data_dir=data)
+    languages = tmp_path / "languages"  # the shipped zh_CN beside two bad files, which must not matter
+    languages.mkdir()
+    shutil.copy(ZH_CN, languages / "zh_CN.json")
+    (languages / "broken.json").write_text('{"Generate": ', encoding="utf-8")
+    (languages / "list.json").write_text('["Generate"]', encoding="utf-8")
+    server = start_server(["--localizations-dir", str(languages)], data_dir=data)
     page.goto(server.url)
     wait_translator(page)
     assert page.locator("#tab_txt2img-button").inner_text().strip() == "txt2img"
+    page.locator("#tab_settings-button").click()
+    page.locator('#settings_sections input[value="ui"]').check()
+    page.locator("#setting_localization input[role=combobox]").click()
+    options = page.locator("#setting_localization li[role=option]").all_inner_texts()
+    assert [option.strip(" ✓\n") for option in options] == ["None", "zh_CN"]
+    page.keyboard.press("Escape")
+    assert "broken.json" in server.log() and "list.json" in server.log()
 
     choose_language(page, "zh_CN")
     wait_config(data, "localization", "zh_CN")

@@ -65,3 +65,19 @@ def test_dark_theme_from_flag(dark_server, page):
     page.get_by_role("tab", name="txt2img").wait_for()
     assert "__theme=dark" in page.url
     page.wait_for_function("document.body.classList.contains('dark')")
+
+
+def test_reload_ui_rebuilds_page_after_structural_setting(start_server, page, tmp_path):
+    """quicksettings_list shapes the page: Reload UI restarts the server and the top bar follows it."""
+    import urllib.request
+
+    server = start_server(["--api"], data_dir=tmp_path / "reload")
+    open_settings(page, server)
+    assert page.locator("#quicksetting_CLIP_stop_at_last_layers").count() == 1
+    request = urllib.request.Request(server.url + "/sdapi/v1/options", method="POST",
+                                     data=json.dumps({"quicksettings_list": ["sd_model_checkpoint"]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).read()
+    page.locator("#settings_reload_ui").click()
+    page.wait_for_function("!document.querySelector('#quicksetting_CLIP_stop_at_last_layers')"
+                           " && document.querySelector('#quicksetting_sd_model_checkpoint')", timeout=90_000)

@@ -2,7 +2,8 @@
 
     # a template to start a new language (English -> ""), in page order:
     python tools/localization_template.py --output localizations/xx_XX.json
-    # the same, keeping what an existing file already translates (to update it after the UI changed):
+    # the same, keeping what an existing file already translates (to update it after the UI changed; its
+    # other keys are kept at the end):
     python tools/localization_template.py --output new.json --fill-from localizations/zh_CN.json
     # which strings a language lacks (exit code 1 when any); a name means all its files, merged:
     python tools/localization_template.py --check zh_CN
@@ -124,8 +125,12 @@ def main(argv: list[str] | None = None) -> int:
             template = {text: known.get(text, "") for text in texts}
             if known.get("rtl"):
                 template = {"rtl": True, **template}
+            # translations of strings this build does not show (other extensions, other states) are kept, last
+            kept = {key: value for key, value in known.items() if key not in template}
+            template.update(kept)
             args.output.write_text(json.dumps(template, ensure_ascii=False, indent=4) + "\n", encoding="utf-8")
-            sys.stderr.write(f"{len(template)} strings written to {args.output}\n")
+            note = f" ({len(kept)} kept from --fill-from that this build does not show)" if kept else ""
+            sys.stderr.write(f"{len(template)} strings written to {args.output}{note}\n")
 
         if args.check:
             strings = language_strings(args.check, backend)

@@ -1,6 +1,7 @@
 """Saving generated images where and how A1111 1.10 saves them.
 
-Default layout: ``<directory>/<YYYY-MM-DD>/<NNNNN>-<seed>.png`` (``save_to_dirs`` on, pattern ``[seed]``), or
+Default layout: ``<directory>/<YYYY-MM-DD>/<NNNNN>-<seed>-<prompt words>.png`` (``save_to_dirs`` on; A1111 1.10
+names these ``<NNNNN>-<seed>.png``, we keep the first prompt words so files are recognisable), or
 ``<directory>/<NNNNN>-<seed>-<prompt>.png`` with ``save_to_dirs`` off; grids are ``grid-NNNN.png``. The file
 is written under a temporary name and renamed into place, so a folder watcher (or a crash) never sees a
 half-written image.
@@ -122,7 +123,7 @@ def save_image(
         if short_filename or info.get("seed") is None:
             decoration = ""
         else:
-            default = "[seed]" if setting(settings, "save_to_dirs") else "[seed]-[prompt_spaces]"
+            default = "[seed]-[prompt_words]" if setting(settings, "save_to_dirs") else "[seed]-[prompt_spaces]"
             decoration = (pattern if pattern is not None else setting(settings, "samples_filename_pattern")) or default
         decoration = (names.apply(decoration) if decoration else "") + suffix
         add_number = bool(setting(settings, "save_images_add_number")) or decoration == ""

@@ -77,7 +77,9 @@ def build_extensions_tab(backend: Any) -> None:
             table = gr.HTML(installed_table(manager), elem_id="extensions_installed_html")
 
             apply.click(lambda chosen, mode: run(actions.apply_and_restart, manager, chosen or [], mode),
-                        [enabled, disable_all], message)
+                        [enabled, disable_all], message).then(
+                None, message, None,
+                js="(text) => { if (String(text).includes('Restarting')) webuiReloadWhenServerIsBack(true); }")
 
             def check_updates():
                 text = run(lambda: "Checked: " + ", ".join(f"{k}: {v}" for k, v in

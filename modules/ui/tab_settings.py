@@ -7,6 +7,7 @@ settings live in the top bar instead (as in A1111). With ``--freeze-settings`` e
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import gradio as gr
@@ -19,6 +20,12 @@ log = logging.getLogger(__name__)
 
 ALL_PAGES = "Show all pages"
 CATEGORY_ORDER = ("Saving images", "Stable Diffusion", "User Interface", "System", "Postprocessing", "Training")
+
+
+def _structural_values(settings) -> dict:
+    """Values of the settings the page is built from (all needing a UI reload except the language)."""
+    return {option.key: settings.get(option.key) for option in settings.registry
+            if option.needs_reload_ui and option.key != "localization"}
 
 
 def _ordered_sections(sections):
@@ -98,7 +105,19 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
         return info_html(text)
 
     apply_button.click(apply, components, status, show_progress="hidden")
-    reload_button.click(None, js="() => { window.location.reload(); }")
+    # Settings that shape the page (quick settings, ControlNet unit count...) need it rebuilt: the server
+    # restarts for those; the language alone only needs the page reloaded (the browser translates).
+    built_with = _structural_values(settings)
+
+    def reload_ui():
+        if _structural_values(settings) != built_with and callable(backend.services.get("restart")):
+            threading.Timer(0.5, backend.services["restart"]).start()
+            return info_html("Restarting the server to rebuild the page…"), True
+        return gr.update(), False
+
+    restarting = gr.State(False)
+    reload_button.click(reload_ui, None, [status, restarting], show_progress="hidden").then(
+        None, restarting, None, js="(restarting) => { webuiReloadWhenServerIsBack(restarting); }")
 
     def current_values():
         return [refreshed(option, settings.get(option.key), backend) for option in ordered]

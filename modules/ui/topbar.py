@@ -55,6 +55,8 @@ def build(backend: Any, demo: gr.Blocks) -> dict[str, Any]:
                     refresh = tool_button(REFRESH_SYMBOL, f"refresh_{key}")
                     refresh.click(_refresh_models(backend, option), None, components[key], show_progress="hidden")
     status = gr.Markdown(backend.status, elem_id="model_status")
+    if backend.warnings:  # e.g. a corrupt config.json that was moved aside
+        gr.Markdown("\n\n".join(f"⚠️ {warning}" for warning in backend.warnings), elem_id="startup_warnings")
     seen = gr.State(None)
 
     for key, component in components.items():
