@@ -158,6 +158,11 @@ def test_lookup_exact_patterns_and_fallback():
     assert translator.translate("Loading model.safetensors...") == "正在加载 model.safetensors..."
     assert translator.translate("Style 'a' saved.") == "样式 'a' 已保存。"
     assert translator.translate("Something else") is None  # "{x}" has too little text to be a pattern
+    changed = Translator({"{n} changed: {keys}.": "{n} 项已更改：{keys}。",
+                          "{n} changed: {keys}. Press Reload UI.": "{n} 项已更改：{keys}。请重载。"})
+    assert changed.translate("2 changed: a, b. Press Reload UI.") == "2 项已更改：a, b。请重载。"
+    assert changed.translate("2 changed: a, b.") == "2 项已更改：a, b。"
+    assert translator.translate("Style Width, Height saved.") == "样式 宽度, Height 已保存。"  # list items
     assert translator.translate("Generate 💥") == "生成 💥"  # emoji are decoration
     assert translator.translate("Prompt\n(two lines)") is None
     two_lines = Translator({"Prompt\n(two lines)": "提示词\n(两行)"})

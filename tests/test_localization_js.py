@@ -16,6 +16,8 @@ DICTIONARY = {
     "Stable Diffusion checkpoint": "Stable Diffusion 模型", "Tooltip text": "提示文字",
     "range slider for {label}": "{label}滑块", "Loading {name}...": "正在加载 {name}...", "Karras": "Karras",
     "Batch": "批次", "Interrupted.": "已中断。", "Two\nlines": "两\n行",
+    "{n} changed: {keys}.": "{n} 项已更改：{keys}。",
+    "{n} changed: {keys}. Press Reload UI.": "{n} 项已更改：{keys}。请重载。",
 }
 
 PAGE = """
@@ -35,7 +37,7 @@ PAGE = """
   <p id="lines">Two
 lines</p>
   <p id="numbers">42</p><p id="timer">0.5s</p><code id="code">Generate</code>
-  <p id="status">Loading model.safetensors...</p>
+  <p id="status">Loading model.safetensors...</p><p id="changed">2 changed: a, Batch. Press Reload UI.</p>
   <p id="missing">Not in the dictionary</p>
 </div>
 """
@@ -66,6 +68,7 @@ def test_page_is_translated_and_values_are_left_alone(page):
     assert page.input_value("#prompt") == "Generate"  # user content is never touched
     assert text(page, "#txt2img_sampling li") == "✓ 自动"
     assert text(page, "#status") == "正在加载 model.safetensors..."
+    assert text(page, "#changed") == "2 项已更改：a, 批次。请重载。"  # most specific pattern; list items
     for selector, original in (("#numbers", "42"), ("#timer", "0.5s"), ("#code", "Generate"),
                                (".notranslate span", "Generate"), ("#missing", "Not in the dictionary")):
         assert text(page, selector) == original

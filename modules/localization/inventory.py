@@ -49,6 +49,9 @@ FRONTEND_STRINGS = (
     "Interrupted. Time taken: {time}", "Interrupting...",
     "{count} setting(s) changed: {keys}.",
     "{count} setting(s) changed: {keys}. Press Reload UI for them to take effect.",
+    "{count} setting(s) changed: {keys}. Restart the program for them to take effect.",
+    "{count} setting(s) changed: {keys}. Press Reload UI for them to take effect. "
+    "Restart the program for them to take effect.",
 )
 
 # A tooltip table in a page script: ``[/element id pattern/, "text"]`` pairs.

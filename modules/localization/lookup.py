@@ -4,9 +4,10 @@
 the coverage test and the translator's tool judge a language file the way the page will use it:
 
 - the trimmed text is looked up as a key; an empty translation counts as missing (English is shown);
-- otherwise a key with named placeholders (``"Loading {name}..."``) matches the whole text as a pattern and
-  the translation gets the same pieces back, each translated when the language has it as a key; keys with
-  fewer than three letters outside placeholders are not used as patterns, so ``"{x}"`` cannot swallow all;
+- otherwise a key with named placeholders (``"Loading {name}..."``) matches the whole text as a pattern (the
+  key with the most text outside its placeholders first) and the translation gets the same pieces back, each
+  translated when the language has it as a key (item by item in a comma-separated list); keys with fewer than
+  three letters outside placeholders are not used as patterns, so ``"{x}"`` cannot swallow all;
 - emoji are decoration: "Run preprocessor 💥" is looked up as "Run preprocessor" and keeps its emoji;
 - text without any letter (numbers, symbols) or a number with a short unit ("0.5s") is never translated.
 
@@ -61,6 +62,7 @@ class _Pattern:
     regexp: re.Pattern[str]
     names: tuple[str, ...]
     template: str
+    literal: int  # characters outside the placeholders
 
 
 def compile_patterns(strings: Mapping[str, Any]) -> list[_Pattern]:
@@ -77,8 +79,9 @@ def compile_patterns(strings: Mapping[str, Any]) -> list[_Pattern]:
             source += re.escape(key[last:match.start()]) + r"([\s\S]+?)"
             last = match.end()
         source += re.escape(key[last:])
-        patterns.append(_Pattern(re.compile(f"^{source}$"), names, value))
-    return patterns
+        patterns.append(_Pattern(re.compile(f"^{source}$"), names, value, len(literal)))
+    # the most specific pattern wins: "{n} changed: {keys}. Press Reload UI..." before "{n} changed: {keys}."
+    return sorted(patterns, key=lambda pattern: -pattern.literal)
 
 
 class Translator:
@@ -103,13 +106,17 @@ class Translator:
         for pattern in self.patterns:
             match = pattern.regexp.match(text)
             if match:
-                values = {name: self._exact(piece) or piece for name, piece in zip(pattern.names, match.groups())}
+                values = {name: self._pieces(piece) for name, piece in zip(pattern.names, match.groups())}
                 return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), pattern.template)
         return None
 
     def _exact(self, text: str) -> str | None:
         value = self.strings.get(text.strip())
         return value if isinstance(value, str) and value else None
+
+    def _pieces(self, piece: str) -> str:
+        """A pattern's captured piece: translated when it is a key, item by item when it is a list of keys."""
+        return ", ".join(self._exact(item) or item for item in piece.split(", "))
 
     def covers(self, text: str) -> bool:
         """Whether the page would show ``text`` translated: a key, a pattern, or text that is never translated."""

@@ -106,7 +106,6 @@ def vae_config_from_shapes(shapes: Shapes, prefix: str = "first_stage_model.",
     """diffusers ``AutoencoderKL`` config for an LDM-layout or diffusers-layout VAE state dict."""
     if prefix + "encoder.down_blocks.0.resnets.0.conv1.weight" in shapes:  # already diffusers layout
         p = re.escape(prefix)
-        ch = shapes[prefix + "encoder.conv_in.weight"][0]
         levels = _indices(shapes, p + r"encoder\.down_blocks\.(\d+)\.resnets\.0\.conv2\.weight")
         channels = [shapes[f"{prefix}encoder.down_blocks.{i}.resnets.0.conv2.weight"][0] for i in levels]
         return {

@@ -127,7 +127,6 @@ def load_sd_model(path: Path, checkpoint: Any, device_info: Any, conditioner_fac
                   allow_unsafe_pickle: bool = False, progress: Callable[[float], None] | None = None,
                   inspected: tuple[StateDictFile, Detection] | None = None) -> SDModel:
     """Load ``path`` into a new ``SDModel`` on ``device_info``'s device (or the CPU when offloading)."""
-    import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     state_file, detection = inspected or inspect_checkpoint(path, allow_unsafe_pickle)

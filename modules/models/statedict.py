@@ -217,7 +217,7 @@ def _extra_safe_globals() -> list[Any]:
         (_IgnoredObject, "lightning.pytorch.callbacks.model_checkpoint.ModelCheckpoint"),
         np.dtype, torch.nn.ParameterDict, torch.nn.Parameter, set,
     ]
-    scalar = getattr(getattr(np, "_core", np), "multiarray").scalar
+    scalar = getattr(np, "_core", np).multiarray.scalar
     extra += [(scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar")]
     for name in ("Float64DType", "Float32DType", "Int64DType", "Int32DType", "Float16DType"):
         cls = getattr(getattr(np, "dtypes", None), name, None)
@@ -273,7 +273,6 @@ class _PickleFile(StateDictFile):
         self.raw = raw  # the unpickled object (embeddings need its non-tensor structure)
 
     def read(self, keys, target, device="cpu", progress=None):
-        import torch
 
         wanted = list(dict.fromkeys(keys))
         out: dict[str, torch.Tensor] = {}

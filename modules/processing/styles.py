@@ -13,11 +13,11 @@ import dataclasses
 import glob
 import io
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from modules.settings.store import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -178,21 +178,4 @@ class StyleDatabase:
         for style in self.styles.values():
             if (style.path or str(self.default_path)) == str(path):
                 writer.writerow({"name": style.name, "prompt": style.prompt, "negative_prompt": style.negative_prompt})
-        _write_text_atomic(path, buffer.getvalue())
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+        write_text_atomic(path, buffer.getvalue(), encoding="utf-8-sig")

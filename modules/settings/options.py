@@ -47,12 +47,8 @@ CORE_OPTIONS = [
 def build_registry() -> OptionRegistry:
     registry = OptionRegistry(CORE_OPTIONS)
     for name in OPTION_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if not name.startswith(error.name or "?"):
-                raise
-            continue  # a subsystem not present in this build declares nothing
+        module = importlib.import_module(name)
         for option in module.OPTIONS:
             registry.add(option)
+    registry.set_choices("quicksettings_list", lambda: [option.key for option in registry])
     return registry

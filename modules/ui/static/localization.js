@@ -12,7 +12,8 @@
  * Gradio keeps its own (English) copy of the choice in its state.
  *
  * Keys may hold named placeholders, "Loading {name}...": when no key matches a text exactly, such a key
- * matches it as a pattern and the translation gets the same pieces back. modules/localization/lookup.py
+ * matches it as a pattern (the one with the most literal text first) and the translation gets the same
+ * pieces back. modules/localization/lookup.py
  * repeats these rules in Python for the coverage test and tools/localization_template.py.
  *
  * Model names, file names and user content are left alone: in a component with an id in IGNORED_IDS (A1111's
@@ -83,9 +84,11 @@
             const literal = key.replace(PLACEHOLDER, "");
             if (!names.length || (literal.match(/\p{L}/gu) || []).length < 3) continue;
             source += escapeRegExp(key.slice(last));
-            patterns.push({regexp: new RegExp("^" + source + "$", "u"), names: names, template: dictionary[key]});
+            patterns.push({regexp: new RegExp("^" + source + "$", "u"), names: names, template: dictionary[key],
+                           literal: literal.length});
         }
-        return patterns;
+        // The most specific pattern wins: "{n} changed: {keys}. Press Reload UI..." before "{n} changed: {keys}."
+        return patterns.sort((a, b) => b.literal - a.literal);
     }
 
     class PageTranslator {
@@ -128,18 +131,23 @@
             return result;
         }
 
+        /* The dictionary's own translation of `text`, or null. */
+        exact(text) {
+            const key = text.trim();
+            const value = Object.prototype.hasOwnProperty.call(this.dictionary, key) ? this.dictionary[key] : null;
+            return typeof value === "string" && value !== "" ? value : null;
+        }
+
         matchPattern(text) {
             for (const pattern of this.patterns) {
                 const match = pattern.regexp.exec(text);
                 if (!match) continue;
-                // The pieces are translated too when the language has them exactly ("range slider for {label}").
+                // The pieces are translated too when the language has them exactly ("range slider for {label}"),
+                // and so are the items of a comma-separated list ("changed: Clip skip, Localization").
                 const values = {};
                 pattern.names.forEach((name, index) => {
                     const piece = match[index + 1];
-                    const key = piece.trim();
-                    const own = Object.prototype.hasOwnProperty.call(this.dictionary, key);
-                    const exact = own ? this.dictionary[key] : null;
-                    values[name] = typeof exact === "string" && exact !== "" ? exact : piece;
+                    values[name] = piece.split(", ").map((item) => this.exact(item) ?? item).join(", ");
                 });
                 return pattern.template.replace(PLACEHOLDER, (whole, name) => (name in values ? values[name] : whole));
             }
