@@ -39,6 +39,9 @@ def build_backend(flags):
     from modules.extensions.manager import install_extensions
 
     install_extensions(backend)
+    from modules.localization.service import install_localization
+
+    install_localization(backend)
     return backend
 
 

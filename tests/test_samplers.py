@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from modules.processing import k_samplers, sampler_options, samplers, schedules
+from modules.processing import k_samplers, sampler_options, samplers, schedules, steppers
 from modules.processing.samplers import SamplerError, find_sampler, find_schedule, resolve_sampler
 
 A1111_SAMPLERS = [
@@ -24,7 +24,7 @@ SD_CONFIG = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.0
 def test_catalogue_offers_exactly_a1111_names_in_order():
     assert samplers.sampler_names() == A1111_SAMPLERS
     assert [s.label for s in samplers.list_schedulers()] == A1111_SCHEDULES
-    assert all(info.algorithm in k_samplers.STEPPERS for info in samplers.SAMPLERS)
+    assert all(info.algorithm in steppers.STEPPERS for info in samplers.SAMPLERS)
 
 
 def test_api_items_have_a1111_shape():

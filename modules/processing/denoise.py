@@ -29,7 +29,8 @@ from modules.processing.hooks import (
     StepContext,
     UNetCallContext,
 )
-from modules.processing.k_samplers import SamplerParams, make_stepper
+from modules.processing.k_samplers import SamplerParams
+from modules.processing.steppers import make_stepper
 from modules.processing.samplers import SamplerError, SamplerInfo, automatic_schedule_name, find_sampler
 from modules.processing.schedules import ModelSigmas, build_sigmas
 
