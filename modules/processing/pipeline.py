@@ -156,7 +156,7 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
     if scripts is not None:
         scripts.process_batch(p)
     job.update(job_no=iteration, job_count=p.n_iter, sampling_step=0, sampling_steps=p.steps,
-               textinfo=f"Batch {iteration + 1} of {p.n_iter}")
+               textinfo=f"Batch {iteration + 1}/{p.n_iter}")
 
     rng = _rng(p, p.width, p.height)
     noise = rng.next()
