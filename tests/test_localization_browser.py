@@ -31,7 +31,8 @@ def choose_language(page, name: str) -> None:
     pick_option(page, "setting_localization", name)
     page.locator("#settings_submit").click()
     page.locator("#settings_result").filter(has_text=re.compile(r"localization|本地化", re.I)).wait_for()
-    page.locator("#settings_reload_ui").click()
+    with page.expect_navigation(timeout=60_000):  # Reload UI asks the server, then reloads the page
+        page.locator("#settings_reload_ui").click()
     page.wait_for_load_state("load")
     wait_translator(page)
 
