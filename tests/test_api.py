@@ -67,6 +67,10 @@ def test_catalogues_have_a1111_shapes(api):
     info = api.get("/sdapi/v1/script-info").json()
     assert {"name": "controlnet", "is_alwayson": True, "is_img2img": False} in [
         {k: i[k] for k in ("name", "is_alwayson", "is_img2img")} for i in info]
+    xyz = next(i for i in info if i["name"] == "x/y/z plot" and not i["is_img2img"])
+    labels = [arg["label"] for arg in xyz["args"]]
+    assert "X type" in labels and all(set(arg) == {"label", "value", "minimum", "maximum", "step", "choices"}
+                                      for arg in xyz["args"])
     memory = api.get("/sdapi/v1/memory").json()
     assert memory["ram"]["total"] > 0 and "cuda" in memory
     flags = api.get("/sdapi/v1/cmd-flags").json()

@@ -39,7 +39,7 @@ class ScriptRunner:
     def __init__(self, manager: Any) -> None:
         self.manager = manager
         self._instances: dict[bool, list[Script]] = {}
-        self._defaults: dict[int, tuple[Any, ...]] = {}
+        self._components: dict[int, list[Any]] = {}  # script id -> its UI components (built once)
         self._last_model: Any = None
         self._lock = threading.Lock()
 
@@ -103,16 +103,34 @@ class ScriptRunner:
             log.exception("Extension %s: %s ui() failed", script.extension.name or "(built-in)", title_of(script))
             return []
 
-    def default_args(self, script: Script) -> tuple[Any, ...]:
-        """The values of the script's UI components as created (what a request that omits them gets)."""
+    def _ui_components(self, script: Script) -> list[Any]:
+        """The script's UI components, built once in a throw-away Blocks (for defaults and the API)."""
         key = id(script)
-        if key not in self._defaults:
+        if key not in self._components:
             import gradio as gr
 
             with gr.Blocks(analytics_enabled=False):  # a copy: ui() may keep its components on self
-                components = self._build_ui(copy.copy(script), script.is_img2img)
-            self._defaults[key] = tuple(getattr(c, "value", None) for c in components)
-        return self._defaults[key]
+                self._components[key] = self._build_ui(copy.copy(script), script.is_img2img)
+        return self._components[key]
+
+    def default_args(self, script: Script) -> tuple[Any, ...]:
+        """The values of the script's UI components as created (what a request that omits them gets)."""
+        return tuple(getattr(component, "value", None) for component in self._ui_components(script))
+
+    def args_info(self, script: Script) -> list[dict[str, Any]]:
+        """A1111's ``/sdapi/v1/script-info`` ``args``: label, value, minimum, maximum, step, choices."""
+        info = []
+        for component in self._ui_components(script):
+            choices = getattr(component, "choices", None)
+            info.append({
+                "label": getattr(component, "label", None),
+                "value": getattr(component, "value", None),
+                "minimum": getattr(component, "minimum", None),
+                "maximum": getattr(component, "maximum", None),
+                "step": getattr(component, "step", None),
+                "choices": [str(c[0] if isinstance(c, (tuple, list)) else c) for c in choices] if choices else None,
+            })
+        return info
 
     # --- arguments ----------------------------------------------------------------------------------------
     def _args(self, script: Script, given: tuple[Any, ...] | None) -> tuple[Any, ...]:
