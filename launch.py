@@ -118,9 +118,21 @@ def ensure_chromium() -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     print("Installing Debian's chromium for the browser tests (apt-get)...", flush=True)
     subprocess.run([*prefix, apt, "-qq", "update"], check=False, env=env)
-    subprocess.run([*prefix, apt, "-qq", "install", "-y", "--no-install-recommends", "chromium", "fonts-noto-cjk",
-                    "fonts-noto-color-emoji"],
-                   check=True, env=env)
+    subprocess.run(
+        [
+            *prefix,
+            apt,
+            "-qq",
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "chromium",
+            "fonts-noto-cjk",
+            "fonts-noto-color-emoji",
+        ],
+        check=True,
+        env=env,
+    )
 
 
 def ensure_venv(argv: list[str]) -> None:
@@ -135,8 +147,9 @@ def ensure_venv(argv: list[str]) -> None:
 
 
 def run_tests(pytest_args: list[str]) -> int:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               PYTHONDONTWRITEBYTECODE="1")
+    env = dict(
+        os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1"
+    )
     command = [sys.executable, "-m", "pytest", *pytest_args]
     print("Running:", " ".join(command), flush=True)
     return subprocess.call(command, cwd=ROOT, env=env)
@@ -147,7 +160,7 @@ def main(argv: list[str]) -> int:
     testing = "--test" in argv
     if testing:
         index = argv.index("--test")
-        launcher_args, pytest_args = argv[:index], argv[index + 1:]
+        launcher_args, pytest_args = argv[:index], argv[index + 1 :]
     else:
         sys.path.insert(0, str(ROOT))
         from modules.extensions.preload import collect_preload_hooks

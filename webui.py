@@ -62,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("--share needs Gradio's public tunnel, which is not available offline; use --listen instead")
         return 2
     if flags.disable_safe_unpickle:
-        log.warning("!!! --disable-safe-unpickle: .ckpt files are loaded with plain pickle and CAN RUN ANY CODE. "
-                    "Only use it with files you fully trust. !!!")
+        log.warning(
+            "!!! --disable-safe-unpickle: .ckpt files are loaded with plain pickle and CAN RUN ANY CODE. "
+            "Only use it with files you fully trust. !!!"
+        )
 
     from modules.server import PortInUseError, Server, check_port_free
 

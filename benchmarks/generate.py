@@ -61,9 +61,16 @@ def diffusers_pipeline(model):
     tokenizer.model_max_length = 77  # what diffusers' pipeline pads and truncates to
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pipe = StableDiffusionPipeline(vae=model.vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                       unet=model.unet, scheduler=scheduler, safety_checker=None,
-                                       feature_extractor=None, requires_safety_checker=False)
+        pipe = StableDiffusionPipeline(
+            vae=model.vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            unet=model.unet,
+            scheduler=scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -79,9 +86,18 @@ def bench_checkpoint(label: str, data_dir: Path, args) -> None:
     model = backend.models.current
     pipe = diffusers_pipeline(model)
     sigmas = ModelSigmas.from_config(model.scheduler_config).uniform(args.steps).tolist()
-    params = GenerationParams(prompt="a photo of a cat", negative_prompt="blurry", sampler_name="Euler",
-                              steps=args.steps, width=args.size, height=args.size, cfg_scale=7.0, seed=1,
-                              do_not_save_samples=True, do_not_save_grid=True)
+    params = GenerationParams(
+        prompt="a photo of a cat",
+        negative_prompt="blurry",
+        sampler_name="Euler",
+        steps=args.steps,
+        width=args.size,
+        height=args.size,
+        cfg_scale=7.0,
+        seed=1,
+        do_not_save_samples=True,
+        do_not_save_grid=True,
+    )
     cuda = model.device.type == "cuda"
 
     def ours() -> None:
@@ -90,8 +106,16 @@ def bench_checkpoint(label: str, data_dir: Path, args) -> None:
     def reference() -> None:
         generator = torch.Generator("cpu").manual_seed(1)
         latents = torch.randn((1, 4, args.size // 8, args.size // 8), generator=generator).to(model.device, model.dtype)
-        pipe(prompt="a photo of a cat", negative_prompt="blurry", num_inference_steps=args.steps, sigmas=sigmas,
-             guidance_scale=7.0, height=args.size, width=args.size, latents=latents)
+        pipe(
+            prompt="a photo of a cat",
+            negative_prompt="blurry",
+            num_inference_steps=args.steps,
+            sigmas=sigmas,
+            guidance_scale=7.0,
+            height=args.size,
+            width=args.size,
+            latents=latents,
+        )
 
     ours(), reference()  # warm-up: first calls pay for allocations and lazy initialisation
     times = {"ours": [], "diffusers": []}
@@ -113,10 +137,12 @@ def bench_checkpoint(label: str, data_dir: Path, args) -> None:
                 vram[name] = max(vram[name], torch.cuda.max_memory_allocated())
     ours_s, ref_s = statistics.median(times["ours"]), statistics.median(times["diffusers"])
     print(f"\n{label}: {args.size}x{args.size}, Euler, {args.steps} steps, batch 1, {model.device} {model.dtype}")
-    print(f"  ours      : {ours_s:8.3f} s/image  ({args.steps / ours_s:6.2f} it/s)  peak RSS {peaks['ours'] / 2**30:.2f} GiB"
-          + (f"  peak VRAM {vram['ours'] / 2**30:.2f} GiB" if cuda else ""))
-    print(f"  diffusers : {ref_s:8.3f} s/image  ({args.steps / ref_s:6.2f} it/s)  peak RSS {peaks['diffusers'] / 2**30:.2f} GiB"
-          + (f"  peak VRAM {vram['diffusers'] / 2**30:.2f} GiB" if cuda else ""))
+    for name, seconds in (("ours", ours_s), ("diffusers", ref_s)):
+        line = f"  {name:<10}: {seconds:8.3f} s/image  ({args.steps / seconds:6.2f} it/s)"
+        line += f"  peak RSS {peaks[name] / 2**30:.2f} GiB"
+        if cuda:
+            line += f"  peak VRAM {vram[name] / 2**30:.2f} GiB"
+        print(line)
     print(f"  ratio ours/diffusers: {ours_s / ref_s:.3f} (goal <= 1.02)")
     backend.models.unload()
 
@@ -137,12 +163,15 @@ def main() -> None:
         if not args.full_only:
             tiny = Path(tmp) / "tiny"
             write_checkpoint("sd15_tiny", tiny / "models" / "Stable-diffusion" / "tiny.safetensors")
-            bench_checkpoint("tiny SD 1.x", tiny, argparse.Namespace(**{**vars(args), "size": 64, "steps": 20, "runs": 5}))
+            bench_checkpoint(
+                "tiny SD 1.x", tiny, argparse.Namespace(**{**vars(args), "size": 64, "steps": 20, "runs": 5})
+            )
         if not args.skip_full:
             full = Path(tmp) / "full"
             print("\nwriting a full-size SD 1.5 layout with random fp16 weights (about 2 GB)...", flush=True)
-            write_checkpoint("sd15", full / "models" / "Stable-diffusion" / "sd15-random.safetensors",
-                             dtype=torch.float16)
+            write_checkpoint(
+                "sd15", full / "models" / "Stable-diffusion" / "sd15-random.safetensors", dtype=torch.float16
+            )
             bench_checkpoint("full-size SD 1.5 layout", full, args)
 
 

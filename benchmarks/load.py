@@ -11,8 +11,9 @@ to a temporary folder (deleted afterwards, never committed), then measures, each
 - ``switch``: load A, load B, then switch back to A from the RAM cache (``sd_checkpoint_cache`` = 1).
 
 Each case runs ``--repeat`` times (default 3); the fastest time and the highest memory peak are reported, so
-other load on the machine inflates neither. Peak memory is the peak RSS above the process's RSS after its imports (sampled every 2 ms with psutil,
-cross-checked with ``getrusage``), compared with the size of the loaded weights in the target dtype.
+other load on the machine inflates neither. Peak memory is the peak RSS above the process's RSS after its
+imports (sampled every 2 ms with psutil, cross-checked with ``getrusage``), compared with the size of the
+loaded weights in the target dtype.
 Goals: same-dtype load peak <= 1.3x weights and time <= 2x plain read; switch back <= 0.5 s.
 
     ./venv/bin/python benchmarks/load.py [--dir /tmp] [--keep] [--repeat 3]
@@ -139,8 +140,9 @@ def run_case(case: str, data_dir: Path) -> dict:
 
 def _in_subprocess(case: str, data_dir: Path) -> dict:
     command = [sys.executable, __file__, "--case", case, "--data", str(data_dir)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT,
-                            env=dict(os.environ, HF_HUB_OFFLINE="1")).stdout
+    output = subprocess.run(
+        command, check=True, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, HF_HUB_OFFLINE="1")
+    ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -176,8 +178,10 @@ def main() -> None:
         start = time.perf_counter()
         path = write_safetensors_stream(folder / "a.safetensors", "sd15", dtype=torch.float16)
         os.link(path, folder / "b.safetensors")  # a second checkpoint name without a second 2 GB file
-        print(f"wrote {path.stat().st_size / 1e9:.2f} GB SD 1.5 fp16 checkpoint in "
-              f"{time.perf_counter() - start:.1f} s to {folder}")
+        print(
+            f"wrote {path.stat().st_size / 1e9:.2f} GB SD 1.5 fp16 checkpoint in "
+            f"{time.perf_counter() - start:.1f} s to {folder}"
+        )
         _in_subprocess("read", data_dir)  # warm the page cache so every case reads from RAM alike
         cases = ("read", "read_new", "fp16", "fp32", "switch")
         results = {case: _best_of(case, data_dir, args.repeat) for case in cases}
@@ -186,14 +190,20 @@ def main() -> None:
             shutil.rmtree(data_dir, ignore_errors=True)
     read = results["read_new"]["seconds"]
     print(f"\n{'case':<40}{'time s':>8}{'x read':>8}{'weights GB':>12}{'peak extra GB':>15}{'x weights':>11}")
-    rows = [("plain read, reused 64 MiB buffer", "read"), ("plain read into new memory (= 1.00)", "read_new"),
-            ("load fp16 file -> fp16 CPU", "fp16"), ("load fp16 file -> fp32 CPU", "fp32"),
-            ("load A, B, then A from cache", "switch")]
+    rows = [
+        ("plain read, reused 64 MiB buffer", "read"),
+        ("plain read into new memory (= 1.00)", "read_new"),
+        ("load fp16 file -> fp16 CPU", "fp16"),
+        ("load fp16 file -> fp32 CPU", "fp32"),
+        ("load A, B, then A from cache", "switch"),
+    ]
     for label, case in rows:
         r = results[case]
         ratio = r["peak_extra"] / r["weights"] if r["weights"] else 0
-        print(f"{label:<40}{r['seconds']:>8.2f}{r['seconds'] / read:>8.2f}{r['weights'] / 1e9:>12.2f}"
-              f"{r['peak_extra'] / 1e9:>15.2f}{ratio:>11.2f}")
+        print(
+            f"{label:<40}{r['seconds']:>8.2f}{r['seconds'] / read:>8.2f}{r['weights'] / 1e9:>12.2f}"
+            f"{r['peak_extra'] / 1e9:>15.2f}{ratio:>11.2f}"
+        )
     fp16 = results["fp16"]
     switch = results["switch"]
     print(f"\nswitch back to cached model: {switch['switch_seconds']:.3f} s (same object: {switch['same_object']})")

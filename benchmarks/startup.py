@@ -63,7 +63,9 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def post_json(url: str, payload: dict, timeout: float = 300.0) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
@@ -75,8 +77,16 @@ def first_image_time(data_dir: Path) -> tuple[float, float]:
     write_checkpoint("sd15_tiny", data_dir / "models" / "Stable-diffusion" / "tiny.safetensors")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, str(ROOT / "launch.py"), "--skip-install", "--api", "--port", str(port),
-               "--data-dir", str(data_dir)]
+    command = [
+        sys.executable,
+        str(ROOT / "launch.py"),
+        "--skip-install",
+        "--api",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
     started = time.perf_counter()
     _, proc = time_until_200(command, url + "/")
     try:
@@ -111,8 +121,17 @@ def main() -> None:
             data = Path(tmp) / f"data{run}"
             data.mkdir()
             seconds, proc = time_until_200(
-                [sys.executable, str(ROOT / "launch.py"), "--skip-install", "--port", str(port), "--data-dir", str(data)],
-                f"http://127.0.0.1:{port}/")
+                [
+                    sys.executable,
+                    str(ROOT / "launch.py"),
+                    "--skip-install",
+                    "--port",
+                    str(port),
+                    "--data-dir",
+                    str(data),
+                ],
+                f"http://127.0.0.1:{port}/",
+            )
             stop(proc)
             ours.append(seconds)
             print(f"run {run + 1}: minimal gradio {floor[-1]:.2f} s, webui {ours[-1]:.2f} s", flush=True)
@@ -124,7 +143,9 @@ def main() -> None:
         data = Path(tmp) / "first-image"
         data.mkdir()
         loaded, first = first_image_time(data)
-        print(f"\nfrom process start: tiny checkpoint loaded after {loaded:.2f} s, first 64x64 image after {first:.2f} s")
+        print(
+            f"\nfrom process start: tiny checkpoint loaded after {loaded:.2f} s, first 64x64 image after {first:.2f} s"
+        )
 
 
 if __name__ == "__main__":

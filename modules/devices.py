@@ -84,8 +84,10 @@ def choose_device(flags: argparse.Namespace | None = None) -> DeviceInfo:
         name = torch.cuda.get_device_name(index)
     else:
         if not use_cpu and not _flag(flags, "skip_torch_cuda_test"):
-            log.warning("No usable CUDA GPU found: running on the CPU, which is slow "
-                        "(pass --skip-torch-cuda-test or --use-cpu all to silence this)")
+            log.warning(
+                "No usable CUDA GPU found: running on the CPU, which is slow "
+                "(pass --skip-torch-cuda-test or --use-cpu all to silence this)"
+            )
         device = torch.device("cpu")
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         name = "CPU"

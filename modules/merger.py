@@ -86,8 +86,11 @@ def _validate(request: MergeRequest) -> None:
         raise MergeError(f"{request.method} needs a secondary model (B)")
     if need_c and request.tertiary is None:
         raise MergeError("Add difference needs a tertiary model (C)")
-    for label, path in (("primary (A)", request.primary), ("secondary (B)", request.secondary if need_b else None),
-                        ("tertiary (C)", request.tertiary if need_c else None)):
+    for label, path in (
+        ("primary (A)", request.primary),
+        ("secondary (B)", request.secondary if need_b else None),
+        ("tertiary (C)", request.tertiary if need_c else None),
+    ):
         if path is not None and not Path(path).is_file():
             raise MergeError(f"The {label} model {path} does not exist")
 
@@ -100,8 +103,12 @@ def output_path(request: MergeRequest, channels_suffix: str = "") -> Path:
     return folder / f"{name}{channels_suffix}.{request.checkpoint_format}"
 
 
-def merge_checkpoints(request: MergeRequest, progress: ProgressFn | None = None, allow_unsafe_pickle: bool = False,
-                      should_stop: Callable[[], bool] | None = None) -> Path:
+def merge_checkpoints(
+    request: MergeRequest,
+    progress: ProgressFn | None = None,
+    allow_unsafe_pickle: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> Path:
     """Merge as ``request`` says and write the result; returns its path. MergeError for bad requests."""
     from modules.models.statedict import open_state_dict
 
@@ -161,8 +168,9 @@ def _merge_one(key: str, a: torch.Tensor, b_file: Any, c_file: Any, request: Mer
         if key in c_file.shapes:
             c = c_file.read([key], lambda _key: torch.float32)[key]
             if c.shape != b.shape:
-                raise MergeError(f"Tensor {key}: secondary {tuple(b.shape)} and tertiary {tuple(c.shape)} "
-                                 f"shapes differ")
+                raise MergeError(
+                    f"Tensor {key}: secondary {tuple(b.shape)} and tertiary {tuple(c.shape)} shapes differ"
+                )
             b = b - c  # Add difference: B - C, then A + M * (B - C)
         else:
             b = torch.zeros_like(b)  # as A1111: a weight C lacks adds no difference
@@ -176,16 +184,20 @@ def _merge_one(key: str, a: torch.Tensor, b_file: Any, c_file: Any, request: Mer
         merged = combine(a, b)
     elif a.dim() == 4 and a.shape[0] == b.shape[0] and a.shape[2:] == b.shape[2:]:
         if a.shape[1] == 4 and b.shape[1] in (8, 9):
-            raise MergeError("When merging an inpainting or instruct-pix2pix model with a normal one, the primary "
-                             "model (A) must be the inpainting / instruct-pix2pix model")
+            raise MergeError(
+                "When merging an inpainting or instruct-pix2pix model with a normal one, the primary "
+                "model (A) must be the inpainting / instruct-pix2pix model"
+            )
         if b.shape[1] != 4 or a.shape[1] not in (8, 9):
             raise MergeError(f"Tensor {key}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be merged")
         merged = a.float().clone()
         merged[:, 0:4] = combine(a[:, 0:4], b)
         kind = ".inpainting" if a.shape[1] == 9 else ".instruct-pix2pix"
     else:
-        raise MergeError(f"Tensor {key}: shapes {tuple(a.shape)} and {tuple(b.shape)} differ; the models are of "
-                         f"different architectures")
+        raise MergeError(
+            f"Tensor {key}: shapes {tuple(a.shape)} and {tuple(b.shape)} differ; the models are of "
+            f"different architectures"
+        )
     return merged.to(a.dtype) if a.is_floating_point() else merged, kind
 
 

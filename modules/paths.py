@@ -55,7 +55,9 @@ class Paths:
             embeddings=Path(flags.embeddings_dir).resolve() if flags.embeddings_dir else data / "embeddings",
             extensions=data / "extensions",
             builtin_extensions=PROGRAM_DIR / "extensions-builtin",
-            localizations=Path(flags.localizations_dir).resolve() if flags.localizations_dir else PROGRAM_DIR / "localizations",
+            localizations=Path(flags.localizations_dir).resolve()
+            if flags.localizations_dir
+            else PROGRAM_DIR / "localizations",
             outputs=data / "outputs",
             settings_file=Path(flags.ui_settings_file).resolve() if flags.ui_settings_file else data / "config.json",
             ui_config_file=Path(flags.ui_config_file).resolve() if flags.ui_config_file else data / "ui-config.json",

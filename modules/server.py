@@ -40,8 +40,14 @@ class Server:
     def __init__(self, app, host: str, port: int) -> None:
         import uvicorn
 
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_keep_alive=30,
-                                ws="websockets-sansio" if _has_sansio() else "auto")
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_keep_alive=30,
+            ws="websockets-sansio" if _has_sansio() else "auto",
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="http-server", daemon=True)
         self.host = host

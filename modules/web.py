@@ -18,6 +18,7 @@ def create_app(backend):
     app = FastAPI(title="Stable Diffusion WebUI", docs_url="/docs", redoc_url="/redoc")
 
     if flags.theme:
+
         @app.middleware("http")
         async def force_theme(request: Request, call_next):
             """``--theme`` as A1111: the page is opened with ``?__theme=`` unless the URL already chose one."""
@@ -32,8 +33,9 @@ def create_app(backend):
         """The chosen language's strings, read at every page load so Reload UI applies a new choice."""
         from fastapi.responses import Response
 
-        return Response(backend.localization_js(), media_type="application/javascript",
-                        headers={"Cache-Control": "no-store"})
+        return Response(
+            backend.localization_js(), media_type="application/javascript", headers={"Cache-Control": "no-store"}
+        )
 
     @app.get("/webui/status", include_in_schema=False)
     def status():
@@ -57,8 +59,17 @@ def create_app(backend):
         auth = parse_credentials(flags.gradio_auth) or None
         assets = page_assets(backend)
         gr.mount_gradio_app(
-            app, demo, path="", auth=auth, ssr_mode=False, show_error=True, footer_links=[],
-            css=assets.css, js=assets.js, head=assets.head, theme=assets.theme,
+            app,
+            demo,
+            path="",
+            auth=auth,
+            ssr_mode=False,
+            show_error=True,
+            footer_links=[],
+            css=assets.css,
+            js=assets.js,
+            head=assets.head,
+            theme=assets.theme,
             allowed_paths=[str(backend.paths.outputs)],
         )
     extensions = backend.services.get("extensions")

@@ -65,5 +65,9 @@ def unet_once(model: Any, seed: int = 0, size: int = 8) -> Any:
         time_ids = torch.tensor([[64.0, 64, 0, 0, 64, 64][:ids]], device=model.device, dtype=model.dtype)
         extra["added_cond_kwargs"] = {"text_embeds": cond.pooled, "time_ids": time_ids}
     with torch.no_grad():
-        return model.unet(latent.to(model.device, model.dtype), torch.tensor([500], device=model.device),
-                          encoder_hidden_states=cond.crossattn, **extra).sample
+        return model.unet(
+            latent.to(model.device, model.dtype),
+            torch.tensor([500], device=model.device),
+            encoder_hidden_states=cond.crossattn,
+            **extra,
+        ).sample

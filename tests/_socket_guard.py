@@ -37,7 +37,10 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_ex)
-    monkeypatch.setattr(socket, "create_connection",
-                        lambda address, *a, **k: (_ for _ in ()).throw(NetworkAccessAttempted(repr(address))))
+    monkeypatch.setattr(
+        socket,
+        "create_connection",
+        lambda address, *a, **k: (_ for _ in ()).throw(NetworkAccessAttempted(repr(address))),
+    )
     yield
     assert os.environ.get("HF_HUB_OFFLINE") == "1"

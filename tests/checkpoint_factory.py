@@ -28,8 +28,15 @@ import torch
 
 LAYOUT_DIR = Path(__file__).resolve().parent / "fixtures" / "checkpoint_layouts"
 V_PREDICTION_LAYOUTS = {"sd21_v_tiny": "model.diffusion_model.out.2.bias"}
-_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64",
-              torch.float64: "F64", torch.int32: "I32", torch.uint8: "U8"}
+_ST_DTYPES = {
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.float64: "F64",
+    torch.int32: "I32",
+    torch.uint8: "U8",
+}
 
 
 def load_layout(layout_name: str) -> dict:
@@ -44,17 +51,21 @@ def layout_shapes(layout_name: str) -> dict[str, tuple[int, ...]]:
 
 
 def _schedule(length: int) -> dict[str, torch.Tensor]:
-    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, length, dtype=torch.float64) ** 2
+    betas = torch.linspace(0.00085**0.5, 0.012**0.5, length, dtype=torch.float64) ** 2
     alphas_cumprod = torch.cumprod(1 - betas, 0)
     prev = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod[:-1]])
     variance = betas * (1 - prev) / (1 - alphas_cumprod)
     return {
-        "betas": betas, "alphas_cumprod": alphas_cumprod, "alphas_cumprod_prev": prev,
-        "sqrt_alphas_cumprod": alphas_cumprod.sqrt(), "sqrt_one_minus_alphas_cumprod": (1 - alphas_cumprod).sqrt(),
+        "betas": betas,
+        "alphas_cumprod": alphas_cumprod,
+        "alphas_cumprod_prev": prev,
+        "sqrt_alphas_cumprod": alphas_cumprod.sqrt(),
+        "sqrt_one_minus_alphas_cumprod": (1 - alphas_cumprod).sqrt(),
         "log_one_minus_alphas_cumprod": (1 - alphas_cumprod).log(),
         "sqrt_recip_alphas_cumprod": (1 / alphas_cumprod).sqrt(),
         "sqrt_recipm1_alphas_cumprod": (1 / alphas_cumprod - 1).sqrt(),
-        "posterior_variance": variance, "posterior_log_variance_clipped": variance.clamp(min=1e-20).log(),
+        "posterior_variance": variance,
+        "posterior_log_variance_clipped": variance.clamp(min=1e-20).log(),
         "posterior_mean_coef1": betas * prev.sqrt() / (1 - alphas_cumprod),
         "posterior_mean_coef2": (1 - prev) * (1 - betas).sqrt() / (1 - alphas_cumprod),
     }
@@ -84,8 +95,9 @@ def random_tensor(key: str, shape: tuple[int, ...], generator: torch.Generator) 
     return torch.randn(shape, generator=generator) / math.sqrt(fan_in)
 
 
-def iter_tensors(layout_name: str, dtype: torch.dtype = torch.float32, seed: int = 0
-                 ) -> Iterator[tuple[str, torch.Tensor]]:
+def iter_tensors(
+    layout_name: str, dtype: torch.dtype = torch.float32, seed: int = 0
+) -> Iterator[tuple[str, torch.Tensor]]:
     """(key, tensor) of a layout one at a time, floats in ``dtype`` (ints keep their dtype)."""
     layout = load_layout(layout_name)
     int_keys = {key for key, name in layout.get("dtypes", {}).items() if "int" in name}
@@ -103,8 +115,13 @@ def _dtype_for(layout: dict, key: str, dtype: torch.dtype) -> torch.dtype:
     return torch.int64 if name and "int" in name else dtype
 
 
-def write_safetensors_stream(path: Path, layout_name: str, dtype: torch.dtype = torch.float32, seed: int = 0,
-                             metadata: dict[str, str] | None = None) -> Path:
+def write_safetensors_stream(
+    path: Path,
+    layout_name: str,
+    dtype: torch.dtype = torch.float32,
+    seed: int = 0,
+    metadata: dict[str, str] | None = None,
+) -> Path:
     """Write a layout as .safetensors tensor by tensor (constant memory; used for multi-GB files)."""
     layout = load_layout(layout_name)
     header: dict[str, object] = {"__metadata__": metadata or {"format": "pt"}}
@@ -125,8 +142,13 @@ def write_safetensors_stream(path: Path, layout_name: str, dtype: torch.dtype = 
     return path
 
 
-def write_state_dict(state: dict[str, torch.Tensor], path: Path, fmt: str = "safetensors",
-                     metadata: dict[str, str] | None = None, wrap: bool = True) -> Path:
+def write_state_dict(
+    state: dict[str, torch.Tensor],
+    path: Path,
+    fmt: str = "safetensors",
+    metadata: dict[str, str] | None = None,
+    wrap: bool = True,
+) -> Path:
     """Save a state dict as .safetensors or as an A1111-style .ckpt (``{"state_dict": ...}`` wrapper)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,8 +167,14 @@ def make_state_dict(layout_name: str, dtype: torch.dtype = torch.float32, seed: 
     return dict(iter_tensors(layout_name, dtype, seed))
 
 
-def write_checkpoint(layout_name: str, path: Path, dtype: torch.dtype = torch.float32, seed: int = 0,
-                     fmt: str = "safetensors", ema_copies: bool = False) -> Path:
+def write_checkpoint(
+    layout_name: str,
+    path: Path,
+    dtype: torch.dtype = torch.float32,
+    seed: int = 0,
+    fmt: str = "safetensors",
+    ema_copies: bool = False,
+) -> Path:
     """Write a random-weight checkpoint of ``layout_name`` to ``path`` (.safetensors or .ckpt).
 
     ``ema_copies`` adds ``model_ema.*`` keys (as unpruned training files have), which loaders must ignore.
@@ -158,7 +186,7 @@ def write_checkpoint(layout_name: str, path: Path, dtype: torch.dtype = torch.fl
     if ema_copies:
         for key, tensor in list(state.items()):
             if key.startswith("model.diffusion_model."):
-                state["model_ema." + key[len("model."):].replace(".", "")] = tensor.clone() + 1
+                state["model_ema." + key[len("model.") :].replace(".", "")] = tensor.clone() + 1
         state["model_ema.decay"] = torch.tensor(0.9999)
     return write_state_dict(state, path, fmt)
 
@@ -168,26 +196,30 @@ def lora_targets(layout_name: str) -> list[tuple[str, str, tuple[int, ...]]]:
     shapes = layout_shapes(layout_name)
     targets: list[tuple[str, str, tuple[int, ...]]] = []
     unet_prefix = "model.diffusion_model."
-    text_roots = {"cond_stage_model.transformer.text_model.": "lora_te_",
-                  "conditioner.embedders.0.transformer.text_model.": "lora_te1_"}
+    text_roots = {
+        "cond_stage_model.transformer.text_model.": "lora_te_",
+        "conditioner.embedders.0.transformer.text_model.": "lora_te1_",
+    }
     for key, shape in shapes.items():
         if not key.endswith(".weight"):
             continue
         module = key[: -len(".weight")]
         if key.startswith(unet_prefix):
-            rest = module[len(unet_prefix):]
-            if any(part in rest for part in (".attn1.", ".attn2.", ".ff.net.", "proj_in", "proj_out",
-                                             "in_layers.2", "out_layers.3")):
+            rest = module[len(unet_prefix) :]
+            if any(
+                part in rest
+                for part in (".attn1.", ".attn2.", ".ff.net.", "proj_in", "proj_out", "in_layers.2", "out_layers.3")
+            ):
                 targets.append(("lora_unet_", rest, shape))
         for root, kohya in text_roots.items():
             if key.startswith(root) and (".self_attn." in key or ".mlp." in key):
-                targets.append((kohya, "text_model." + module[len(root):], shape))
+                targets.append((kohya, "text_model." + module[len(root) :], shape))
     big_g = "conditioner.embedders.1.model.transformer.resblocks."  # kohya names it in transformers form
     open_clip_names = {"attn.out_proj": "self_attn.out_proj", "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
     for key, shape in shapes.items():
         if not key.startswith(big_g):
             continue
-        layer, rest = key[len(big_g):].split(".", 1)
+        layer, rest = key[len(big_g) :].split(".", 1)
         hf = f"text_model.encoder.layers.{layer}."
         if rest == "attn.in_proj_weight":
             width = shape[1]
@@ -197,9 +229,18 @@ def lora_targets(layout_name: str) -> list[tuple[str, str, tuple[int, ...]]]:
     return targets
 
 
-def write_lora(path: Path, layout_name: str = "sd15_tiny", rank: int = 4, alpha: float | None = None, seed: int = 0,
-               dtype: torch.dtype = torch.float32, scale: float = 0.1, include_text: bool = True,
-               naming: str = "ldm", module_names: dict[str, str] | None = None) -> Path:
+def write_lora(
+    path: Path,
+    layout_name: str = "sd15_tiny",
+    rank: int = 4,
+    alpha: float | None = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    scale: float = 0.1,
+    include_text: bool = True,
+    naming: str = "ldm",
+    module_names: dict[str, str] | None = None,
+) -> Path:
     """Write a kohya-format LoRA (``lora_down``/``lora_up``/``alpha``, LoCon convs) for ``layout_name``.
 
     ``naming="ldm"`` names UNet layers as kohya does for SDXL (``lora_unet_input_blocks_1_1_...``);
@@ -223,12 +264,19 @@ def write_lora(path: Path, layout_name: str = "sd15_tiny", rank: int = 4, alpha:
         state[f"{name}.lora_down.weight"] = (torch.randn(down_shape, generator=generator) * scale).to(dtype)
         state[f"{name}.lora_up.weight"] = (torch.randn(up_shape, generator=generator) * scale).to(dtype)
         state[f"{name}.alpha"] = torch.tensor(float(alpha if alpha is not None else rank)).to(dtype)
-    return write_state_dict(state, path, "safetensors",
-                            metadata={"ss_output_name": Path(path).stem, "ss_network_dim": str(rank)})
+    return write_state_dict(
+        state, path, "safetensors", metadata={"ss_output_name": Path(path).stem, "ss_network_dim": str(rank)}
+    )
 
 
-def write_embedding(path: Path, vectors: int = 2, width: int = 32, seed: int = 0, form: str = "string_to_param",
-                    widths: dict[str, int] | None = None) -> Path:
+def write_embedding(
+    path: Path,
+    vectors: int = 2,
+    width: int = 32,
+    seed: int = 0,
+    form: str = "string_to_param",
+    widths: dict[str, int] | None = None,
+) -> Path:
     """Write a textual-inversion embedding.
 
     ``form``: ``string_to_param`` (A1111 .pt), ``emb_params`` (.safetensors), ``diffusers`` (.bin, one key),
@@ -247,6 +295,15 @@ def write_embedding(path: Path, vectors: int = 2, width: int = 32, seed: int = 0
     if form == "diffusers":
         torch.save({f"<{path.stem}>": vec[0]}, path)
         return path
-    torch.save({"string_to_token": {"*": 265}, "string_to_param": {"*": vec}, "name": path.stem, "step": 100,
-                "sd_checkpoint": "abcdef1234", "sd_checkpoint_name": "tiny"}, path)
+    torch.save(
+        {
+            "string_to_token": {"*": 265},
+            "string_to_param": {"*": vec},
+            "name": path.stem,
+            "step": 100,
+            "sd_checkpoint": "abcdef1234",
+            "sd_checkpoint_name": "tiny",
+        },
+        path,
+    )
     return path

@@ -17,8 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
 ]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -55,8 +59,15 @@ class RunningServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / "server.log"
         env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        command = [sys.executable, str(ROOT / "webui.py"), "--port", str(self.port), "--data-dir", str(data_dir),
-                   *(args or [])]
+        command = [
+            sys.executable,
+            str(ROOT / "webui.py"),
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(data_dir),
+            *(args or []),
+        ]
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 

@@ -13,17 +13,38 @@ from PIL import Image
 from tests.test_api_helpers import basic, build, decode, png_b64
 
 A1111_ROUTES = {
-    ("post", "/sdapi/v1/txt2img"), ("post", "/sdapi/v1/img2img"), ("post", "/sdapi/v1/extra-single-image"),
-    ("post", "/sdapi/v1/extra-batch-images"), ("post", "/sdapi/v1/png-info"), ("get", "/sdapi/v1/progress"),
-    ("post", "/sdapi/v1/interrupt"), ("post", "/sdapi/v1/skip"), ("get", "/sdapi/v1/options"),
-    ("post", "/sdapi/v1/options"), ("get", "/sdapi/v1/cmd-flags"), ("get", "/sdapi/v1/samplers"),
-    ("get", "/sdapi/v1/schedulers"), ("get", "/sdapi/v1/upscalers"), ("get", "/sdapi/v1/latent-upscale-modes"),
-    ("get", "/sdapi/v1/sd-models"), ("get", "/sdapi/v1/sd-vae"), ("get", "/sdapi/v1/hypernetworks"),
-    ("get", "/sdapi/v1/face-restorers"), ("get", "/sdapi/v1/realesrgan-models"), ("get", "/sdapi/v1/prompt-styles"),
-    ("get", "/sdapi/v1/embeddings"), ("get", "/sdapi/v1/loras"), ("get", "/sdapi/v1/extensions"),
-    ("get", "/sdapi/v1/scripts"), ("get", "/sdapi/v1/script-info"), ("get", "/sdapi/v1/memory"),
-    ("post", "/sdapi/v1/refresh-checkpoints"), ("post", "/sdapi/v1/refresh-vae"), ("post", "/sdapi/v1/refresh-loras"),
-    ("post", "/sdapi/v1/reload-checkpoint"), ("post", "/sdapi/v1/unload-checkpoint"),
+    ("post", "/sdapi/v1/txt2img"),
+    ("post", "/sdapi/v1/img2img"),
+    ("post", "/sdapi/v1/extra-single-image"),
+    ("post", "/sdapi/v1/extra-batch-images"),
+    ("post", "/sdapi/v1/png-info"),
+    ("get", "/sdapi/v1/progress"),
+    ("post", "/sdapi/v1/interrupt"),
+    ("post", "/sdapi/v1/skip"),
+    ("get", "/sdapi/v1/options"),
+    ("post", "/sdapi/v1/options"),
+    ("get", "/sdapi/v1/cmd-flags"),
+    ("get", "/sdapi/v1/samplers"),
+    ("get", "/sdapi/v1/schedulers"),
+    ("get", "/sdapi/v1/upscalers"),
+    ("get", "/sdapi/v1/latent-upscale-modes"),
+    ("get", "/sdapi/v1/sd-models"),
+    ("get", "/sdapi/v1/sd-vae"),
+    ("get", "/sdapi/v1/hypernetworks"),
+    ("get", "/sdapi/v1/face-restorers"),
+    ("get", "/sdapi/v1/realesrgan-models"),
+    ("get", "/sdapi/v1/prompt-styles"),
+    ("get", "/sdapi/v1/embeddings"),
+    ("get", "/sdapi/v1/loras"),
+    ("get", "/sdapi/v1/extensions"),
+    ("get", "/sdapi/v1/scripts"),
+    ("get", "/sdapi/v1/script-info"),
+    ("get", "/sdapi/v1/memory"),
+    ("post", "/sdapi/v1/refresh-checkpoints"),
+    ("post", "/sdapi/v1/refresh-vae"),
+    ("post", "/sdapi/v1/refresh-loras"),
+    ("post", "/sdapi/v1/reload-checkpoint"),
+    ("post", "/sdapi/v1/unload-checkpoint"),
 }
 
 
@@ -66,11 +87,13 @@ def test_catalogues_have_a1111_shapes(api):
     assert "x/y/z plot" in scripts["txt2img"] and "controlnet" in scripts["img2img"]
     info = api.get("/sdapi/v1/script-info").json()
     assert {"name": "controlnet", "is_alwayson": True, "is_img2img": False} in [
-        {k: i[k] for k in ("name", "is_alwayson", "is_img2img")} for i in info]
+        {k: i[k] for k in ("name", "is_alwayson", "is_img2img")} for i in info
+    ]
     xyz = next(i for i in info if i["name"] == "x/y/z plot" and not i["is_img2img"])
     labels = [arg["label"] for arg in xyz["args"]]
-    assert "X type" in labels and all(set(arg) == {"label", "value", "minimum", "maximum", "step", "choices"}
-                                      for arg in xyz["args"])
+    assert "X type" in labels and all(
+        set(arg) == {"label", "value", "minimum", "maximum", "step", "choices"} for arg in xyz["args"]
+    )
     memory = api.get("/sdapi/v1/memory").json()
     assert memory["ram"]["total"] > 0 and "cuda" in memory
     flags = api.get("/sdapi/v1/cmd-flags").json()
@@ -78,10 +101,12 @@ def test_catalogues_have_a1111_shapes(api):
 
 
 def test_prompt_styles_come_from_styles_csv(api):
-    (api.backend.paths.styles_file).write_text("name,prompt,negative_prompt\nSharp,\"{prompt}, sharp\",blurry\n",
-                                               encoding="utf-8")
+    (api.backend.paths.styles_file).write_text(
+        'name,prompt,negative_prompt\nSharp,"{prompt}, sharp",blurry\n', encoding="utf-8"
+    )
     assert api.get("/sdapi/v1/prompt-styles").json() == [
-        {"name": "Sharp", "prompt": "{prompt}, sharp", "negative_prompt": "blurry"}]
+        {"name": "Sharp", "prompt": "{prompt}, sharp", "negative_prompt": "blurry"}
+    ]
 
 
 def test_options_round_trip_and_errors(api, tmp_path):
@@ -157,20 +182,30 @@ def test_broken_images_are_400_naming_the_field(api):
 
 
 def test_extras_single_and_batch(api):
-    answer = api.post("/sdapi/v1/extra-single-image",
-                      json={"image": png_b64(32, 24), "upscaler_1": "Lanczos", "upscaling_resize": 2})
+    answer = api.post(
+        "/sdapi/v1/extra-single-image", json={"image": png_b64(32, 24), "upscaler_1": "Lanczos", "upscaling_resize": 2}
+    )
     assert answer.status_code == 200, answer.text
     result = decode(answer.json()["image"])
     assert result.size == (64, 48) and "Postprocess upscaler: Lanczos" in answer.json()["html_info"]
     assert result.info.get("postprocessing")
-    answer = api.post("/sdapi/v1/extra-batch-images", json={
-        "imageList": [{"data": png_b64(16, 16), "name": "a.png"}, {"data": png_b64(8, 8), "name": "b.png"}],
-        "upscaler_1": "Nearest", "resize_mode": 1, "upscaling_resize_w": 40, "upscaling_resize_h": 40})
+    answer = api.post(
+        "/sdapi/v1/extra-batch-images",
+        json={
+            "imageList": [{"data": png_b64(16, 16), "name": "a.png"}, {"data": png_b64(8, 8), "name": "b.png"}],
+            "upscaler_1": "Nearest",
+            "resize_mode": 1,
+            "upscaling_resize_w": 40,
+            "upscaling_resize_h": 40,
+        },
+    )
     assert [decode(i).size for i in answer.json()["images"]] == [(40, 40), (40, 40)]
     unknown = api.post("/sdapi/v1/extra-single-image", json={"image": png_b64(), "upscaler_1": "Nope"})
     assert unknown.status_code == 422 and "Nope" in unknown.json()["detail"]
-    huge = api.post("/sdapi/v1/extra-single-image",
-                    json={"image": png_b64(2000, 1200), "upscaler_1": "Lanczos", "upscaling_resize": 8})
+    huge = api.post(
+        "/sdapi/v1/extra-single-image",
+        json={"image": png_b64(2000, 1200), "upscaler_1": "Lanczos", "upscaling_resize": 8},
+    )
     assert huge.status_code == 422 and "16000x9600" in huge.json()["detail"]
 
 
@@ -185,8 +220,14 @@ def test_auth_guards_api_docs_and_extension_routes(tmp_path):
         return {"ok": True}
 
     with TestClient(app) as client:
-        for path in ("/sdapi/v1/samplers", "/docs", "/openapi.json", "/controlnet/version", "/myext/ping",
-                     "/late/extension"):
+        for path in (
+            "/sdapi/v1/samplers",
+            "/docs",
+            "/openapi.json",
+            "/controlnet/version",
+            "/myext/ping",
+            "/late/extension",
+        ):
             answer = client.get(path)
             assert answer.status_code == 401, path
             assert answer.headers["www-authenticate"].startswith("Basic")

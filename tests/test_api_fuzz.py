@@ -50,8 +50,13 @@ def test_schema_fuzz_finds_no_server_error(app):
         strategy = st.one_of(*(operation.as_strategy(generation_mode=mode) for mode in GenerationMode))
         heavy = operation.path in HEAVY
 
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=strategy)
         def check(case):
             if time.monotonic() > deadline:
@@ -60,8 +65,10 @@ def test_schema_fuzz_finds_no_server_error(app):
                 case.body.update(CHEAP)
             response = case.call(timeout=60)
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path} {case.body!r:.300} -> "
-                                f"{response.status_code} {response.text[:300]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} {case.body!r:.300} -> "
+                    f"{response.status_code} {response.text[:300]}"
+                )
 
         check()
     assert not failures, "\n".join(failures[:10])

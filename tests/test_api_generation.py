@@ -50,12 +50,19 @@ def _txt2img(api, **fields):
 
 
 def test_txt2img_returns_images_with_a1111_info(api):
-    result = _txt2img(api, prompt="a red cube", negative_prompt="blur", seed=1234, batch_size=2,
-                      sampler_name="DPM++ 2M Karras", unknown_client_field=True)
+    result = _txt2img(
+        api,
+        prompt="a red cube",
+        negative_prompt="blur",
+        seed=1234,
+        batch_size=2,
+        sampler_name="DPM++ 2M Karras",
+        unknown_client_field=True,
+    )
     info = json.loads(result["info"])
     assert info["seed"] == 1234 and info["all_seeds"] == [1234, 1235] and len(info["infotexts"]) >= 2
     assert info["prompt"] == "a red cube" and info["negative_prompt"] == "blur"
-    images = [decode(image) for image in result["images"]][info["index_of_first_image"]:]
+    images = [decode(image) for image in result["images"]][info["index_of_first_image"] :]
     assert [image.size for image in images] == [(64, 64), (64, 64)]
     assert result["parameters"]["prompt"] == "a red cube" and result["parameters"]["steps"] == 2
     parsed = api.post("/sdapi/v1/png-info", json={"image": result["images"][-1]}).json()
@@ -75,15 +82,28 @@ def test_img2img_resizes_and_inpaint_uses_api_defaults(api):
     plain = api.post("/sdapi/v1/img2img", json={**FAST, "width": 64, "height": 72, "init_images": [png_b64(96, 80)]})
     assert plain.status_code == 200, plain.text
     assert decode(plain.json()["images"][0]).size == (64, 72)
-    answer = api.post("/sdapi/v1/img2img", json={
-        **FAST, "prompt": "a hat", "init_images": [png_b64(96, 80)], "include_init_images": True,
-        "mask": "data:image/png;base64," + png_b64(96, 80, color=(255, 255, 255)), "seed": 3})
+    answer = api.post(
+        "/sdapi/v1/img2img",
+        json={
+            **FAST,
+            "prompt": "a hat",
+            "init_images": [png_b64(96, 80)],
+            "include_init_images": True,
+            "mask": "data:image/png;base64," + png_b64(96, 80, color=(255, 255, 255)),
+            "seed": 3,
+        },
+    )
     assert answer.status_code == 200, answer.text
     result = answer.json()
     assert decode(result["images"][0]).size == (96, 80)  # "only masked" pastes back into the original
     infotext = json.loads(result["info"])["infotexts"][0]
-    for expected in ("Denoising strength: 0.75", "Masked content: fill", "Inpaint area: Only masked",
-                     "Masked area padding: 0", "Steps: 2"):
+    for expected in (
+        "Denoising strength: 0.75",
+        "Masked content: fill",
+        "Inpaint area: Only masked",
+        "Masked area padding: 0",
+        "Steps: 2",
+    ):
         assert expected in infotext
     assert result["parameters"]["init_images"] and result["parameters"]["mask"]
     assert plain.json()["parameters"]["init_images"] is None
@@ -91,10 +111,14 @@ def test_img2img_resizes_and_inpaint_uses_api_defaults(api):
 
 def test_impossible_values_are_4xx_and_the_worker_survives(api):
     cases = [
-        ({"steps": 0}, 422, "steps"), ({"width": 7}, 422, "width"), ({"batch_size": 50}, 422, "batch_size"),
-        ({"sampler_name": "Nonsense"}, 400, "Nonsense"), ({"scheduler": "Wobbly"}, 400, "Wobbly"),
+        ({"steps": 0}, 422, "steps"),
+        ({"width": 7}, 422, "width"),
+        ({"batch_size": 50}, 422, "batch_size"),
+        ({"sampler_name": "Nonsense"}, 400, "Nonsense"),
+        ({"scheduler": "Wobbly"}, 400, "Wobbly"),
         ({"override_settings": {"sd_model_checkpoint": "missing.ckpt"}}, 404, "missing.ckpt"),
-        ({"cfg_scale": "NaN"}, 422, "cfg_scale"), ({"alwayson_scripts": {"x": 5}}, 422, "alwayson_scripts"),
+        ({"cfg_scale": "NaN"}, 422, "cfg_scale"),
+        ({"alwayson_scripts": {"x": 5}}, 422, "alwayson_scripts"),
     ]
     for fields, status, word in cases:
         answer = api.post("/sdapi/v1/txt2img", json={**FAST, **fields})
@@ -121,15 +145,15 @@ def test_checkpoint_switching_through_options_and_overrides(api):
     assert "Model: alpha" in json.loads(override["info"])["infotexts"][0]
     assert api.get("/sdapi/v1/options").json()["sd_model_checkpoint"].startswith("beta.safetensors")
     assert "Model: beta" in json.loads(_txt2img(api)["info"])["infotexts"][0]
-    kept = _txt2img(api, override_settings={"sd_model_checkpoint": "alpha"},
-                    override_settings_restore_afterwards=False)
+    kept = _txt2img(api, override_settings={"sd_model_checkpoint": "alpha"}, override_settings_restore_afterwards=False)
     assert "Model: alpha" in json.loads(kept["info"])["infotexts"][0]
     assert api.get("/sdapi/v1/options").json()["sd_model_checkpoint"].startswith("alpha.safetensors")
 
 
 def test_model_management_routes(api):
     (api.data / "models" / "Stable-diffusion" / "gamma.safetensors").write_bytes(
-        (api.data / "models" / "Stable-diffusion" / "alpha.safetensors").read_bytes())
+        (api.data / "models" / "Stable-diffusion" / "alpha.safetensors").read_bytes()
+    )
     assert api.post("/sdapi/v1/refresh-checkpoints").status_code == 200
     assert len(api.get("/sdapi/v1/sd-models").json()) == 3
     assert api.post("/sdapi/v1/unload-checkpoint").json() == {}
@@ -137,7 +161,12 @@ def test_model_management_routes(api):
     assert api.post("/sdapi/v1/reload-checkpoint").json() == {}
     assert api.backend.models.current is not None
     assert api.get("/sdapi/v1/embeddings").json()["loaded"]["shiny"] == {
-        "step": None, "sd_checkpoint": None, "sd_checkpoint_name": None, "shape": 32, "vectors": 2}
+        "step": None,
+        "sd_checkpoint": None,
+        "sd_checkpoint_name": None,
+        "shape": 32,
+        "vectors": 2,
+    }
     assert [lora["name"] for lora in api.get("/sdapi/v1/loras").json()] == ["ink"]
     for path in ("refresh-vae", "refresh-loras", "refresh-embeddings"):
         assert api.post(f"/sdapi/v1/{path}").status_code == 200
@@ -146,8 +175,9 @@ def test_model_management_routes(api):
 
 def test_progress_and_interrupt_follow_the_running_job(api):
     outcome = {}
-    worker = threading.Thread(target=lambda: outcome.update(answer=api.post(
-        "/sdapi/v1/txt2img", json={**FAST, "steps": 150, "n_iter": 4})))
+    worker = threading.Thread(
+        target=lambda: outcome.update(answer=api.post("/sdapi/v1/txt2img", json={**FAST, "steps": 150, "n_iter": 4}))
+    )
     started = time.monotonic()
     worker.start()
     snapshot = None

@@ -19,7 +19,12 @@ def backend(tmp_path_factory):
 def test_txt2img_defaults_are_a1111_api_defaults(backend):
     params = to_params(backend, Txt2ImgRequest.model_validate({"prompt": "a cat", "unknown_field": 1}))
     assert (params.mode, params.prompt, params.steps, params.sampler_name, params.scheduler) == (
-        "txt2img", "a cat", 50, "Euler", "Automatic")
+        "txt2img",
+        "a cat",
+        50,
+        "Euler",
+        "Automatic",
+    )
     assert (params.cfg_scale, params.width, params.height, params.batch_size, params.n_iter) == (7.0, 512, 512, 1, 1)
     assert (params.seed, params.subseed, params.subseed_strength) == (-1, -1, 0.0)
     assert params.do_not_save_samples and params.do_not_save_grid and not params.enable_hr
@@ -53,16 +58,18 @@ def test_sampler_names_aliases_and_legacy_schedules(backend):
     assert sampler(sampler_name="euler", scheduler="SGMUniform") == ("Euler", "SGM Uniform")
     with pytest.raises(SamplerError, match="Unknown sampler"):
         to_params(backend, Txt2ImgRequest(sampler_name="Sampler of Doom"))
-    hires = to_params(backend, Txt2ImgRequest(enable_hr=True, hr_sampler_name="DPM++ 2M Karras",
-                                              hr_upscaler="Latent (bicubic)"))
+    hires = to_params(
+        backend, Txt2ImgRequest(enable_hr=True, hr_sampler_name="DPM++ 2M Karras", hr_upscaler="Latent (bicubic)")
+    )
     assert (hires.hr_sampler_name, hires.hr_scheduler, hires.denoising_strength) == ("DPM++ 2M", "Karras", 0.75)
     with pytest.raises(ApiError, match="hr_upscaler"):
         to_params(backend, Txt2ImgRequest(enable_hr=True, hr_upscaler="No such upscaler"))
 
 
 def test_legacy_firstphase_hires_fields(backend):
-    params = to_params(backend, Txt2ImgRequest(enable_hr=True, width=128, height=96, firstphase_width=64,
-                                               firstphase_height=48))
+    params = to_params(
+        backend, Txt2ImgRequest(enable_hr=True, width=128, height=96, firstphase_width=64, firstphase_height=48)
+    )
     assert (params.width, params.height, params.hr_resize_x, params.hr_resize_y) == (64, 48, 128, 96)
 
 
@@ -71,8 +78,16 @@ def test_override_settings_are_validated_overlays(backend):
     from modules.settings.sections import API
 
     backend.settings.registry.add(OptionInfo("api_secret_path", "x", "Secret", API, restrict_api=True))
-    params = to_params(backend, Txt2ImgRequest(override_settings={
-        "show_progress_every_n_steps": "3", "api_secret_path": "/etc", "unknown_extension_key": [1]}))
+    params = to_params(
+        backend,
+        Txt2ImgRequest(
+            override_settings={
+                "show_progress_every_n_steps": "3",
+                "api_secret_path": "/etc",
+                "unknown_extension_key": [1],
+            }
+        ),
+    )
     assert params.override_settings == {"show_progress_every_n_steps": 3, "unknown_extension_key": [1]}
     assert backend.settings.get("show_progress_every_n_steps") == 10
     with pytest.raises(ApiError) as error:
@@ -82,17 +97,24 @@ def test_override_settings_are_validated_overlays(backend):
 
 def test_scripts_match_titles_case_insensitively(backend):
     """Against the real script catalogue (built-in scripts and the shipped ControlNet extension)."""
-    params = to_params(backend, Txt2ImgRequest(
-        alwayson_scripts={"controlnet": {"args": [{"enabled": False}]}}, script_name="x/y/z PLOT",
-        script_args=[1, "a"]))
+    params = to_params(
+        backend,
+        Txt2ImgRequest(
+            alwayson_scripts={"controlnet": {"args": [{"enabled": False}]}},
+            script_name="x/y/z PLOT",
+            script_args=[1, "a"],
+        ),
+    )
     assert [(s.title, s.args) for s in params.alwayson_scripts] == [("ControlNet", ({"enabled": False},))]
     assert params.script_name == "X/Y/Z plot" and params.script_args == (1, "a")
     bad_unit = {"enabled": True, "module": "canny", "model": "no-such-model", "image": png_b64()}
-    for bad, word in (({"alwayson_scripts": {"Nope": {"args": []}}}, "Nope"),
-                      ({"alwayson_scripts": {"X/Y/Z plot": {}}}, "selectable"),
-                      ({"script_name": "Nope"}, "Nope"),
-                      ({"alwayson_scripts": {"ControlNet": {"args": 5}}}, "args"),
-                      ({"alwayson_scripts": {"ControlNet": {"args": [bad_unit]}}}, "no-such-model")):
+    for bad, word in (
+        ({"alwayson_scripts": {"Nope": {"args": []}}}, "Nope"),
+        ({"alwayson_scripts": {"X/Y/Z plot": {}}}, "selectable"),
+        ({"script_name": "Nope"}, "Nope"),
+        ({"alwayson_scripts": {"ControlNet": {"args": 5}}}, "args"),
+        ({"alwayson_scripts": {"ControlNet": {"args": [bad_unit]}}}, "no-such-model"),
+    ):
         with pytest.raises(ApiError) as error:
             to_params(backend, Txt2ImgRequest(**bad))
         assert error.value.status_code == 422 and word in error.value.detail

@@ -17,7 +17,15 @@ from modules.processing.params import GenerationParams, InvalidParams
 from tests.checkpoint_factory import write_checkpoint
 from tests.helpers import make_backend
 
-SMALL = {"width": 64, "height": 64, "steps": 2, "cfg_scale": 5.0, "seed": 4, "prompt": "a cat", "negative_prompt": "dog"}
+SMALL = {
+    "width": 64,
+    "height": 64,
+    "steps": 2,
+    "cfg_scale": 5.0,
+    "seed": 4,
+    "prompt": "a cat",
+    "negative_prompt": "dog",
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +70,19 @@ def test_xyz_plot_makes_a_labelled_grid_of_every_combination(backend):
 
 def test_xyz_plot_prompt_sr_checkpoint_and_z_axis(backend):
     title = backend.models.current.checkpoint.title
-    result = run(backend, "x/y/z plot", ["Prompt S/R", "cat, fox", "Nothing", "", "Checkpoint name", title, True,
-                                         True], do_not_save_grid=True)
+    result = run(
+        backend,
+        "x/y/z plot",
+        ["Prompt S/R", "cat, fox", "Nothing", "", "Checkpoint name", title, True, True],
+        do_not_save_grid=True,
+    )
     assert result.all_prompts == ["a cat", "a fox"]
-    z = run(backend, "X/Y/Z plot", ["Seed", "1, 2", "Nothing", "", "Sampler", "Euler, DDIM", False, False,
-                                    True], do_not_save_grid=True)
+    z = run(
+        backend,
+        "X/Y/Z plot",
+        ["Seed", "1, 2", "Nothing", "", "Sampler", "Euler, DDIM", False, False, True],
+        do_not_save_grid=True,
+    )
     assert len(z.images) == 3  # the Z grid and one sub grid per Z value
     assert z.images[1].size == z.images[2].size == (128, 64)
     with pytest.raises(InvalidParams, match="X/Y/Z plot: Sampler"):
@@ -83,10 +99,14 @@ def test_prompt_matrix(backend):
 
 def test_prompts_from_file(backend):
     assert parse_line('--prompt "x y" --steps 3 --cfg_scale 2.5 --tiling true') == {
-        "prompt": "x y", "steps": 3, "cfg_scale": 2.5, "tiling": True}
+        "prompt": "x y",
+        "steps": 3,
+        "cfg_scale": 2.5,
+        "tiling": True,
+    }
     with pytest.raises(ValueError, match="--bogus"):
         parse_line("--bogus 1")
-    lines = "red\n--prompt \"blue\" --steps 1 --negative_prompt cats\n\n"
+    lines = 'red\n--prompt "blue" --steps 1 --negative_prompt cats\n\n'
     result = run(backend, "Prompts from file or textbox", [True, False, "start", lines])
     assert result.all_prompts == ["red a cat", "blue a cat"]
     assert result.all_negative_prompts == ["dog", "cats dog"]

@@ -21,8 +21,15 @@ from tests.checkpoint_factory import make_state_dict, write_checkpoint, write_st
 from tests.helpers import make_backend
 
 CN_DIR = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"
-SMALL = {"width": 64, "height": 64, "steps": 4, "cfg_scale": 5.0, "seed": 11, "prompt": "a house",
-         "do_not_save_samples": True}
+SMALL = {
+    "width": 64,
+    "height": 64,
+    "steps": 4,
+    "cfg_scale": 5.0,
+    "seed": 11,
+    "prompt": "a house",
+    "do_not_save_samples": True,
+}
 
 
 def cn_modules():
@@ -53,7 +60,7 @@ def backend(tmp_path_factory):
     data = tmp_path_factory.mktemp("cn")
     write_checkpoint("sd15_tiny", data / "models" / "Stable-diffusion" / "tiny.safetensors")
     full = make_state_dict("controlnet_sd15_tiny")
-    control = {k[len("control_model."):]: v for k, v in full.items() if k.startswith("control_model.")}
+    control = {k[len("control_model.") :]: v for k, v in full.items() if k.startswith("control_model.")}
     folder = data / "models" / "ControlNet"
     write_state_dict(control, folder / "control_tiny.pth", fmt="ckpt", wrap=False)  # extracted, pickled
     write_checkpoint("controlnet_sd15_tiny", folder / "control_full_ldm.safetensors")  # whole ControlLDM
@@ -78,38 +85,73 @@ def pixels(result) -> np.ndarray:
 
 # --- pure parts -----------------------------------------------------------------------------------------------
 
+
 def test_unit_parsing_accepts_a1111_extension_fields():
     units, _, _ = cn_modules()
-    parsed = units.parse_unit({"Enabled": "true", "INPUT_IMAGE": "data:image/png;base64," + b64png(sample_image()),
-                               "Module": "Canny", "model": "control_tiny [abc]", "weight": "0.5",
-                               "control_mode": 2, "resize_mode": "Envelope (Outer Fit)", "guidance": 0.6,
-                               "lowvram": True, "processor_res": 64, "threshold_a": 50})
+    parsed = units.parse_unit(
+        {
+            "Enabled": "true",
+            "INPUT_IMAGE": "data:image/png;base64," + b64png(sample_image()),
+            "Module": "Canny",
+            "model": "control_tiny [abc]",
+            "weight": "0.5",
+            "control_mode": 2,
+            "resize_mode": "Envelope (Outer Fit)",
+            "guidance": 0.6,
+            "lowvram": True,
+            "processor_res": 64,
+            "threshold_a": 50,
+        }
+    )
     assert parsed.enabled and parsed.image.size == (80, 60) and parsed.weight == 0.5
     assert parsed.control_mode == "ControlNet is more important" and parsed.resize_mode == "Resize and Fill"
     assert parsed.guidance_end == 0.6 and parsed.low_vram and parsed.processor_res == 64
     assert units.parse_unit({"image": {"image": b64png(sample_image()), "mask": b64png(sample_image())}}).mask
     assert units.parse_unit({"control_mode": "my prompt is more important"}).control_mode.startswith("My prompt")
-    for bad, field in (({"weight": 3}, "weight"), ({"guidance_start": 0.8, "guidance_end": 0.2}, "guidance_start"),
-                       ({"image": "http://x/y.png"}, "URL"), ({"control_mode": "Loud"}, "control_mode"),
-                       ({"image": "not base64!"}, "image"), ({"resize_mode": 7}, "resize_mode")):
+    for bad, field in (
+        ({"weight": 3}, "weight"),
+        ({"guidance_start": 0.8, "guidance_end": 0.2}, "guidance_start"),
+        ({"image": "http://x/y.png"}, "URL"),
+        ({"control_mode": "Loud"}, "control_mode"),
+        ({"image": "not base64!"}, "image"),
+        ({"resize_mode": 7}, "resize_mode"),
+    ):
         with pytest.raises(ValueError, match=field):
             units.parse_unit(bad)
-    flat = units.units_from_args([True, sample_image(), "canny", "m", 1.0, 0.0, 1.0, "Balanced", "Just Resize",
-                                  False, 512, 100, 200] * 2)
+    flat = units.units_from_args(
+        [True, sample_image(), "canny", "m", 1.0, 0.0, 1.0, "Balanced", "Just Resize", False, 512, 100, 200] * 2
+    )
     assert len(flat) == 2 and flat[1].resize_mode == "Just Resize" and flat[1].threshold_b == 200
 
 
 def test_infotext_matches_the_a1111_extension():
     units, _, _ = cn_modules()
     text = units.infotext(units.parse_unit({"module": "canny"}), "control_x [0123abcd]", 512, 100.0, 200.0)
-    assert text == ("Module: canny, Model: control_x [0123abcd], Weight: 1, Resize Mode: Crop and Resize, "
-                    "Processor Res: 512, Threshold A: 100, Threshold B: 200, Guidance Start: 0, Guidance End: 1, "
-                    "Pixel Perfect: False, Control Mode: Balanced")
+    assert text == (
+        "Module: canny, Model: control_x [0123abcd], Weight: 1, Resize Mode: Crop and Resize, "
+        "Processor Res: 512, Threshold A: 100, Threshold B: 200, Guidance Start: 0, Guidance End: 1, "
+        "Pixel Perfect: False, Control Mode: Balanced"
+    )
 
 
-@pytest.mark.parametrize("name", ["none", "invert", "canny", "threshold", "binary", "scribble_xdog",
-                                  "lineart_standard", "t2ia_color_grid", "shuffle", "tile_resample",
-                                  "blur_gaussian", "inpaint_global_harmonious", "inpaint_only"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "none",
+        "invert",
+        "canny",
+        "threshold",
+        "binary",
+        "scribble_xdog",
+        "lineart_standard",
+        "t2ia_color_grid",
+        "shuffle",
+        "tile_resample",
+        "blur_gaussian",
+        "inpaint_global_harmonious",
+        "inpaint_only",
+    ],
+)
 def test_weight_free_preprocessors_give_expected_size_and_range(name):
     _, preprocessors, _ = cn_modules()
     pre = {p.name: p for p in preprocessors.MODEL_FREE}[name]
@@ -138,12 +180,17 @@ def test_original_extracted_fp16_and_diffusers_formats_load_to_the_same_model(ba
     full = convert.load_controlnet(folder / "control_full_ldm.safetensors", "cpu", torch.float32)
     half = convert.load_controlnet(folder / "control_tiny_fp16.safetensors", "cpu", torch.float16)
     extracted.save_pretrained(tmp_path / "diffusers_cn")
-    diffusers = convert.load_controlnet(next((tmp_path / "diffusers_cn").glob("diffusion_pytorch_model.*")),
-                                        "cpu", torch.float32)
+    diffusers = convert.load_controlnet(
+        next((tmp_path / "diffusers_cn").glob("diffusion_pytorch_model.*")), "cpu", torch.float32
+    )
     torch.manual_seed(0)
-    inputs = dict(sample=torch.randn(1, 4, 8, 8), timestep=torch.tensor([500]),
-                  encoder_hidden_states=torch.randn(1, 77, 32), controlnet_cond=torch.rand(1, 3, 64, 64),
-                  return_dict=False)
+    inputs = dict(
+        sample=torch.randn(1, 4, 8, 8),
+        timestep=torch.tensor([500]),
+        encoder_hidden_states=torch.randn(1, 77, 32),
+        controlnet_cond=torch.rand(1, 3, 64, 64),
+        return_dict=False,
+    )
     down, mid = extracted(**inputs)
     for other in (full, diffusers):
         other_down, other_mid = other(**inputs)
@@ -170,16 +217,21 @@ def test_sdxl_diffusers_single_file_without_config(tmp_path):
     save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, tmp_path / "cn_xl.safetensors")
     loaded = convert.load_controlnet(tmp_path / "cn_xl.safetensors", "cpu", torch.float32, dict(unet.config))
     assert loaded.config.addition_embed_type == "text_time"
-    inputs = dict(sample=torch.randn(1, 4, 8, 8), timestep=torch.tensor([300]),
-                  encoder_hidden_states=torch.randn(1, 77, 80), controlnet_cond=torch.rand(1, 3, 64, 64),
-                  added_cond_kwargs={"text_embeds": torch.randn(1, 48), "time_ids": torch.rand(1, 6) * 64},
-                  return_dict=False)
+    inputs = dict(
+        sample=torch.randn(1, 4, 8, 8),
+        timestep=torch.tensor([300]),
+        encoder_hidden_states=torch.randn(1, 77, 80),
+        controlnet_cond=torch.rand(1, 3, 64, 64),
+        added_cond_kwargs={"text_embeds": torch.randn(1, 48), "time_ids": torch.rand(1, 6) * 64},
+        return_dict=False,
+    )
     with torch.no_grad():
         want, got = reference(**inputs), loaded(**inputs)
     assert all(torch.allclose(a, b) for a, b in zip(want[0], got[0])) and torch.allclose(want[1], got[1])
 
 
 # --- through the generation path ------------------------------------------------------------------------------
+
 
 def test_models_are_listed_with_legacy_hashes(backend):
     titles = backend.services["controlnet"].model_titles()
@@ -205,8 +257,9 @@ def record_calls(backend):
     service = backend.services["controlnet"]
     model = service.load_model(service.find_model("control_tiny"), backend.models.current)
     calls = []
-    handle = model.register_forward_pre_hook(lambda module, args, kwargs: calls.append(
-        (float(args[1].flatten()[0]), tuple(args[0].shape))), with_kwargs=True)
+    handle = model.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append((float(args[1].flatten()[0]), tuple(args[0].shape))), with_kwargs=True
+    )
     return calls, handle
 
 
@@ -237,8 +290,14 @@ def test_img2img_inpaint_and_hires_fix_use_controlnet(backend):
         i2i = run(backend, [no_image], mode="img2img", init_images=(init,), denoising_strength=0.75)
         assert calls and "ControlNet 0" in i2i.infotexts[0]  # the init image served as the control image
         calls.clear()
-        inpaint = run(backend, [unit(module="inpaint_only")], mode="img2img", init_images=(init,), mask=mask,
-                      denoising_strength=0.75)
+        inpaint = run(
+            backend,
+            [unit(module="inpaint_only")],
+            mode="img2img",
+            init_images=(init,),
+            mask=mask,
+            denoising_strength=0.75,
+        )
         assert calls and "Module: inpaint_only" in inpaint.infotexts[0]
         calls.clear()
         hires = run(backend, [unit()], enable_hr=True, hr_scale=2, hr_second_pass_steps=2, denoising_strength=0.5)
@@ -266,10 +325,11 @@ def test_weighted_preprocessors_appear_only_with_their_weights(backend, tmp_path
     for block, (cin, cout, layers) in enumerate(specs, start=1):
         for layer in range(layers):
             fan = (cin if layer == 0 else cout) * 9
-            state[f"block{block}.convs.{layer}.weight"] = torch.randn(cout, cin if layer == 0 else cout, 3, 3,
-                                                                      generator=generator).half() / fan ** 0.5
+            state[f"block{block}.convs.{layer}.weight"] = (
+                torch.randn(cout, cin if layer == 0 else cout, 3, 3, generator=generator).half() / fan**0.5
+            )
             state[f"block{block}.convs.{layer}.bias"] = torch.zeros(cout).half()
-        state[f"block{block}.projection.weight"] = torch.randn(1, cout, 1, 1, generator=generator).half() / cout ** 0.5
+        state[f"block{block}.projection.weight"] = torch.randn(1, cout, 1, 1, generator=generator).half() / cout**0.5
         state[f"block{block}.projection.bias"] = torch.zeros(1).half()
     write_state_dict(state, tmp_path / "hed" / "ControlNetHED.pth", fmt="ckpt", wrap=False)
     backend.settings.update({"control_net_modules_path": str(tmp_path)}, save=False)
@@ -282,6 +342,7 @@ def test_weighted_preprocessors_appear_only_with_their_weights(backend, tmp_path
 
 
 # --- HTTP API -----------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def client(backend):
@@ -305,25 +366,54 @@ def test_controlnet_routes(client):
     assert modules["module_detail"]["canny"]["sliders"][1]["name"] == "Canny Low Threshold"
     assert client.get("/controlnet/settings").json() == {"control_net_unit_count": 3}
     assert "Canny" in client.get("/controlnet/control_types").json()["control_types"]
-    answer = client.post("/controlnet/detect", json={"controlnet_module": "canny", "controlnet_processor_res": 64,
-                                                     "controlnet_input_images": [b64png(sample_image())]})
+    answer = client.post(
+        "/controlnet/detect",
+        json={
+            "controlnet_module": "canny",
+            "controlnet_processor_res": 64,
+            "controlnet_input_images": [b64png(sample_image())],
+        },
+    )
     assert answer.status_code == 200 and answer.json()["info"] == "Success"
     detected = Image.open(io.BytesIO(base64.b64decode(answer.json()["images"][0])))
     assert detected.size == (85, 64)
-    older = client.post("/controlnet/detect", json={"controlnet_module": "invert",
-                                                    "controlnet_images": [b64png(sample_image())]})
+    older = client.post(
+        "/controlnet/detect", json={"controlnet_module": "invert", "controlnet_images": [b64png(sample_image())]}
+    )
     assert older.status_code == 200
-    assert client.post("/controlnet/detect", json={"controlnet_module": "nope",
-                                                   "controlnet_input_images": [b64png(sample_image())]}).status_code == 422
+    assert (
+        client.post(
+            "/controlnet/detect",
+            json={"controlnet_module": "nope", "controlnet_input_images": [b64png(sample_image())]},
+        ).status_code
+        == 422
+    )
     assert client.post("/controlnet/detect", json={"controlnet_module": "canny"}).status_code == 422
 
 
 def test_txt2img_api_with_controlnet_units(client):
-    body = {"prompt": "a house", "width": 64, "height": 64, "steps": 3, "seed": 2,
-            "alwayson_scripts": {"ControlNet": {"args": [
-                {"Enabled": True, "input_image": b64png(sample_image()), "module": "canny", "model": "control_tiny",
-                 "control_mode": 2, "Pixel_Perfect": True},
-                {"enabled": False}]}}}
+    body = {
+        "prompt": "a house",
+        "width": 64,
+        "height": 64,
+        "steps": 3,
+        "seed": 2,
+        "alwayson_scripts": {
+            "ControlNet": {
+                "args": [
+                    {
+                        "Enabled": True,
+                        "input_image": b64png(sample_image()),
+                        "module": "canny",
+                        "model": "control_tiny",
+                        "control_mode": 2,
+                        "Pixel_Perfect": True,
+                    },
+                    {"enabled": False},
+                ]
+            }
+        },
+    }
     answer = client.post("/sdapi/v1/txt2img", json=body)
     assert answer.status_code == 200, answer.text
     infotext = json.loads(answer.json()["info"])["infotexts"][0]

@@ -21,8 +21,11 @@ CN = "#script_txt2img_controlnet"
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("cn_ui")
     write_checkpoint("sd15_tiny", data / "models" / "Stable-diffusion" / "tiny.safetensors")
-    control = {k[len("control_model."):]: v for k, v in make_state_dict("controlnet_sd15_tiny").items()
-               if k.startswith("control_model.")}
+    control = {
+        k[len("control_model.") :]: v
+        for k, v in make_state_dict("controlnet_sd15_tiny").items()
+        if k.startswith("control_model.")
+    }
     write_state_dict(control, data / "models" / "ControlNet" / "control_tiny.safetensors")
     shutil.copytree(FIXTURE, data / "extensions" / "example-ext")
     running = RunningServer(data)

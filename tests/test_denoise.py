@@ -29,13 +29,25 @@ from modules.processing.hooks import HOOK_POINTS, HookRegistry, StaticCondProvid
 from modules.processing.samplers import SamplerError
 from modules.processing.schedules import ModelSigmas
 
-CONFIG = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
-          "prediction_type": "epsilon"}
+CONFIG = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+}
 V_CONFIG = {**CONFIG, "prediction_type": "v_prediction"}
-SD_UNET = {"block_out_channels": (32, 64), "layers_per_block": 1, "sample_size": 8, "out_channels": 4,
-           "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
-           "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"), "cross_attention_dim": 32,
-           "attention_head_dim": 8, "norm_num_groups": 32}
+SD_UNET = {
+    "block_out_channels": (32, 64),
+    "layers_per_block": 1,
+    "sample_size": 8,
+    "out_channels": 4,
+    "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"),
+    "cross_attention_dim": 32,
+    "attention_head_dim": 8,
+    "norm_num_groups": 32,
+}
 
 
 def close(ours: torch.Tensor, reference: torch.Tensor) -> None:
@@ -61,11 +73,22 @@ def unet():
 def sdxl_unet():
     torch.manual_seed(0)
     return UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=(2, 4), use_linear_projection=True, norm_num_groups=32,
-        addition_embed_type="text_time", addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
-        projection_class_embeddings_input_dim=80).eval()
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        norm_num_groups=32,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,
+    ).eval()
 
 
 @pytest.fixture(scope="module")
@@ -86,22 +109,47 @@ def provider(texts, batch=1, **kwargs):
 def pipeline(unet, scheduler, cls=StableDiffusionPipeline):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pipe = cls(vae=None, text_encoder=None, tokenizer=None, unet=unet, scheduler=scheduler, safety_checker=None,
-                   feature_extractor=None, requires_safety_checker=False)
+        pipe = cls(
+            vae=None,
+            text_encoder=None,
+            tokenizer=None,
+            unet=unet,
+            scheduler=scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
 def run(unet, noise, texts, sampler="Euler", steps=6, cfg_scale=7.0, config=CONFIG, **kwargs):
     kwargs.setdefault("conds", provider(texts, noise.shape[0]))
-    return denoise.sample(unet, noise, kwargs.pop("conds"), sampler, kwargs.pop("schedule", "Automatic"), steps,
-                          cfg_scale, config, console_progress=False, **kwargs)
+    return denoise.sample(
+        unet,
+        noise,
+        kwargs.pop("conds"),
+        sampler,
+        kwargs.pop("schedule", "Automatic"),
+        steps,
+        cfg_scale,
+        config,
+        console_progress=False,
+        **kwargs,
+    )
 
 
 def diffusers_txt2img(unet, scheduler, texts, latents, **kwargs):
     return pipeline(unet, scheduler)(
-        prompt_embeds=texts["cond"][:1], negative_prompt_embeds=texts["uncond"][:1], latents=latents.clone(),
-        guidance_scale=7.0, output_type="latent", height=64, width=64, **kwargs).images
+        prompt_embeds=texts["cond"][:1],
+        negative_prompt_embeds=texts["uncond"][:1],
+        latents=latents.clone(),
+        guidance_scale=7.0,
+        output_type="latent",
+        height=64,
+        width=64,
+        **kwargs,
+    ).images
 
 
 def feed_sigmas(scheduler, steps):
@@ -131,28 +179,51 @@ def test_euler_img2img_matches_diffusers(unet, texts):
     ours = run(unet, noise, texts, "Euler", 10, init_latent=init, denoising_strength=0.6)
     scheduler = EulerDiscreteScheduler(**CONFIG, timestep_spacing="linspace")
     pipe = pipeline(unet, scheduler, StableDiffusionImg2ImgPipeline)
-    reference = pipe(prompt_embeds=texts["cond"][:1], negative_prompt_embeds=texts["uncond"][:1], image=init,
-                     strength=0.7, sigmas=ModelSigmas.from_config(CONFIG).uniform(10).tolist(), guidance_scale=7.0,
-                     output_type="latent", generator=torch.Generator().manual_seed(5)).images
+    reference = pipe(
+        prompt_embeds=texts["cond"][:1],
+        negative_prompt_embeds=texts["uncond"][:1],
+        image=init,
+        strength=0.7,
+        sigmas=ModelSigmas.from_config(CONFIG).uniform(10).tolist(),
+        guidance_scale=7.0,
+        output_type="latent",
+        generator=torch.Generator().manual_seed(5),
+    ).images
     close(ours, reference)
 
 
 def test_sdxl_matches_diffusers(sdxl_unet, texts, noise):
     pooled, negative_pooled = torch.randn(2, 1, 32, generator=torch.Generator().manual_seed(4))
-    conds = StaticCondProvider(Conditioning(texts["cond"][:1], pooled),
-                               Conditioning(texts["uncond"][:1], negative_pooled))
+    conds = StaticCondProvider(
+        Conditioning(texts["cond"][:1], pooled), Conditioning(texts["uncond"][:1], negative_pooled)
+    )
     time_ids = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]])
     ours = run(sdxl_unet, noise, texts, "Euler", 6, 5.0, conds=conds, add_time_ids=time_ids)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pipe = StableDiffusionXLPipeline(vae=None, text_encoder=None, text_encoder_2=None, tokenizer=None,
-                                         tokenizer_2=None, unet=sdxl_unet, add_watermarker=False,
-                                         scheduler=EulerDiscreteScheduler(**CONFIG, timestep_spacing="linspace"))
+        pipe = StableDiffusionXLPipeline(
+            vae=None,
+            text_encoder=None,
+            text_encoder_2=None,
+            tokenizer=None,
+            tokenizer_2=None,
+            unet=sdxl_unet,
+            add_watermarker=False,
+            scheduler=EulerDiscreteScheduler(**CONFIG, timestep_spacing="linspace"),
+        )
     pipe.set_progress_bar_config(disable=True)
-    reference = pipe(prompt_embeds=texts["cond"][:1], negative_prompt_embeds=texts["uncond"][:1],
-                     pooled_prompt_embeds=pooled, negative_pooled_prompt_embeds=negative_pooled,
-                     latents=noise.clone(), sigmas=ModelSigmas.from_config(CONFIG).uniform(6).tolist(),
-                     guidance_scale=5.0, output_type="latent", height=64, width=64).images
+    reference = pipe(
+        prompt_embeds=texts["cond"][:1],
+        negative_prompt_embeds=texts["uncond"][:1],
+        pooled_prompt_embeds=pooled,
+        negative_pooled_prompt_embeds=negative_pooled,
+        latents=noise.clone(),
+        sigmas=ModelSigmas.from_config(CONFIG).uniform(6).tolist(),
+        guidance_scale=5.0,
+        output_type="latent",
+        height=64,
+        width=64,
+    ).images
     close(ours, reference)
     with pytest.raises(SamplerError, match="add_time_ids"):
         run(sdxl_unet, noise, texts, conds=conds)
@@ -162,14 +233,16 @@ def test_ddim_matches_diffusers_ddim(unet, texts, noise):
     """A1111's DDIM timesteps (1, 101, ..., 901) are diffusers' "leading" + steps_offset 1; both start from unit
     noise (VP) and end clean."""
     ours = run(unet, noise, texts, "DDIM", 10)
-    scheduler = DDIMScheduler(**CONFIG, timestep_spacing="leading", steps_offset=1, set_alpha_to_one=True,
-                              clip_sample=False)
+    scheduler = DDIMScheduler(
+        **CONFIG, timestep_spacing="leading", steps_offset=1, set_alpha_to_one=True, clip_sample=False
+    )
     close(ours, diffusers_txt2img(unet, scheduler, texts, noise, num_inference_steps=10))
 
 
 def test_dpmpp_2m_matches_diffusers_dpm_solver(unet, texts, noise):
-    scheduler = DPMSolverMultistepScheduler(**CONFIG, timestep_spacing="linspace", algorithm_type="dpmsolver++",
-                                            solver_order=2, final_sigmas_type="zero")
+    scheduler = DPMSolverMultistepScheduler(
+        **CONFIG, timestep_spacing="linspace", algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero"
+    )
     hooks, sigma_max = feed_sigmas(scheduler, 8)
     ours = run(unet, noise, texts, "DPM++ 2M", 8, hooks=hooks)
     vp_start = noise * sigma_max / (1 + sigma_max**2) ** 0.5  # the same start point in diffusers' VP space
@@ -177,8 +250,14 @@ def test_dpmpp_2m_matches_diffusers_dpm_solver(unet, texts, noise):
 
 
 def test_unipc_matches_diffusers_unipc(unet, texts, noise):
-    scheduler = UniPCMultistepScheduler(**CONFIG, timestep_spacing="linspace", solver_order=3, solver_type="bh2",
-                                        lower_order_final=True, final_sigmas_type="zero")
+    scheduler = UniPCMultistepScheduler(
+        **CONFIG,
+        timestep_spacing="linspace",
+        solver_order=3,
+        solver_type="bh2",
+        lower_order_final=True,
+        final_sigmas_type="zero",
+    )
     hooks, _ = feed_sigmas(scheduler, 8)
     ours = run(unet, noise, texts, "UniPC", 8, hooks=hooks, settings={"uni_pc_variant": "bh2"})
     close(ours, diffusers_txt2img(unet, scheduler, texts, noise, num_inference_steps=8))
@@ -194,9 +273,17 @@ def test_every_sampler_is_finite_and_deterministic(unet, texts, name):
     for _ in range(2):
         generator = torch.Generator().manual_seed(11)
         steps_seen: list[int] = []
-        outputs.append(run(unet, noise, texts, name, 5,
-                           noise_fn=lambda shape: torch.randn(shape, generator=generator),
-                           progress=lambda step, total, latents: steps_seen.append(step)))
+        outputs.append(
+            run(
+                unet,
+                noise,
+                texts,
+                name,
+                5,
+                noise_fn=lambda shape: torch.randn(shape, generator=generator),
+                progress=lambda step, total, latents: steps_seen.append(step),
+            )
+        )
         counts.append(steps_seen)
     assert outputs[0].shape == (2, 4, 8, 8) and bool(outputs[0].isfinite().all())
     assert torch.equal(outputs[0], outputs[1]) and counts[0] == counts[1] and counts[0]
@@ -229,8 +316,15 @@ def test_ancestral_noise_comes_from_noise_fn_and_eta_zero_is_euler(unet, texts, 
 
 def test_interrupt_stops_after_the_current_step(unet, texts, noise):
     seen: list[int] = []
-    stopped = run(unet, noise, texts, "Euler", 10, progress=lambda step, total, latents: seen.append(step),
-                  should_stop=lambda: len(seen) >= 3)
+    stopped = run(
+        unet,
+        noise,
+        texts,
+        "Euler",
+        10,
+        progress=lambda step, total, latents: seen.append(step),
+        should_stop=lambda: len(seen) >= 3,
+    )
     assert seen == [1, 2, 3] and bool(stopped.isfinite().all())
 
 
@@ -241,8 +335,19 @@ def test_hook_points_run_in_order(unet, texts, noise):
         hooks.add(point, lambda context, point=point: order.append(point))
     hooks.add("before_step", lambda context: order.append("second before_step"), order=5)
     run(unet, noise, texts, "Euler", 1, hooks=hooks)
-    assert order == ["setup", "before_loop", "before_step", "second before_step", "cfg_denoiser", "before_unet",
-                     "after_unet", "cfg_denoised", "after_cfg", "after_step", "after_loop"]
+    assert order == [
+        "setup",
+        "before_loop",
+        "before_step",
+        "second before_step",
+        "cfg_denoiser",
+        "before_unet",
+        "after_unet",
+        "cfg_denoised",
+        "after_cfg",
+        "after_step",
+        "after_loop",
+    ]
 
 
 def test_before_unet_residuals_reach_the_unet(unet, texts, noise):
@@ -257,7 +362,8 @@ def test_before_unet_residuals_reach_the_unet(unet, texts, noise):
         context.kwargs["mid_block_additional_residual"] = torch.randn(rows, 64, 4, 4, generator=generator)
         context.kwargs["down_block_additional_residuals"] = tuple(
             torch.randn(rows, channels, size, size, generator=generator) * 0.1
-            for channels, size in ((32, 8), (32, 8), (32, 4), (64, 4), (64, 4)))
+            for channels, size in ((32, 8), (32, 8), (32, 4), (64, 4), (64, 4))
+        )
         assert sample.shape == (rows, 4, 8, 8) and context.timestep.shape == (rows,)
 
     hooks = HookRegistry()
@@ -308,11 +414,15 @@ def test_failing_hook_is_isolated_when_asked(unet, texts, noise):
 def test_and_composition_weights_are_linear(unet, texts, noise):
     """One image with the same sub-prompt twice at 0.5 + 0.5 equals that prompt once at weight 1."""
     cond = texts["cond"][:1]
-    doubled = StaticCondProvider(Conditioning(torch.cat([cond, cond])), Conditioning(texts["uncond"][:1]),
-                                 weights=[[(0, 0.5), (1, 0.5)]])
+    doubled = StaticCondProvider(
+        Conditioning(torch.cat([cond, cond])), Conditioning(texts["uncond"][:1]), weights=[[(0, 0.5), (1, 0.5)]]
+    )
     close(run(unet, noise, texts, conds=doubled), run(unet, noise, texts))
-    mixed = StaticCondProvider(Conditioning(torch.cat([cond, texts["other"][:1]])), Conditioning(texts["uncond"][:1]),
-                               weights=[[(0, 1.0), (1, 0.7)]])
+    mixed = StaticCondProvider(
+        Conditioning(torch.cat([cond, texts["other"][:1]])),
+        Conditioning(texts["uncond"][:1]),
+        weights=[[(0, 1.0), (1, 0.7)]],
+    )
     assert not torch.allclose(run(unet, noise, texts, conds=mixed), run(unet, noise, texts))
 
 
@@ -339,8 +449,9 @@ def test_batches_with_different_lengths_and_unbatched_calls(unet, texts):
     rows: list[tuple[int, ...]] = []
     hooks = HookRegistry()
     hooks.add("before_unet", lambda context: rows.append(tuple(context.row_is_uncond)))
-    long_cond = StaticCondProvider(Conditioning(torch.cat([texts["cond"], texts["other"]], dim=1)),
-                                   Conditioning(texts["uncond"]))
+    long_cond = StaticCondProvider(
+        Conditioning(torch.cat([texts["cond"], texts["other"]], dim=1)), Conditioning(texts["uncond"])
+    )
     assert bool(run(unet, noise, texts, "Euler", 1, conds=long_cond, hooks=hooks).isfinite().all())
     assert rows == [(False, False), (True, True)]
     batched = run(unet, noise, texts, "Euler", 3)
@@ -353,8 +464,19 @@ def test_cfg_scale_one_skips_the_uncond_rows(unet, texts, noise):
     hooks.add("before_unet", lambda context: rows.append(context.kwargs["sample"].shape[0]))
     out = run(unet, noise, texts, "Euler", 2, cfg_scale=1.0, hooks=hooks)
     assert rows == [1, 1]
-    close(out, run(unet, noise, texts, "Euler", 2, cfg_scale=1.0, conds=provider(texts, weights=[[(0, 1.0)]]),
-                   settings={"skip_early_cond": 0.0}))
+    close(
+        out,
+        run(
+            unet,
+            noise,
+            texts,
+            "Euler",
+            2,
+            cfg_scale=1.0,
+            conds=provider(texts, weights=[[(0, 1.0)]]),
+            settings={"skip_early_cond": 0.0},
+        ),
+    )
 
 
 def test_latent_mask_keeps_the_unmasked_region(unet, texts, noise):
@@ -386,8 +508,14 @@ def test_lcm_calls_the_unet_on_its_timestep_grid(unet, texts, noise):
     assert timesteps == [999.0, 679.0, 339.0, 19.0]
 
 
-@pytest.mark.parametrize(("steps", "strength", "fix", "expected"), [
-    (20, 0.75, False, (20, 15)), (20, 1.0, False, (20, 19)), (20, 0.5, True, (40, 19)), (10, 0.0, False, (10, 0)),
-])
+@pytest.mark.parametrize(
+    ("steps", "strength", "fix", "expected"),
+    [
+        (20, 0.75, False, (20, 15)),
+        (20, 1.0, False, (20, 19)),
+        (20, 0.5, True, (40, 19)),
+        (10, 0.0, False, (10, 0)),
+    ],
+)
 def test_img2img_step_arithmetic_follows_a1111(steps, strength, fix, expected):
     assert denoise.img2img_steps(steps, strength, fix) == expected

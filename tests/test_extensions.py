@@ -43,8 +43,14 @@ def backend(tmp_path_factory):
     write_checkpoint("sd15_tiny", data / "models" / "Stable-diffusion" / "tiny.safetensors")
     shutil.copytree(FIXTURE, data / "extensions" / "example-ext")
     add_extension(data, "broken-ext", {"scripts/boom.py": "raise RuntimeError('deliberately broken')\n"})
-    add_extension(data, "bad-install", {"install.py": "import sys\nprint('nope', file=sys.stderr)\nsys.exit(3)\n",
-                                        "scripts/never.py": "raise AssertionError('must not be imported')\n"})
+    add_extension(
+        data,
+        "bad-install",
+        {
+            "install.py": "import sys\nprint('nope', file=sys.stderr)\nsys.exit(3)\n",
+            "scripts/never.py": "raise AssertionError('must not be imported')\n",
+        },
+    )
     add_extension(data, "needs-other", {"metadata.ini": "[Extension]\nRequires = not-installed-ext\n"})
     backend = make_backend(data)
     install_extensions(backend)
@@ -59,12 +65,16 @@ def test_metadata_is_parsed_and_orders_scripts():
     meta = parse_metadata("[Extension]\nName = My-Ext\nRequires = a, b\n[scripts/x.py]\nAfter = other\n", "folder")
     assert meta.canonical_name == "my-ext" and meta.requires == ("a", "b")
     assert meta.rules_for("scripts/x.py").after == ("other",)
-    entries = [ScriptEntry("my-ext", Path("x.py"), ScriptRules(after=("other",))),
-               ScriptEntry("other", Path("y.py"), ScriptRules()),
-               ScriptEntry("third", Path("z.py"), ScriptRules(before=("my-ext/x.py",)))]
+    entries = [
+        ScriptEntry("my-ext", Path("x.py"), ScriptRules(after=("other",))),
+        ScriptEntry("other", Path("y.py"), ScriptRules()),
+        ScriptEntry("third", Path("z.py"), ScriptRules(before=("my-ext/x.py",))),
+    ]
     assert [e.path.name for e in order_scripts(entries)] == ["y.py", "z.py", "x.py"]
-    cycle = [ScriptEntry("a", Path("a.py"), ScriptRules(after=("b",))),
-             ScriptEntry("b", Path("b.py"), ScriptRules(after=("a",)))]
+    cycle = [
+        ScriptEntry("a", Path("a.py"), ScriptRules(after=("b",))),
+        ScriptEntry("b", Path("b.py"), ScriptRules(after=("a",))),
+    ]
     assert len(order_scripts(cycle)) == 2  # a cycle is broken, nothing is dropped
 
 
@@ -222,9 +232,11 @@ def test_changes_are_refused_when_reachable_from_other_machines(tmp_path):
     bare = make_bare_repo(tmp_path)
     backend = make_backend(tmp_path / "data", ["--listen"], load_model=False)
     manager = install_extensions(backend)
-    for action in (lambda: actions.install_from_url(manager, str(bare)),
-                   lambda: actions.apply_and_restart(manager, [], "none"),
-                   lambda: actions.update_extensions(manager, [])):
+    for action in (
+        lambda: actions.install_from_url(manager, str(bare)),
+        lambda: actions.apply_and_restart(manager, [], "none"),
+        lambda: actions.update_extensions(manager, []),
+    ):
         with pytest.raises(installer.ExtensionAccessDenied, match="--enable-insecure-extension-access"):
             action()
     assert not (tmp_path / "data" / "extensions" / "sd-webui-hello").exists()

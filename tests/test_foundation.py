@@ -21,12 +21,39 @@ from modules.settings.store import JsonSettingsStore, write_json_atomic
 ROOT = Path(__file__).resolve().parent.parent
 
 REQUIRED_FLAGS = [
-    "--port 7000", "--listen", "--share", "--api", "--api-auth a:b", "--gradio-auth a:b", "--ckpt x.safetensors",
-    "--ckpt-dir d", "--vae-dir d", "--lora-dir d", "--embeddings-dir d", "--data-dir d", "--models-dir d",
-    "--ui-settings-file c.json", "--ui-config-file u.json", "--autolaunch", "--theme dark", "--use-cpu all",
-    "--skip-torch-cuda-test", "--precision full", "--no-half", "--no-half-vae", "--medvram", "--lowvram",
-    "--xformers", "--opt-sdp-attention", "--enable-insecure-extension-access", "--disable-safe-unpickle",
-    "--freeze-settings", "--nowebui", "--device-id 1", "--skip-install", "--skip-venv",
+    "--port 7000",
+    "--listen",
+    "--share",
+    "--api",
+    "--api-auth a:b",
+    "--gradio-auth a:b",
+    "--ckpt x.safetensors",
+    "--ckpt-dir d",
+    "--vae-dir d",
+    "--lora-dir d",
+    "--embeddings-dir d",
+    "--data-dir d",
+    "--models-dir d",
+    "--ui-settings-file c.json",
+    "--ui-config-file u.json",
+    "--autolaunch",
+    "--theme dark",
+    "--use-cpu all",
+    "--skip-torch-cuda-test",
+    "--precision full",
+    "--no-half",
+    "--no-half-vae",
+    "--medvram",
+    "--lowvram",
+    "--xformers",
+    "--opt-sdp-attention",
+    "--enable-insecure-extension-access",
+    "--disable-safe-unpickle",
+    "--freeze-settings",
+    "--nowebui",
+    "--device-id 1",
+    "--skip-install",
+    "--skip-venv",
 ]
 
 
@@ -63,11 +90,13 @@ def test_host_and_port_defaults():
 
 def _registry():
     section = sections.SYSTEM
-    return OptionRegistry([
-        OptionInfo("steps", 20, "Steps", section, "slider", minimum=1, maximum=150),
-        OptionInfo("name", "x", "Name", section),
-        OptionInfo("flag", False, "Flag", section, "checkbox"),
-    ])
+    return OptionRegistry(
+        [
+            OptionInfo("steps", 20, "Steps", section, "slider", minimum=1, maximum=150),
+            OptionInfo("name", "x", "Name", section),
+            OptionInfo("flag", False, "Flag", section, "checkbox"),
+        ]
+    )
 
 
 def test_settings_round_trip(tmp_path):
@@ -146,8 +175,9 @@ def test_launch_requirement_check_is_fast_and_correct():
 
 
 def test_launch_rejects_unknown_flag_before_installing():
-    result = subprocess.run([sys.executable, str(ROOT / "launch.py"), "--bogus-flag"], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "launch.py"), "--bogus-flag"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2 and "--bogus-flag" in result.stderr
 
 
@@ -167,7 +197,11 @@ def test_port_in_use_is_a_one_line_error(tmp_path):
         port = blocker.getsockname()[1]
         result = subprocess.run(
             [sys.executable, str(ROOT / "webui.py"), "--port", str(port), "--data-dir", str(tmp_path)],
-            capture_output=True, text=True, timeout=60, cwd=ROOT, env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env=dict(os.environ),
         )
     assert result.returncode == 1
     assert "--port" in result.stderr and "Traceback" not in result.stderr

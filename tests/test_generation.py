@@ -72,8 +72,9 @@ def test_variation_seed_changes_image_and_is_recorded(backend):
 
 def test_img2img_keeps_size_and_records_denoising(backend):
     init = Image.new("RGB", (80, 48), (200, 30, 30))
-    result = run(backend, mode="img2img", init_images=(init,), denoising_strength=0.6, prompt="red",
-                 do_not_save_samples=True)
+    result = run(
+        backend, mode="img2img", init_images=(init,), denoising_strength=0.6, prompt="red", do_not_save_samples=True
+    )
     assert result.images[0].size == (64, 64)
     assert "Denoising strength: 0.6" in result.infotexts[0]
 
@@ -83,8 +84,17 @@ def test_inpaint_original_with_no_blur_keeps_unmasked_pixels(backend):
     init = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
     mask = Image.new("L", (64, 64), 0)
     mask.paste(255, (16, 16, 48, 48))
-    result = run(backend, mode="img2img", init_images=(init,), mask=mask, mask_blur=0, inpainting_fill=1,
-                 denoising_strength=0.9, prompt="x", do_not_save_samples=True)
+    result = run(
+        backend,
+        mode="img2img",
+        init_images=(init,),
+        mask=mask,
+        mask_blur=0,
+        inpainting_fill=1,
+        denoising_strength=0.9,
+        prompt="x",
+        do_not_save_samples=True,
+    )
     out, original = pixels(result.images[0]), pixels(init)
     outside = np.asarray(mask) == 0
     assert (out[outside] == original[outside]).all()
@@ -92,12 +102,27 @@ def test_inpaint_original_with_no_blur_keeps_unmasked_pixels(backend):
 
 
 def test_hires_fix_gives_upscaled_size(backend):
-    result = run(backend, prompt="x", enable_hr=True, hr_scale=1.5, hr_upscaler="Latent", denoising_strength=0.5,
-                 hr_second_pass_steps=2, do_not_save_samples=True)
+    result = run(
+        backend,
+        prompt="x",
+        enable_hr=True,
+        hr_scale=1.5,
+        hr_upscaler="Latent",
+        denoising_strength=0.5,
+        hr_second_pass_steps=2,
+        do_not_save_samples=True,
+    )
     assert result.images[0].size == (96, 96)
     assert "Hires upscale: 1.5" in result.infotexts[0] and "Hires upscaler: Latent" in result.infotexts[0]
-    lanczos = run(backend, prompt="x", enable_hr=True, hr_resize_x=128, hr_resize_y=80, hr_upscaler="Lanczos",
-                  do_not_save_samples=True)
+    lanczos = run(
+        backend,
+        prompt="x",
+        enable_hr=True,
+        hr_resize_x=128,
+        hr_resize_y=80,
+        hr_upscaler="Lanczos",
+        do_not_save_samples=True,
+    )
     assert lanczos.images[0].size == (128, 80)
 
 
@@ -144,7 +169,9 @@ def test_legacy_sampler_name_is_split(backend):
 
 def test_output_folder_setting_is_honoured(backend, tmp_path):
     target = tmp_path / "custom"
-    result = run(backend, prompt="x", override_settings={"outdir_txt2img_samples": str(target), "samples_format": "jpg"})
+    result = run(
+        backend, prompt="x", override_settings={"outdir_txt2img_samples": str(target), "samples_format": "jpg"}
+    )
     assert result.saved_paths[0].startswith(str(target)) and result.saved_paths[0].endswith(".jpg")
     text, _ = read_infotext(Image.open(result.saved_paths[0]))
     assert text == result.infotexts[0]

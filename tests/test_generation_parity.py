@@ -64,14 +64,29 @@ def close(ours, reference):
 def test_sd15_checkpoint_txt2img_matches_diffusers(sd15):
     conds = PromptCondProvider(sd15.conditioner, ["a photo of a cat"], ["blurry"], 8)
     noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
-    ours = sample(sd15.unet, noise, conds, "Euler", "Automatic", 8, 7.0, sd15.scheduler_config,
-                  console_progress=False)
-    pipe = _quiet(lambda: StableDiffusionPipeline(
-        vae=sd15.vae, text_encoder=None, tokenizer=None, unet=sd15.unet, scheduler=_scheduler(sd15),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False))
-    reference = pipe(prompt_embeds=conds.cond(0)[0].crossattn, negative_prompt_embeds=conds.uncond(0).crossattn,
-                     latents=noise.clone(), guidance_scale=7.0, height=64, width=64, output_type="latent",
-                     sigmas=ModelSigmas.from_config(sd15.scheduler_config).uniform(8).tolist()).images
+    ours = sample(sd15.unet, noise, conds, "Euler", "Automatic", 8, 7.0, sd15.scheduler_config, console_progress=False)
+    pipe = _quiet(
+        lambda: StableDiffusionPipeline(
+            vae=sd15.vae,
+            text_encoder=None,
+            tokenizer=None,
+            unet=sd15.unet,
+            scheduler=_scheduler(sd15),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+    )
+    reference = pipe(
+        prompt_embeds=conds.cond(0)[0].crossattn,
+        negative_prompt_embeds=conds.uncond(0).crossattn,
+        latents=noise.clone(),
+        guidance_scale=7.0,
+        height=64,
+        width=64,
+        output_type="latent",
+        sigmas=ModelSigmas.from_config(sd15.scheduler_config).uniform(8).tolist(),
+    ).images
     close(ours, reference)
 
 
@@ -80,15 +95,41 @@ def test_sd15_checkpoint_img2img_matches_diffusers(sd15):
     conds = PromptCondProvider(sd15.conditioner, ["a cat"], [""], 10)
     init = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
     noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
-    ours = sample(sd15.unet, noise, conds, "Euler", "Automatic", 10, 7.0, sd15.scheduler_config,
-                  init_latent=init, denoising_strength=0.6, console_progress=False)
-    pipe = _quiet(lambda: StableDiffusionImg2ImgPipeline(
-        vae=sd15.vae, text_encoder=None, tokenizer=None, unet=sd15.unet, scheduler=_scheduler(sd15),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False))
-    reference = pipe(prompt_embeds=conds.cond(0)[0].crossattn, negative_prompt_embeds=conds.uncond(0).crossattn,
-                     image=init, strength=0.7, guidance_scale=7.0, output_type="latent",
-                     sigmas=ModelSigmas.from_config(sd15.scheduler_config).uniform(10).tolist(),
-                     generator=torch.Generator().manual_seed(2)).images
+    ours = sample(
+        sd15.unet,
+        noise,
+        conds,
+        "Euler",
+        "Automatic",
+        10,
+        7.0,
+        sd15.scheduler_config,
+        init_latent=init,
+        denoising_strength=0.6,
+        console_progress=False,
+    )
+    pipe = _quiet(
+        lambda: StableDiffusionImg2ImgPipeline(
+            vae=sd15.vae,
+            text_encoder=None,
+            tokenizer=None,
+            unet=sd15.unet,
+            scheduler=_scheduler(sd15),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+    )
+    reference = pipe(
+        prompt_embeds=conds.cond(0)[0].crossattn,
+        negative_prompt_embeds=conds.uncond(0).crossattn,
+        image=init,
+        strength=0.7,
+        guidance_scale=7.0,
+        output_type="latent",
+        sigmas=ModelSigmas.from_config(sd15.scheduler_config).uniform(10).tolist(),
+        generator=torch.Generator().manual_seed(2),
+    ).images
     close(ours, reference)
 
 
@@ -97,13 +138,40 @@ def test_sdxl_checkpoint_txt2img_matches_diffusers(sdxl):
     cond, uncond = conds.cond(0)[0], conds.uncond(0)
     noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(3))
     time_ids = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]])
-    ours = sample(sdxl.unet, noise, conds, "Euler", "Automatic", 6, 5.0, sdxl.scheduler_config,
-                  add_time_ids=time_ids, console_progress=False)
-    pipe = _quiet(lambda: StableDiffusionXLPipeline(
-        vae=sdxl.vae, text_encoder=None, text_encoder_2=None, tokenizer=None, tokenizer_2=None, unet=sdxl.unet,
-        scheduler=_scheduler(sdxl), add_watermarker=False))
-    reference = pipe(prompt_embeds=cond.crossattn, negative_prompt_embeds=uncond.crossattn,
-                     pooled_prompt_embeds=cond.pooled, negative_pooled_prompt_embeds=uncond.pooled,
-                     latents=noise.clone(), guidance_scale=5.0, height=64, width=64, output_type="latent",
-                     sigmas=ModelSigmas.from_config(sdxl.scheduler_config).uniform(6).tolist()).images
+    ours = sample(
+        sdxl.unet,
+        noise,
+        conds,
+        "Euler",
+        "Automatic",
+        6,
+        5.0,
+        sdxl.scheduler_config,
+        add_time_ids=time_ids,
+        console_progress=False,
+    )
+    pipe = _quiet(
+        lambda: StableDiffusionXLPipeline(
+            vae=sdxl.vae,
+            text_encoder=None,
+            text_encoder_2=None,
+            tokenizer=None,
+            tokenizer_2=None,
+            unet=sdxl.unet,
+            scheduler=_scheduler(sdxl),
+            add_watermarker=False,
+        )
+    )
+    reference = pipe(
+        prompt_embeds=cond.crossattn,
+        negative_prompt_embeds=uncond.crossattn,
+        pooled_prompt_embeds=cond.pooled,
+        negative_pooled_prompt_embeds=uncond.pooled,
+        latents=noise.clone(),
+        guidance_scale=5.0,
+        height=64,
+        width=64,
+        output_type="latent",
+        sigmas=ModelSigmas.from_config(sdxl.scheduler_config).uniform(6).tolist(),
+    ).images
     close(ours, reference)

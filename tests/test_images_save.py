@@ -14,7 +14,9 @@ from modules.images.options import DEFAULTS, OPTIONS
 from modules.images.save import save_image
 from modules.settings.registry import OptionRegistry, Settings
 
-INFOTEXT = 'a "cat", 日本語 ✓\nNegative prompt: ugly\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 64x64'
+INFOTEXT = (
+    'a "cat", 日本語 ✓\nNegative prompt: ugly\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 64x64'
+)
 NOW = datetime.datetime(2024, 5, 6, 7, 8, 9)
 
 
@@ -98,7 +100,10 @@ def test_filename_tags():
     assert names.apply("[steps]-[cfg]-[width]x[height]") == "20-7.5-64x32"
     assert names.apply("[sampler]|[scheduler]|[sampler_scheduler]") == "DPM++ 2M|Karras|DPM++ 2M Karras"
     assert names.apply("[styles] [model_hash] [model_name] [vae_filename]") == "s1 abc123 my model hidden"
-    assert names.apply("[date] [datetime] [datetime<%Y>] [job_timestamp]") == "2024-05-06 20240506070809 2024 20240101000000"
+    assert (
+        names.apply("[date] [datetime] [datetime<%Y>] [job_timestamp]")
+        == "2024-05-06 20240506070809 2024 20240101000000"
+    )
     assert names.apply("[prompt]") == "A_(red)_fox,_in_snow"
     assert names.apply("[prompt_spaces]") == "A (red) fox, in snow"
     assert names.apply("[prompt_words]") == "A red"
@@ -152,7 +157,9 @@ def test_flat_layout_formats_and_txt(tmp_path):
     assert path.with_suffix(".txt").read_text(encoding="utf-8") == INFOTEXT + "\n"
     with Image.open(path) as loaded:
         assert loaded.format == "JPEG" and read_infotext(loaded)[0] == INFOTEXT
-    webp = save_image(picture(mode="RGBA"), tmp_path, info={"seed": 9}, infotext=INFOTEXT, fmt="webp", settings=settings)
+    webp = save_image(
+        picture(mode="RGBA"), tmp_path, info={"seed": 9}, infotext=INFOTEXT, fmt="webp", settings=settings
+    )
     with Image.open(webp) as loaded:
         assert loaded.format == "WEBP" and read_infotext(loaded)[0] == INFOTEXT
 
@@ -167,7 +174,11 @@ def test_grid_short_name_pattern_and_forced_name(tmp_path):
 
 
 def test_replace_action_and_long_names(tmp_path):
-    settings = {"save_to_dirs": False, "save_images_add_number": False, "save_images_replace_action": "Add number suffix"}
+    settings = {
+        "save_to_dirs": False,
+        "save_images_add_number": False,
+        "save_images_replace_action": "Add number suffix",
+    }
     first = save_image(picture(), tmp_path, info={"seed": 1}, pattern="same", settings=settings)
     second = save_image(picture(), tmp_path, info={"seed": 1}, pattern="same", settings=settings)
     assert (first.name, second.name) == ("same.png", "same-1.png")
@@ -232,10 +243,19 @@ def test_options_declare_a1111_keys_with_our_rng_default():
     assert registry["n_rows"].coerce("-1") == -1
 
 
-
 def test_ready_made_tag_values_are_accepted():
-    values = {"seed": 4, "seed_first": 1, "seed_last": 9, "batch_size": 3, "cfg": 6, "denoising": 0.3,
-              "prompt": "a cat, style", "prompt_no_styles": "a cat", "batch_number": 2, "generation_number": 7}
+    values = {
+        "seed": 4,
+        "seed_first": 1,
+        "seed_last": 9,
+        "batch_size": 3,
+        "cfg": 6,
+        "denoising": 0.3,
+        "prompt": "a cat, style",
+        "prompt_no_styles": "a cat",
+        "batch_number": 2,
+        "generation_number": 7,
+    }
     names = FilenameGenerator(values)
     assert names.apply("[seed_first]-[seed_last]-[cfg]-[denoising]") == "1-9-6-0.3"
     assert names.apply("[prompt_no_styles]-[batch_number]-[generation_number]") == "a cat-2-7"

@@ -220,10 +220,31 @@ def test_round_trip(case):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["Steps: 2, ", "Seed: x, ", "Size: 9x9, ", "First pass size: 0x0, ", "\n", ", ",
-                                 'K: "a\\"b", ', "Hires resize: 1x2, ", "Clip skip: abc, ", "Version: v1.2.x, ",
-                                 "Sampler: Karras, ", "Negative prompt: ", "(a:1.2) [b|c] ", ": ", '"', "é"]),
-                max_size=25).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "Steps: 2, ",
+                "Seed: x, ",
+                "Size: 9x9, ",
+                "First pass size: 0x0, ",
+                "\n",
+                ", ",
+                'K: "a\\"b", ',
+                "Hires resize: 1x2, ",
+                "Clip skip: abc, ",
+                "Version: v1.2.x, ",
+                "Sampler: Karras, ",
+                "Negative prompt: ",
+                "(a:1.2) [b|c] ",
+                ": ",
+                '"',
+                "é",
+            ]
+        ),
+        max_size=25,
+    ).map("".join)
+)
 def test_parse_never_raises(text):
     info = parse_infotext(text, use_old_hires_size=True)
     assert isinstance(info["Prompt"], str) and isinstance(info["Negative prompt"], str)

@@ -129,8 +129,9 @@ def test_backend_serves_the_chosen_language_and_setting_lists_languages(tmp_path
     languages = tmp_path / "langs"
     write(languages / "zh_CN.json", {"Generate": "生成"})
     write(languages / "bad.json", "[1, 2]")
-    backend = webui.build_backend(parse_flags(["--data-dir", str(tmp_path / "data"),
-                                               "--localizations-dir", str(languages)]))
+    backend = webui.build_backend(
+        parse_flags(["--data-dir", str(tmp_path / "data"), "--localizations-dir", str(languages)])
+    )
     catalog = install_localization(backend)
     assert backend.services["localization"] is catalog
     assert backend.settings.registry["localization"].choice_list() == ["None", "zh_CN"]
@@ -146,20 +147,31 @@ def test_backend_serves_the_chosen_language_and_setting_lists_languages(tmp_path
 
 # --- the page's lookup rules -------------------------------------------------------------------------------
 
+
 def test_lookup_exact_patterns_and_fallback():
-    translator = Translator({
-        "Generate": "生成", "Empty": "", "Width": "宽度",
-        "range slider for {label}": "{label} 滑块", "Loading {name}...": "正在加载 {name}...",
-        "{x}": "swallows everything", "Style {name} saved.": "样式 {name} 已保存。",
-    })
+    translator = Translator(
+        {
+            "Generate": "生成",
+            "Empty": "",
+            "Width": "宽度",
+            "range slider for {label}": "{label} 滑块",
+            "Loading {name}...": "正在加载 {name}...",
+            "{x}": "swallows everything",
+            "Style {name} saved.": "样式 {name} 已保存。",
+        }
+    )
     assert translator.translate("  Generate ") == "生成"
     assert translator.translate("Empty") is None  # an empty translation shows English
     assert translator.translate("range slider for Width") == "宽度 滑块"  # pieces translated when known
     assert translator.translate("Loading model.safetensors...") == "正在加载 model.safetensors..."
     assert translator.translate("Style 'a' saved.") == "样式 'a' 已保存。"
     assert translator.translate("Something else") is None  # "{x}" has too little text to be a pattern
-    changed = Translator({"{n} changed: {keys}.": "{n} 项已更改：{keys}。",
-                          "{n} changed: {keys}. Press Reload UI.": "{n} 项已更改：{keys}。请重载。"})
+    changed = Translator(
+        {
+            "{n} changed: {keys}.": "{n} 项已更改：{keys}。",
+            "{n} changed: {keys}. Press Reload UI.": "{n} 项已更改：{keys}。请重载。",
+        }
+    )
     assert changed.translate("2 changed: a, b. Press Reload UI.") == "2 项已更改：a, b。请重载。"
     assert changed.translate("2 changed: a, b.") == "2 项已更改：a, b。"
     assert translator.translate("Style Width, Height saved.") == "样式 宽度, Height 已保存。"  # list items
@@ -170,16 +182,26 @@ def test_lookup_exact_patterns_and_fallback():
     assert translator.missing(["Generate", "Batch", "42", "0.5s", "🎲️", "Batch"]) == ["Batch"]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Generate", True), ("42", False), ("1.2/3.4s", False), ("512x512", False), ("🎲️ Seed", True),
-    ("🎲️", False),
-    ("⇅", False), ("Step 3/20", True), ("生成", True),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Generate", True),
+        ("42", False),
+        ("1.2/3.4s", False),
+        ("512x512", False),
+        ("🎲️ Seed", True),
+        ("🎲️", False),
+        ("⇅", False),
+        ("Step 3/20", True),
+        ("生成", True),
+    ],
+)
 def test_translatable_text(text, expected):
     assert is_translatable(text) is expected
 
 
 # --- collection ------------------------------------------------------------------------------------------
+
 
 def test_ignored_ids_are_read_from_the_page_translator():
     ids, patterns = ignored_ids()
@@ -188,8 +210,12 @@ def test_ignored_ids_are_read_from_the_page_translator():
 
 
 def test_markup_texts_are_split_like_text_nodes():
-    assert html_texts('<p title="Tip">A merger in your <b>checkpoint</b> dir.<code>--api</code></p>') == \
-        ["Tip", "A merger in your", "checkpoint", "dir."]
+    assert html_texts('<p title="Tip">A merger in your <b>checkpoint</b> dir.<code>--api</code></p>') == [
+        "Tip",
+        "A merger in your",
+        "checkpoint",
+        "dir.",
+    ]
     assert html_texts('<div class="notranslate">name.ckpt</div><span>Kept</span>') == ["Kept"]
     assert markdown_texts("### User interface\n\nPress **Apply** now") == ["User interface", "Press", "Apply", "now"]
 
@@ -206,23 +232,49 @@ def test_config_strings_take_labels_choices_and_text_but_not_values():
             gr.Markdown("### Hints\n\nUse **this**")
         with gr.Accordion("Hires. fix"):
             gr.Radio(label="Upscaler", choices=["Latent", "None"])
-        gr.Dropdown(label="Stable Diffusion checkpoint", choices=["None", "model.safetensors"],
-                    elem_id="setting_sd_model_checkpoint")
+        gr.Dropdown(
+            label="Stable Diffusion checkpoint",
+            choices=["None", "model.safetensors"],
+            elem_id="setting_sd_model_checkpoint",
+        )
         gr.Radio(label="Mine", choices=["secret.ckpt"], elem_classes=["notranslate"])
     texts = [item.text for item in config_strings(demo.get_config_file())]
-    assert texts == ["txt2img", "Sampling steps", "more is slower", "Sampling method", "Euler a", "DPM++ 2M",
-                     "Prompt", "Prompt here", "Generate", "Hints", "Use", "this", "Hires. fix", "Upscaler",
-                     "Latent", "None", "Stable Diffusion checkpoint", "Mine"]
+    assert texts == [
+        "txt2img",
+        "Sampling steps",
+        "more is slower",
+        "Sampling method",
+        "Euler a",
+        "DPM++ 2M",
+        "Prompt",
+        "Prompt here",
+        "Generate",
+        "Hints",
+        "Use",
+        "this",
+        "Hires. fix",
+        "Upscaler",
+        "Latent",
+        "None",
+        "Stable Diffusion checkpoint",
+        "Mine",
+    ]
 
 
 def test_messages_are_found_in_source_as_patterns(tmp_path):
-    source = write(tmp_path / "tab.py", (
-        "def f(style, error, path):\n"
-        "    info_html(f'Style {style.name!r} saved.')\n"
-        "    gr.Warning('Choose the primary model (A) first.')\n"
-        "    error_html(f'Could not save: {describe_error(error)}')\n"
-        "    error_html(f'{path.name}: {describe_error(error)}')\n"
-        "    error_html(message)\n"
-    ))
+    source = write(
+        tmp_path / "tab.py",
+        (
+            "def f(style, error, path):\n"
+            "    info_html(f'Style {style.name!r} saved.')\n"
+            "    gr.Warning('Choose the primary model (A) first.')\n"
+            "    error_html(f'Could not save: {describe_error(error)}')\n"
+            "    error_html(f'{path.name}: {describe_error(error)}')\n"
+            "    error_html(message)\n"
+        ),
+    )
     assert [m.text for m in source_messages([source])] == [
-        "Style {name} saved.", "Choose the primary model (A) first.", "Could not save: {error}"]
+        "Style {name} saved.",
+        "Choose the primary model (A) first.",
+        "Could not save: {error}",
+    ]

@@ -17,11 +17,22 @@ ZH_CN = ROOT / "localizations" / "zh_CN.json"
 
 # The community's terms for the core controls (文生图, 提示词引导系数 ...), as the issue asks.
 COMMUNITY_TERMS = {
-    "txt2img": "文生图", "img2img": "图生图", "Prompt": "提示词", "Negative prompt": "反向提示词",
-    "Sampling method": "采样方法", "Sampling steps": "迭代步数", "CFG Scale": "提示词引导系数",
-    "Seed": "随机数种子", "Hires. fix": "高分辨率修复", "Denoising strength": "重绘幅度",
+    "txt2img": "文生图",
+    "img2img": "图生图",
+    "Prompt": "提示词",
+    "Negative prompt": "反向提示词",
+    "Sampling method": "采样方法",
+    "Sampling steps": "迭代步数",
+    "CFG Scale": "提示词引导系数",
+    "Seed": "随机数种子",
+    "Hires. fix": "高分辨率修复",
+    "Denoising strength": "重绘幅度",
     "Inpaint": "局部重绘",
-    "Mask": "蒙版", "Upscaler": "放大算法", "Model": "模型", "Settings": "设置", "Extensions": "扩展",
+    "Mask": "蒙版",
+    "Upscaler": "放大算法",
+    "Model": "模型",
+    "Settings": "设置",
+    "Extensions": "扩展",
 }
 
 
@@ -44,9 +55,23 @@ def tool_run(tmp_path_factory):
 def test_template_lists_every_interface_string_untranslated(tool_run):
     _, template, _ = tool_run
     assert set(template.values()) == {""}
-    expected = {"txt2img", "img2img", "Generate", "Sampling steps", "Hires. fix", "Apply settings", "Reload UI",
-                "Localization", "Drop Image Here", "Interrupted.", "Loading {title}…", "ControlNet",
-                "Control Weight", "X/Y/Z plot", "Refresh"}
+    expected = {
+        "txt2img",
+        "img2img",
+        "Generate",
+        "Sampling steps",
+        "Hires. fix",
+        "Apply settings",
+        "Reload UI",
+        "Localization",
+        "Drop Image Here",
+        "Interrupted.",
+        "Loading {title}…",
+        "ControlNet",
+        "Control Weight",
+        "X/Y/Z plot",
+        "Refresh",
+    }
     assert expected <= set(template)
     for name in ("tiny.safetensors", "0.5s", "20", "🎲️"):
         assert name not in template
@@ -54,8 +79,10 @@ def test_template_lists_every_interface_string_untranslated(tool_run):
 
 def test_zh_cn_covers_the_whole_interface(tool_run):
     code, template, missing = tool_run
-    assert missing == [], f"zh_CN lacks {len(missing)} interface strings (run tools/localization_template.py " \
-                          f"--check zh_CN):\n" + "\n".join(missing)
+    assert missing == [], (
+        f"zh_CN lacks {len(missing)} interface strings (run tools/localization_template.py "
+        f"--check zh_CN):\n" + "\n".join(missing)
+    )
     assert code == 0 and len(template) > 400
 
 

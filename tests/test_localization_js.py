@@ -11,11 +11,23 @@ import pytest
 SCRIPT = Path(__file__).resolve().parent.parent / "modules" / "ui" / "static" / "localization.js"
 
 DICTIONARY = {
-    "txt2img": "文生图", "Sampling steps": "迭代步数", "Sampling method": "采样方法", "Euler a": "Euler a",
-    "DPM++ 2M": "DPM++ 2M", "Automatic": "自动", "None": "无", "Prompt": "提示词", "Generate": "生成",
-    "Stable Diffusion checkpoint": "Stable Diffusion 模型", "Tooltip text": "提示文字",
-    "range slider for {label}": "{label}滑块", "Loading {name}...": "正在加载 {name}...", "Karras": "Karras",
-    "Batch": "批次", "Interrupted.": "已中断。", "Two\nlines": "两\n行",
+    "txt2img": "文生图",
+    "Sampling steps": "迭代步数",
+    "Sampling method": "采样方法",
+    "Euler a": "Euler a",
+    "DPM++ 2M": "DPM++ 2M",
+    "Automatic": "自动",
+    "None": "无",
+    "Prompt": "提示词",
+    "Generate": "生成",
+    "Stable Diffusion checkpoint": "Stable Diffusion 模型",
+    "Tooltip text": "提示文字",
+    "range slider for {label}": "{label}滑块",
+    "Loading {name}...": "正在加载 {name}...",
+    "Karras": "Karras",
+    "Batch": "批次",
+    "Interrupted.": "已中断。",
+    "Two\nlines": "两\n行",
     "{n} changed: {keys}.": "{n} 项已更改：{keys}。",
     "{n} changed: {keys}. Press Reload UI.": "{n} 项已更改：{keys}。请重载。",
 }
@@ -69,8 +81,13 @@ def test_page_is_translated_and_values_are_left_alone(page):
     assert text(page, "#txt2img_sampling li") == "✓ 自动"
     assert text(page, "#status") == "正在加载 model.safetensors..."
     assert text(page, "#changed") == "2 项已更改：a, 批次。请重载。"  # most specific pattern; list items
-    for selector, original in (("#numbers", "42"), ("#timer", "0.5s"), ("#code", "Generate"),
-                               (".notranslate span", "Generate"), ("#missing", "Not in the dictionary")):
+    for selector, original in (
+        ("#numbers", "42"),
+        ("#timer", "0.5s"),
+        ("#code", "Generate"),
+        (".notranslate span", "Generate"),
+        ("#missing", "Not in the dictionary"),
+    ):
         assert text(page, selector) == original
     # an ignored component: label and aria-label translated, its choices (model names) not
     assert text(page, "#setting_sd_model_checkpoint span") == "Stable Diffusion 模型"

@@ -33,14 +33,19 @@ def write(path, seed: int, in_channels: int = 4, extra: dict | None = None):
 
 @pytest.fixture
 def models(tmp_path):
-    return {name: (tmp_path / f"{name}.safetensors", write(tmp_path / f"{name}.safetensors", seed))
-            for name, seed in (("a", 1), ("b", 2), ("c", 3))}
+    return {
+        name: (tmp_path / f"{name}.safetensors", write(tmp_path / f"{name}.safetensors", seed))
+        for name, seed in (("a", 1), ("b", 2), ("c", 3))
+    }
 
 
 def test_weighted_sum(models, tmp_path):
     (a_path, a), (b_path, b) = models["a"], models["b"]
-    out = merge_checkpoints(MergeRequest(a_path, b_path, method="Weighted sum", multiplier=0.3, custom_name="ws",
-                                         output_dir=tmp_path / "out"))
+    out = merge_checkpoints(
+        MergeRequest(
+            a_path, b_path, method="Weighted sum", multiplier=0.3, custom_name="ws", output_dir=tmp_path / "out"
+        )
+    )
     assert out == tmp_path / "out" / "ws.safetensors"
     merged = load_file(str(out))
     torch.testing.assert_close(merged[KEY_W], a[KEY_W] * 0.7 + b[KEY_W] * 0.3)
@@ -59,8 +64,9 @@ def test_add_difference_and_missing_key_in_c(models, tmp_path):
     c_state = load_file(str(c_path))
     del c_state[KEY_B]
     save_file(c_state, str(c_path))
-    out = merge_checkpoints(MergeRequest(a_path, b_path, c_path, method="Add difference", multiplier=0.5,
-                                         custom_name="ad"))
+    out = merge_checkpoints(
+        MergeRequest(a_path, b_path, c_path, method="Add difference", multiplier=0.5, custom_name="ad")
+    )
     merged = load_file(str(out))
     torch.testing.assert_close(merged[KEY_W], a[KEY_W] + (b[KEY_W] - c[KEY_W]) * 0.5)
     assert torch.equal(merged[KEY_B], a[KEY_B])  # C lacks it: no difference is added
@@ -68,8 +74,9 @@ def test_add_difference_and_missing_key_in_c(models, tmp_path):
 
 def test_no_interpolation_fp16_ckpt(models, tmp_path):
     a_path, a = models["a"]
-    out = merge_checkpoints(MergeRequest(a_path, method="No interpolation", save_as_half=True,
-                                         checkpoint_format="ckpt", custom_name="half"))
+    out = merge_checkpoints(
+        MergeRequest(a_path, method="No interpolation", save_as_half=True, checkpoint_format="ckpt", custom_name="half")
+    )
     assert out.suffix == ".ckpt"
     loaded = torch.load(out, weights_only=True)["state_dict"]
     assert loaded[KEY_W].dtype == torch.float16 and loaded[KEY_TE].dtype == torch.int64
@@ -98,8 +105,9 @@ def test_ckpt_input_goes_through_the_safe_loader(models, tmp_path):
 def test_inpainting_primary_merges_first_four_channels(tmp_path):
     a = write(tmp_path / "inp.safetensors", 1, in_channels=9)
     b = write(tmp_path / "b.safetensors", 2)
-    out = merge_checkpoints(MergeRequest(tmp_path / "inp.safetensors", tmp_path / "b.safetensors", multiplier=0.5,
-                                         custom_name="x"))
+    out = merge_checkpoints(
+        MergeRequest(tmp_path / "inp.safetensors", tmp_path / "b.safetensors", multiplier=0.5, custom_name="x")
+    )
     assert out.name == "x.inpainting.safetensors"
     merged = load_file(str(out))
     torch.testing.assert_close(merged[KEY_W][:, :4], a[KEY_W][:, :4] * 0.5 + b[KEY_W] * 0.5)
@@ -126,13 +134,13 @@ def test_errors_name_the_problem(models, tmp_path):
 
 
 def test_default_names():
-    request = MergeRequest(primary=Path("/m/a.safetensors"),
-                           secondary=Path("/m/b.ckpt"), multiplier=0.3)
+    request = MergeRequest(primary=Path("/m/a.safetensors"), secondary=Path("/m/b.ckpt"), multiplier=0.3)
     assert default_name(request) == "0.7(a) + 0.3(b)"
 
 
 def test_discard_weights(models):
     a_path = models["a"][0]
-    out = merge_checkpoints(MergeRequest(a_path, method="No interpolation", discard_weights=r"out\.2",
-                                         custom_name="discard"))
+    out = merge_checkpoints(
+        MergeRequest(a_path, method="No interpolation", discard_weights=r"out\.2", custom_name="discard")
+    )
     assert KEY_B not in load_file(str(out)) and KEY_W in load_file(str(out))

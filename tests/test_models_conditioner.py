@@ -20,6 +20,7 @@ def loaded(models_env):
         write_checkpoint(layout, models_env.checkpoint_dir / f"{layout}.safetensors")
         manager = models_env.manager("--no-hashing")
         return manager, manager.load(f"{layout}.safetensors")
+
     return load
 
 
@@ -27,10 +28,17 @@ def test_tokenizer_is_built_offline_from_the_open_clip_wheel(no_network):  # noq
     tokenizer = clip_tokenizer()
     assert tokenizer("a photo of a cat")["input_ids"] == [49406, 320, 1125, 539, 320, 2368, 49407]
     assert len(tokenizer.get_vocab()) == 49408 and tokenizer.get_vocab()[",</w>"] == 267
-    code = "import sys; from modules.models.tokenizer import clip_tokenizer; clip_tokenizer(); " \
-           "print('open_clip' in sys.modules, 'torchvision' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    code = (
+        "import sys; from modules.models.tokenizer import clip_tokenizer; clip_tokenizer(); "
+        "print('open_clip' in sys.modules, 'torchvision' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert result.stdout.split() == ["False", "False"]
 
 
@@ -89,8 +97,9 @@ def test_sd1_encoding_clip_skip_and_emphasis(loaded):
     assert torch.allclose(no_norm[0, 5], plain.crossattn[0, 5] * 1.5, atol=1e-6)
     assert torch.allclose(no_norm[0, 4], plain.crossattn[0, 4])
     ignore = manager.settings.overlay({"emphasis": "Ignore"})
-    assert torch.allclose(model.conditioner.encode(["a photo of a (cat:1.5)"], settings=ignore).crossattn,
-                          plain.crossattn)
+    assert torch.allclose(
+        model.conditioner.encode(["a photo of a (cat:1.5)"], settings=ignore).crossattn, plain.crossattn
+    )
 
 
 def test_batches_with_different_lengths_are_padded_with_empty_chunks(loaded):

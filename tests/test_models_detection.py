@@ -13,9 +13,18 @@ pytestmark = pytest.mark.usefixtures("no_network")
 
 ALL_LAYOUTS = sorted(p.stem for p in LAYOUT_DIR.glob("*.json"))
 EXPECTED = {
-    "sd15": "sd1", "sd15_tiny": "sd1", "sd15_inpaint": "sd1", "sd15_inpaint_tiny": "sd1",
-    "sd21_v": "sd2", "sd21_v_tiny": "sd2", "sdxl_base": "sdxl", "sdxl_tiny": "sdxl",
-    "vae_sd": "vae", "vae_sd_tiny": "vae", "controlnet_sd15": "controlnet", "controlnet_sd15_tiny": "controlnet",
+    "sd15": "sd1",
+    "sd15_tiny": "sd1",
+    "sd15_inpaint": "sd1",
+    "sd15_inpaint_tiny": "sd1",
+    "sd21_v": "sd2",
+    "sd21_v_tiny": "sd2",
+    "sdxl_base": "sdxl",
+    "sdxl_tiny": "sdxl",
+    "vae_sd": "vae",
+    "vae_sd_tiny": "vae",
+    "controlnet_sd15": "controlnet",
+    "controlnet_sd15_tiny": "controlnet",
 }
 
 
@@ -24,16 +33,22 @@ def _synthetic() -> dict[str, dict[str, tuple[int, ...]]]:
     sd15 = layout_shapes("sd15_tiny")
     control = layout_shapes("controlnet_sd15_tiny")
     xl = layout_shapes("sdxl_tiny")
-    refiner = {k.replace("conditioner.embedders.1.", "conditioner.embedders.0."): v for k, v in xl.items()
-               if not k.startswith("conditioner.embedders.0.")}
+    refiner = {
+        k.replace("conditioner.embedders.1.", "conditioner.embedders.0."): v
+        for k, v in xl.items()
+        if not k.startswith("conditioner.embedders.0.")
+    }
     return {
-        "controlnet_extracted": {k[len("control_model."):]: v for k, v in control.items()
-                                 if k.startswith("control_model.")},
+        "controlnet_extracted": {
+            k[len("control_model.") :]: v for k, v in control.items() if k.startswith("control_model.")
+        },
         "sdxl_refiner_like": refiner,
         "sd15_vae_only_prefixed": {k: v for k, v in sd15.items() if k.startswith("first_stage_model.")},
-        "lora_kohya": {"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": (4, 32),
-                       "lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight": (32, 4),
-                       "lora_unet_down_blocks_0_attentions_0_proj_in.alpha": ()},
+        "lora_kohya": {
+            "lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": (4, 32),
+            "lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight": (32, 4),
+            "lora_unet_down_blocks_0_attentions_0_proj_in.alpha": (),
+        },
         "lora_text_only": {"lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": (4, 32)},
         "lora_peft": {"unet.down_blocks.0.attentions.0.proj_in.lora_A.weight": (4, 32)},
         "embedding_safetensors": {"emb_params": (2, 768)},
@@ -41,9 +56,16 @@ def _synthetic() -> dict[str, dict[str, tuple[int, ...]]]:
     }
 
 
-SYNTHETIC_EXPECTED = {"controlnet_extracted": "controlnet", "sdxl_refiner_like": "sdxl_refiner",
-                      "sd15_vae_only_prefixed": None, "lora_kohya": "lora", "lora_text_only": "lora",
-                      "lora_peft": "lora", "embedding_safetensors": "embedding", "embedding_sdxl": "embedding"}
+SYNTHETIC_EXPECTED = {
+    "controlnet_extracted": "controlnet",
+    "sdxl_refiner_like": "sdxl_refiner",
+    "sd15_vae_only_prefixed": None,
+    "lora_kohya": "lora",
+    "lora_text_only": "lora",
+    "lora_peft": "lora",
+    "embedding_safetensors": "embedding",
+    "embedding_sdxl": "embedding",
+}
 
 
 @pytest.mark.parametrize("layout", ALL_LAYOUTS)
@@ -77,8 +99,12 @@ def test_full_size_sizes_match_the_released_diffusers_configs():
     assert sd21.needs_v_probe and sd21.arch.unet_config["attention_head_dim"] == [5, 10, 20, 20]
     assert sd21.arch.unet_config["use_linear_projection"] is True
     h = sd21.arch.text_config["encoders"][0]["config"]
-    assert (h["hidden_size"], h["num_hidden_layers"], h["num_attention_heads"], h["hidden_act"]) == (1024, 24, 16,
-                                                                                                      "gelu")
+    assert (h["hidden_size"], h["num_hidden_layers"], h["num_attention_heads"], h["hidden_act"]) == (
+        1024,
+        24,
+        16,
+        "gelu",
+    )
     xl = detect(layout_shapes("sdxl_base")).arch
     assert xl.unet_config["transformer_layers_per_block"] == [1, 2, 10]
     assert xl.unet_config["attention_head_dim"] == [5, 10, 20]
@@ -110,8 +136,9 @@ def test_instruct_pix2pix_is_told_by_its_eight_input_channels():
 
 
 def test_yaml_overrides_prediction_and_heads():
-    config = {"model": {"params": {"parameterization": "v", "scale_factor": 0.2,
-                                   "unet_config": {"params": {"num_heads": 4}}}}}
+    config = {
+        "model": {"params": {"parameterization": "v", "scale_factor": 0.2, "unet_config": {"params": {"num_heads": 4}}}}
+    }
     assert yaml_overrides(config) == {"prediction": "v_prediction", "num_heads": 4, "latent_scale": 0.2}
     detection = detect(layout_shapes("sd21_v_tiny"), config)
     assert detection.arch.prediction == "v_prediction" and not detection.needs_v_probe
@@ -147,8 +174,10 @@ def test_key_plans_fit_meta_modules_exactly(layout):
     shapes = layout_shapes(layout)
     arch = detect(shapes).arch
     with torch.device("meta"):
-        modules = [(UNet2DConditionModel(**arch.unet_config), conversion.unet_plan(shapes, arch.unet_config)),
-                   (AutoencoderKL(**arch.vae_config), conversion.vae_plan(shapes, arch.vae_config))]
+        modules = [
+            (UNet2DConditionModel(**arch.unet_config), conversion.unet_plan(shapes, arch.unet_config)),
+            (AutoencoderKL(**arch.vae_config), conversion.vae_plan(shapes, arch.vae_config)),
+        ]
     for spec in arch.text_config["encoders"]:
         module = build_text_encoder(spec)
         modules.append((module, conversion.text_plan(shapes, spec, has_text_model_level(module))))

@@ -34,8 +34,7 @@ def test_cuda_precision_rules(monkeypatch, no_network):  # noqa: F811
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: f"GPU{index}")
     default = choose_device(_flags())
-    assert (default.device, default.dtype, default.vae_dtype) == (torch.device("cuda", 0), torch.float16,
-                                                                   torch.float16)
+    assert (default.device, default.dtype, default.vae_dtype) == (torch.device("cuda", 0), torch.float16, torch.float16)
     assert choose_device(_flags("--device-id", "1")).device == torch.device("cuda", 1)
     assert choose_device(_flags("--no-half")).dtype == torch.float32
     assert choose_device(_flags("--precision", "full")).dtype == torch.float32

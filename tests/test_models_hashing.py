@@ -17,7 +17,7 @@ def test_hash_values_match_hashlib(tmp_path, no_network):  # noqa: F811
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
     assert legacy_model_hash(path) == hashlib.sha256(data[0x100000:0x110000]).hexdigest()[:8]
     header = int.from_bytes(data[:8], "little")
-    assert addnet_hash(path) == hashlib.sha256(data[8 + header:]).hexdigest()
+    assert addnet_hash(path) == hashlib.sha256(data[8 + header :]).hexdigest()
 
 
 def test_cache_is_keyed_by_path_size_and_mtime(tmp_path, no_network):  # noqa: F811

@@ -210,7 +210,7 @@ def test_sdxl_refiner_layout_loads_with_five_time_ids(models_env):
             continue
         key = key.replace("conditioner.embedders.1.", "conditioner.embedders.0.")
         if key.endswith(("attn2.to_k.weight", "attn2.to_v.weight")):
-            tensor = torch.randn(tensor.shape[0], 48, generator=generator) / 48 ** 0.5
+            tensor = torch.randn(tensor.shape[0], 48, generator=generator) / 48**0.5
         if key == "model.diffusion_model.label_emb.0.0.weight":
             tensor = torch.randn(tensor.shape[0], 48 + 5 * 256, generator=generator) / 40
         state[key] = tensor
@@ -229,8 +229,11 @@ def test_text_encoder_keys_without_text_model_level_are_tolerated(models_env):
 
     state = make_state_dict("sd15_tiny")
     write_state_dict(state, models_env.checkpoint_dir / "old_names.safetensors")
-    renamed = {k.replace("cond_stage_model.transformer.text_model.", "cond_stage_model.transformer."): v
-               for k, v in state.items() if not k.endswith("position_ids")}
+    renamed = {
+        k.replace("cond_stage_model.transformer.text_model.", "cond_stage_model.transformer."): v
+        for k, v in state.items()
+        if not k.endswith("position_ids")
+    }
     write_state_dict(renamed, models_env.checkpoint_dir / "new_names.safetensors")
     manager = models_env.manager("--no-hashing")
     old = manager.load("old_names.safetensors").conditioner.encode(["a photo of a cat"]).crossattn
@@ -245,8 +248,11 @@ def test_open_clip_tower_matches_a_reference_forward(models_env):
     write_checkpoint("sd21_v_tiny", models_env.checkpoint_dir / "h.safetensors")
     model = models_env.manager("--no-hashing").load("h.safetensors")
     encoder = model.text_encoders[0]
-    raw = {k[len("cond_stage_model.model."):]: v for k, v in make_state_dict("sd21_v_tiny").items()
-           if k.startswith("cond_stage_model.model.")}
+    raw = {
+        k[len("cond_stage_model.model.") :]: v
+        for k, v in make_state_dict("sd21_v_tiny").items()
+        if k.startswith("cond_stage_model.model.")
+    }
     heads = encoder.config.num_attention_heads
     tokens = torch.tensor([[49406, 320, 1125, 539, 320, 2368, 49407] + [0] * 70])
     x = raw["token_embedding.weight"][tokens] + raw["positional_embedding"]
@@ -257,8 +263,14 @@ def test_open_clip_tower_matches_a_reference_forward(models_env):
     for index in layers:
         p = {k.split(f"resblocks.{index}.", 1)[1]: v for k, v in raw.items() if f"resblocks.{index}." in k}
         attention = torch.nn.MultiheadAttention(width, heads, batch_first=True)
-        attention.load_state_dict({"in_proj_weight": p["attn.in_proj_weight"], "in_proj_bias": p["attn.in_proj_bias"],
-                                   "out_proj.weight": p["attn.out_proj.weight"], "out_proj.bias": p["attn.out_proj.bias"]})
+        attention.load_state_dict(
+            {
+                "in_proj_weight": p["attn.in_proj_weight"],
+                "in_proj_bias": p["attn.in_proj_bias"],
+                "out_proj.weight": p["attn.out_proj.weight"],
+                "out_proj.bias": p["attn.out_proj.bias"],
+            }
+        )
         h = ln(x, (width,), p["ln_1.weight"], p["ln_1.bias"])
         x = x + attention(h, h, h, attn_mask=mask, need_weights=False)[0]
         h = ln(x, (width,), p["ln_2.weight"], p["ln_2.bias"])

@@ -89,15 +89,21 @@ def test_peft_keys_and_locon_convs(models_env):
     linear = model.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1.to_q
     g = torch.Generator().manual_seed(0)
     state = {
-        "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.randn(2, 32, generator=g),
-        "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_B.weight": torch.randn(32, 2, generator=g),
+        "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.randn(
+            2, 32, generator=g
+        ),
+        "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_B.weight": torch.randn(
+            32, 2, generator=g
+        ),
     }
     write_state_dict(state, manager.paths.lora / "peft.safetensors")
     manager.refresh()
     before_q, before_conv = linear.weight.clone(), conv.weight.clone()
     with manager.lora_patch(model, [("peft", 0.5)]):
-        expected = state["unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_B.weight"] @ \
-            state["unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight"]
+        expected = (
+            state["unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_B.weight"]
+            @ state["unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight"]
+        )
         assert torch.allclose(linear.weight, before_q + 0.5 * expected, atol=1e-6)
     with manager.lora_patch(model, [("style", 1.0)]):  # includes in_layers.2 3x3 convs (LoCon)
         assert not torch.equal(conv.weight, before_conv)
@@ -109,8 +115,13 @@ def test_delta_scaling_uses_alpha_over_rank():
     down, up = torch.ones(2, 5), torch.ones(3, 2)
     delta = network_delta({"lora_down.weight": down, "lora_up.weight": up, "alpha": torch.tensor(1.0)}, weight)
     assert torch.allclose(delta, torch.full((3, 5), 1.0))  # (up @ down = 2) * alpha/rank (1/2)
-    hada = {"hada_w1_a": torch.ones(3, 1), "hada_w1_b": torch.ones(1, 5), "hada_w2_a": torch.ones(3, 1),
-            "hada_w2_b": 2 * torch.ones(1, 5), "alpha": torch.tensor(1.0)}
+    hada = {
+        "hada_w1_a": torch.ones(3, 1),
+        "hada_w1_b": torch.ones(1, 5),
+        "hada_w2_a": torch.ones(3, 1),
+        "hada_w2_b": 2 * torch.ones(1, 5),
+        "alpha": torch.tensor(1.0),
+    }
     assert torch.allclose(network_delta(hada, weight), torch.full((3, 5), 2.0))
     assert network_delta({"lora_down.weight": down, "lora_up.weight": up, "dora_scale": torch.ones(3)}, weight) is None
 

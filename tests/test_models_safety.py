@@ -59,8 +59,14 @@ def test_lightning_callbacks_and_numpy_scalars_in_old_ckpts_are_accepted(tmp_pat
     sys.modules[module.__name__] = module
     try:
         path = tmp_path / "old.ckpt"
-        torch.save({"state_dict": {"w": torch.ones(2)}, "callbacks": {ModelCheckpoint: ModelCheckpoint()},
-                    "global_step": np.int64(3)}, path)
+        torch.save(
+            {
+                "state_dict": {"w": torch.ones(2)},
+                "callbacks": {ModelCheckpoint: ModelCheckpoint()},
+                "global_step": np.int64(3),
+            },
+            path,
+        )
     finally:
         for name in names:
             sys.modules.pop(name, None)

@@ -12,12 +12,41 @@ from modules.processing import k_samplers, sampler_options, samplers, schedules,
 from modules.processing.samplers import SamplerError, find_sampler, find_schedule, resolve_sampler
 
 A1111_SAMPLERS = [
-    "DPM++ 2M", "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 2S a", "DPM++ 3M SDE", "Euler a", "Euler",
-    "LMS", "Heun", "DPM2", "DPM2 a", "DPM fast", "DPM adaptive", "Restart", "DDIM", "DDIM CFG++", "PLMS", "UniPC",
+    "DPM++ 2M",
+    "DPM++ SDE",
+    "DPM++ 2M SDE",
+    "DPM++ 2M SDE Heun",
+    "DPM++ 2S a",
+    "DPM++ 3M SDE",
+    "Euler a",
+    "Euler",
+    "LMS",
+    "Heun",
+    "DPM2",
+    "DPM2 a",
+    "DPM fast",
+    "DPM adaptive",
+    "Restart",
+    "DDIM",
+    "DDIM CFG++",
+    "PLMS",
+    "UniPC",
     "LCM",
 ]
-A1111_SCHEDULES = ["Automatic", "Uniform", "Karras", "Exponential", "Polyexponential", "SGM Uniform", "KL Optimal",
-                   "Align Your Steps", "Simple", "Normal", "DDIM", "Beta"]
+A1111_SCHEDULES = [
+    "Automatic",
+    "Uniform",
+    "Karras",
+    "Exponential",
+    "Polyexponential",
+    "SGM Uniform",
+    "KL Optimal",
+    "Align Your Steps",
+    "Simple",
+    "Normal",
+    "DDIM",
+    "Beta",
+]
 SD_CONFIG = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
 
 
@@ -29,43 +58,68 @@ def test_catalogue_offers_exactly_a1111_names_in_order():
 
 def test_api_items_have_a1111_shape():
     item = find_sampler("DPM++ 2M SDE Heun").api_item()
-    assert item == {"name": "DPM++ 2M SDE Heun", "aliases": ["k_dpmpp_2m_sde_heun"],
-                    "options": {"scheduler": "exponential", "brownian_noise": True, "solver_type": "heun"}}
+    assert item == {
+        "name": "DPM++ 2M SDE Heun",
+        "aliases": ["k_dpmpp_2m_sde_heun"],
+        "options": {"scheduler": "exponential", "brownian_noise": True, "solver_type": "heun"},
+    }
     sgm = find_schedule("SGM Uniform").api_item()
-    assert sgm == {"name": "sgm_uniform", "label": "SGM Uniform", "aliases": ["SGMUniform"], "default_rho": -1.0,
-                   "need_inner_model": True}
+    assert sgm == {
+        "name": "sgm_uniform",
+        "label": "SGM Uniform",
+        "aliases": ["SGMUniform"],
+        "default_rho": -1.0,
+        "need_inner_model": True,
+    }
     assert find_schedule("karras").api_item()["default_rho"] == 7.0
     assert [s.name for s in samplers.list_samplers(hidden=["plms", "DDIM"])] == [
-        name for name in A1111_SAMPLERS if name not in ("PLMS", "DDIM")]
+        name for name in A1111_SAMPLERS if name not in ("PLMS", "DDIM")
+    ]
 
 
-@pytest.mark.parametrize(("key", "name"), [
-    ("k_euler_a", "Euler a"), ("K_EULER", "Euler"), ("k_lms", "LMS"), ("k_heun", "Heun"), ("k_dpm_2", "DPM2"),
-    ("k_dpm_2_a", "DPM2 a"), ("k_dpmpp_2m", "DPM++ 2M"), ("k_dpmpp_sde", "DPM++ SDE"), ("k_dpm_ad", "DPM adaptive"),
-    ("euler a", "Euler a"), ("dpm++ 2m", "DPM++ 2M"), ("ddim_cfgpp", "DDIM CFG++"), ("k_lcm", "LCM"),
-])
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("k_euler_a", "Euler a"),
+        ("K_EULER", "Euler"),
+        ("k_lms", "LMS"),
+        ("k_heun", "Heun"),
+        ("k_dpm_2", "DPM2"),
+        ("k_dpm_2_a", "DPM2 a"),
+        ("k_dpmpp_2m", "DPM++ 2M"),
+        ("k_dpmpp_sde", "DPM++ SDE"),
+        ("k_dpm_ad", "DPM adaptive"),
+        ("euler a", "Euler a"),
+        ("dpm++ 2m", "DPM++ 2M"),
+        ("ddim_cfgpp", "DDIM CFG++"),
+        ("k_lcm", "LCM"),
+    ],
+)
 def test_lookup_by_alias_and_case(key, name):
     assert find_sampler(key).name == name
 
 
-@pytest.mark.parametrize(("name", "scheduler", "convert", "expected"), [
-    ("DPM++ 2M Karras", None, False, ("DPM++ 2M", "Karras")),
-    ("DPM++ 2M Karras", None, True, ("DPM++ 2M", "Automatic")),
-    ("DPM++ SDE Karras", "Automatic", False, ("DPM++ SDE", "Karras")),
-    ("DPM++ 2M SDE Exponential", None, False, ("DPM++ 2M SDE", "Exponential")),
-    ("DPM++ 2M SDE Karras", None, True, ("DPM++ 2M SDE", "Karras")),
-    ("DPM++ 2M SDE Heun Exponential", None, True, ("DPM++ 2M SDE Heun", "Automatic")),
-    ("LMS Karras", None, True, ("LMS", "Karras")),
-    ("DPM2 a Karras", None, False, ("DPM2 a", "Karras")),
-    ("DPM2 Karras", None, False, ("DPM2", "Karras")),
-    ("Euler a", None, False, ("Euler a", "Automatic")),
-    ("Euler a", "SGMUniform", False, ("Euler a", "SGM Uniform")),
-    ("Euler", "karras", False, ("Euler", "Karras")),
-    ("k_dpmpp_2m", "Exponential", False, ("DPM++ 2M", "Exponential")),
-    ("Euler SGMUniform", None, False, ("Euler", "SGM Uniform")),
-    ("", None, False, ("Euler", "Automatic")),
-    (None, "", False, ("Euler", "Automatic")),
-])
+@pytest.mark.parametrize(
+    ("name", "scheduler", "convert", "expected"),
+    [
+        ("DPM++ 2M Karras", None, False, ("DPM++ 2M", "Karras")),
+        ("DPM++ 2M Karras", None, True, ("DPM++ 2M", "Automatic")),
+        ("DPM++ SDE Karras", "Automatic", False, ("DPM++ SDE", "Karras")),
+        ("DPM++ 2M SDE Exponential", None, False, ("DPM++ 2M SDE", "Exponential")),
+        ("DPM++ 2M SDE Karras", None, True, ("DPM++ 2M SDE", "Karras")),
+        ("DPM++ 2M SDE Heun Exponential", None, True, ("DPM++ 2M SDE Heun", "Automatic")),
+        ("LMS Karras", None, True, ("LMS", "Karras")),
+        ("DPM2 a Karras", None, False, ("DPM2 a", "Karras")),
+        ("DPM2 Karras", None, False, ("DPM2", "Karras")),
+        ("Euler a", None, False, ("Euler a", "Automatic")),
+        ("Euler a", "SGMUniform", False, ("Euler a", "SGM Uniform")),
+        ("Euler", "karras", False, ("Euler", "Karras")),
+        ("k_dpmpp_2m", "Exponential", False, ("DPM++ 2M", "Exponential")),
+        ("Euler SGMUniform", None, False, ("Euler", "SGM Uniform")),
+        ("", None, False, ("Euler", "Automatic")),
+        (None, "", False, ("Euler", "Automatic")),
+    ],
+)
 def test_resolve_splits_legacy_names(name, scheduler, convert, expected):
     info, schedule = resolve_sampler(name, scheduler, convert_automatic=convert)
     assert (info.name, schedule) == expected
@@ -85,10 +139,23 @@ def test_samplers_module_doctests_pass():
 
 
 def test_automatic_schedule_follows_a1111_defaults():
-    expected = {"DPM++ 2M": "karras", "DPM++ SDE": "karras", "DPM++ 2S a": "karras", "DPM2": "karras",
-                "DPM2 a": "karras", "Restart": "karras", "DPM++ 2M SDE": "exponential",
-                "DPM++ 2M SDE Heun": "exponential", "DPM++ 3M SDE": "exponential", "Euler": "uniform",
-                "Euler a": "uniform", "LMS": "uniform", "DDIM": "ddim", "PLMS": "ddim", "UniPC": "uniform"}
+    expected = {
+        "DPM++ 2M": "karras",
+        "DPM++ SDE": "karras",
+        "DPM++ 2S a": "karras",
+        "DPM2": "karras",
+        "DPM2 a": "karras",
+        "Restart": "karras",
+        "DPM++ 2M SDE": "exponential",
+        "DPM++ 2M SDE Heun": "exponential",
+        "DPM++ 3M SDE": "exponential",
+        "Euler": "uniform",
+        "Euler a": "uniform",
+        "LMS": "uniform",
+        "DDIM": "ddim",
+        "PLMS": "ddim",
+        "UniPC": "uniform",
+    }
     for name, schedule in expected.items():
         assert samplers.automatic_schedule_name(find_sampler(name), "Automatic") == schedule, name
     assert samplers.automatic_schedule_name(find_sampler("DPM++ 2M"), "Exponential") == "exponential"

@@ -34,7 +34,9 @@ def test_reads_rows_and_skips_comments(db):
 
 def test_apply(db):
     assert db.apply_styles_to_prompt("a cat", ["quality"]) == "a cat, masterpiece, best quality"
-    assert db.apply_styles_to_prompt("a cat", ["frame", "quality"]) == "photo of a cat at dusk, masterpiece, best quality"
+    assert (
+        db.apply_styles_to_prompt("a cat", ["frame", "quality"]) == "photo of a cat at dusk, masterpiece, best quality"
+    )
     assert db.apply_styles_to_prompt("a cat", ["missing"]) == "a cat"
     assert db.apply_negative_styles_to_prompt("", ["quality", "neg only"]) == "lowres, blurry, ugly"
 

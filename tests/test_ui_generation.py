@@ -71,7 +71,9 @@ def generate_and_wait(page, tab: str) -> str:
             const button = document.querySelector(generate);
             return (text !== before || error !== null) && button && button.offsetParent !== null;
         }""",
-        arg=[info, f"#{tab}_message", f"#{tab}_generate", before], timeout=GENERATION_TIMEOUT)
+        arg=[info, f"#{tab}_message", f"#{tab}_generate", before],
+        timeout=GENERATION_TIMEOUT,
+    )
     errors = page.locator(f"#{tab}_message .error")
     assert errors.count() == 0, errors.first.inner_text()
     page.locator(f"#{tab}_gallery img").first.wait_for(timeout=10_000)
@@ -106,7 +108,8 @@ def test_txt2img_generates_and_saves_with_infotext(server, page):
 def test_paste_button_fills_fields(server, page):
     open_page(page, server)
     page.locator("#txt2img_prompt textarea").fill(
-        "a red fox\nNegative prompt: blurry\nSteps: 9, Sampler: Euler a, CFG scale: 5.5, Seed: 42, Size: 96x128")
+        "a red fox\nNegative prompt: blurry\nSteps: 9, Sampler: Euler a, CFG scale: 5.5, Seed: 42, Size: 96x128"
+    )
     page.locator("#txt2img_paste").click()
     page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'a red fox'")
     assert page.locator("#txt2img_neg_prompt textarea").input_value() == "blurry"
@@ -166,8 +169,10 @@ def test_inpaint_upload_with_mask(server, page, tmp_path):
 
 
 def test_png_info_send_to_txt2img(server, page, tmp_path):
-    infotext = ("a castle on a hill\nNegative prompt: fog\nSteps: 7, Sampler: Euler a, CFG scale: 4.5, "
-                "Seed: 1234, Size: 128x96, Model hash: 0123456789")
+    infotext = (
+        "a castle on a hill\nNegative prompt: fog\nSteps: 7, Sampler: Euler a, CFG scale: 4.5, "
+        "Seed: 1234, Size: 128x96, Model hash: 0123456789"
+    )
     path = tmp_path / "with_info.png"
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", infotext)

@@ -19,6 +19,7 @@ def dark_server(tmp_path_factory):
     finally:
         running.stop()
 
+
 def open_settings(page, server):
     page.goto(server.url)
     page.get_by_role("tab", name="Settings").click()
@@ -42,7 +43,8 @@ def test_changed_setting_survives_restart(start_server, page, tmp_path):
     page.locator("#settings_sections").get_by_text("Saving images/grids").click()
     box = page.locator("#setting_samples_format textarea, #setting_samples_format input").first
     page.wait_for_function(
-        "document.querySelector('#setting_samples_format textarea, #setting_samples_format input').value === 'jpg'")
+        "document.querySelector('#setting_samples_format textarea, #setting_samples_format input').value === 'jpg'"
+    )
     assert box.input_value() == "jpg"
 
 
@@ -74,10 +76,16 @@ def test_reload_ui_rebuilds_page_after_structural_setting(start_server, page, tm
     server = start_server(["--api"], data_dir=tmp_path / "reload")
     open_settings(page, server)
     assert page.locator("#quicksetting_CLIP_stop_at_last_layers").count() == 1
-    request = urllib.request.Request(server.url + "/sdapi/v1/options", method="POST",
-                                     data=json.dumps({"quicksettings_list": ["sd_model_checkpoint"]}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        server.url + "/sdapi/v1/options",
+        method="POST",
+        data=json.dumps({"quicksettings_list": ["sd_model_checkpoint"]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(request, timeout=30).read()
     page.locator("#settings_reload_ui").click()
-    page.wait_for_function("!document.querySelector('#quicksetting_CLIP_stop_at_last_layers')"
-                           " && document.querySelector('#quicksetting_sd_model_checkpoint')", timeout=90_000)
+    page.wait_for_function(
+        "!document.querySelector('#quicksetting_CLIP_stop_at_last_layers')"
+        " && document.querySelector('#quicksetting_sd_model_checkpoint')",
+        timeout=90_000,
+    )

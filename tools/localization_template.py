@@ -32,8 +32,9 @@ log = logging.getLogger("localization_template")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     parser.add_argument("--output", "-o", type=Path, help="write a template JSON here")
     parser.add_argument("--fill-from", type=Path, help="language file whose translations pre-fill the template")
     parser.add_argument("--check", metavar="LANGUAGE", help="a language name (zh_CN) or a file: list what it lacks")
@@ -71,8 +72,9 @@ def browser_strings(server_args: list[str]) -> list[str]:
             from playwright.sync_api import sync_playwright
 
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                                     args=["--headless", "--no-sandbox", "--disable-gpu"])
+                browser = playwright.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox", "--disable-gpu"]
+                )
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 result = walk(page, f"http://127.0.0.1:{port}/")
                 browser.close()
@@ -139,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                 suffix = f"    ({', '.join(where[text][:3])})" if args.verbose else ""
                 sys.stdout.write(json.dumps(text, ensure_ascii=False) + suffix + "\n")
             covered = len(texts) - len(missing)
-            sys.stderr.write(f"{args.check}: {covered}/{len(texts)} interface strings translated, "
-                             f"{len(missing)} missing\n")
+            sys.stderr.write(
+                f"{args.check}: {covered}/{len(texts)} interface strings translated, {len(missing)} missing\n"
+            )
             return 1 if missing else 0
     return 0
 

@@ -90,13 +90,15 @@ class ApiAuthMiddleware:
             return
         detail = "Not authenticated" if given is None else "Incorrect username or password"
         body = json.dumps({"error": "HTTPException", "detail": detail, "body": "", "errors": detail}).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Basic realm="Stable Diffusion WebUI API"'),
-            ],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Basic realm="Stable Diffusion WebUI API"'),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -31,13 +31,15 @@ def schedulers() -> list[dict[str, Any]]:
 def upscalers(backend: Any) -> list[dict[str, Any]]:
     items = []
     for entry in services.upscalers(backend).list():
-        items.append({
-            "name": entry.name,
-            "model_name": "ESRGAN" if entry.kind == "model" else None,
-            "model_path": str(entry.path) if entry.path else None,
-            "model_url": None,
-            "scale": entry.scale,
-        })
+        items.append(
+            {
+                "name": entry.name,
+                "model_name": "ESRGAN" if entry.kind == "model" else None,
+                "model_path": str(entry.path) if entry.path else None,
+                "model_url": None,
+                "scale": entry.scale,
+            }
+        )
     return items
 
 
@@ -49,14 +51,16 @@ def sd_models(backend: Any) -> list[dict[str, Any]]:
     items = []
     for info in backend.require_models().checkpoints():
         yaml_path = getattr(info, "yaml_path", None)
-        items.append({
-            "title": info.title,
-            "model_name": info.model_name,
-            "hash": info.short_hash,
-            "sha256": info.sha256,
-            "filename": str(info.path),
-            "config": str(yaml_path) if yaml_path is not None and Path(yaml_path).is_file() else None,
-        })
+        items.append(
+            {
+                "title": info.title,
+                "model_name": info.model_name,
+                "hash": info.short_hash,
+                "sha256": info.sha256,
+                "filename": str(info.path),
+                "config": str(yaml_path) if yaml_path is not None and Path(yaml_path).is_file() else None,
+            }
+        )
     return items
 
 
@@ -69,12 +73,14 @@ def loras(backend: Any) -> list[dict[str, Any]]:
     for lora in backend.require_models().loras():
         name = getattr(lora, "name", None) or Path(str(lora.path)).stem
         metadata = getattr(lora, "metadata", None)
-        items.append({
-            "name": name,
-            "alias": getattr(lora, "alias", None) or name,
-            "path": str(lora.path),
-            "metadata": dict(metadata) if isinstance(metadata, dict) else {},
-        })
+        items.append(
+            {
+                "name": name,
+                "alias": getattr(lora, "alias", None) or name,
+                "path": str(lora.path),
+                "metadata": dict(metadata) if isinstance(metadata, dict) else {},
+            }
+        )
     return items
 
 
@@ -108,8 +114,11 @@ def embeddings(backend: Any) -> dict[str, dict[str, Any]]:
 
 def prompt_styles(backend: Any) -> list[dict[str, str]]:
     database = services.styles(backend)
-    return [{"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
-            for s in (database.get(name) for name in database.names()) if s is not None]
+    return [
+        {"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
+        for s in (database.get(name) for name in database.names())
+        if s is not None
+    ]
 
 
 def extensions(backend: Any) -> list[dict[str, Any]]:
@@ -120,8 +129,18 @@ def extensions(backend: Any) -> list[dict[str, Any]]:
     from modules.extensions.preload import extension_dirs
 
     disabled = set(backend.settings.get("disabled_extensions", []) or [])
-    return [{"name": d.name, "remote": "", "branch": "", "commit_hash": "", "version": "", "commit_date": 0,
-             "enabled": d.name not in disabled} for d in extension_dirs(backend.paths.data)]
+    return [
+        {
+            "name": d.name,
+            "remote": "",
+            "branch": "",
+            "commit_hash": "",
+            "version": "",
+            "commit_date": 0,
+            "enabled": d.name not in disabled,
+        }
+        for d in extension_dirs(backend.paths.data)
+    ]
 
 
 def memory() -> dict[str, Any]:
@@ -147,8 +166,10 @@ def memory() -> dict[str, Any]:
 
         cuda = {
             "system": {"free": free, "used": total - free, "total": total},
-            "active": pair("active_bytes"), "allocated": pair("allocated_bytes"),
-            "reserved": pair("reserved_bytes"), "inactive": pair("inactive_split_bytes"),
+            "active": pair("active_bytes"),
+            "allocated": pair("allocated_bytes"),
+            "reserved": pair("reserved_bytes"),
+            "inactive": pair("inactive_split_bytes"),
             "events": {"retries": stats.get("num_alloc_retries", 0), "oom": stats.get("num_ooms", 0)},
         }
     except RuntimeError as error:

@@ -90,8 +90,9 @@ def encode_image(image: Image.Image, settings: Any) -> str:
         import piexif.helper
 
         parameters = image.info.get("parameters")
-        exif = piexif.dump({"Exif": {
-            piexif.ExifIFD.UserComment: piexif.helper.UserComment.dump(parameters or "", encoding="unicode")}})
+        exif = piexif.dump(
+            {"Exif": {piexif.ExifIFD.UserComment: piexif.helper.UserComment.dump(parameters or "", encoding="unicode")}}
+        )
         converted = image.convert("RGB") if image.mode not in ("RGB", "L") else image
         converted.save(buffer, format="WEBP" if fmt == "webp" else "JPEG", exif=exif, quality=quality)
     else:

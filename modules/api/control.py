@@ -40,20 +40,38 @@ def progress(backend: Any, skip_current_image: bool) -> dict[str, Any]:
     job = backend.jobs.current
     if job is None or not job.running:
         last = backend.jobs.last
-        return {"progress": 0.0, "eta_relative": 0.0, "state": _state(last, running=False),
-                "current_image": None, "textinfo": None, "current_task": None}
+        return {
+            "progress": 0.0,
+            "eta_relative": 0.0,
+            "state": _state(last, running=False),
+            "current_image": None,
+            "textinfo": None,
+            "current_task": None,
+        }
     snapshot = job.progress()
     state = _state(job, running=True)
     if snapshot.job_count <= 0:
-        return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None,
-                "textinfo": snapshot.textinfo or None, "current_task": job.id}
+        return {
+            "progress": 0.0,
+            "eta_relative": 0.0,
+            "state": state,
+            "current_image": None,
+            "textinfo": snapshot.textinfo or None,
+            "current_task": job.id,
+        }
     done = min(1.0, 0.01 + snapshot.fraction)
     elapsed = max(0.0, time.time() - (job.started or time.time()))
     current_image = None
     if not skip_current_image and snapshot.preview is not None:
         current_image = codec.encode_image(snapshot.preview, backend.settings)
-    return {"progress": done, "eta_relative": elapsed / done - elapsed, "state": state,
-            "current_image": current_image, "textinfo": snapshot.textinfo or None, "current_task": job.id}
+    return {
+        "progress": done,
+        "eta_relative": elapsed / done - elapsed,
+        "state": state,
+        "current_image": current_image,
+        "textinfo": snapshot.textinfo or None,
+        "current_task": job.id,
+    }
 
 
 def get_options(backend: Any) -> dict[str, Any]:
@@ -72,8 +90,10 @@ def set_options(backend: Any, values: dict[str, Any]) -> None:
 
 
 def cmd_flags(backend: Any) -> dict[str, Any]:
-    return {key: value if isinstance(value, (str, int, float, bool, list, type(None))) else str(value)
-            for key, value in vars(backend.flags).items()}
+    return {
+        key: value if isinstance(value, (str, int, float, bool, list, type(None))) else str(value)
+        for key, value in vars(backend.flags).items()
+    }
 
 
 def _run_on_manager(backend: Any, method: str, fallback: str = "refresh") -> None:

@@ -76,12 +76,19 @@ def _hires_fields(request: Txt2ImgRequest) -> dict[str, Any]:
     elif request.hr_scheduler not in (None, *SAME_SCHEDULER):
         hr_scheduler = find_schedule(request.hr_scheduler).label
     return {
-        "width": width, "height": height, "enable_hr": enable_hr,
+        "width": width,
+        "height": height,
+        "enable_hr": enable_hr,
         "denoising_strength": _or(request.denoising_strength, 0.75) if enable_hr else None,
-        "hr_scale": _or(request.hr_scale, 2.0), "hr_upscaler": request.hr_upscaler or "Latent",
-        "hr_second_pass_steps": _or(request.hr_second_pass_steps, 0), "hr_resize_x": resize_x,
-        "hr_resize_y": resize_y, "hr_sampler_name": hr_sampler, "hr_scheduler": hr_scheduler,
-        "hr_prompt": request.hr_prompt or "", "hr_negative_prompt": request.hr_negative_prompt or "",
+        "hr_scale": _or(request.hr_scale, 2.0),
+        "hr_upscaler": request.hr_upscaler or "Latent",
+        "hr_second_pass_steps": _or(request.hr_second_pass_steps, 0),
+        "hr_resize_x": resize_x,
+        "hr_resize_y": resize_y,
+        "hr_sampler_name": hr_sampler,
+        "hr_scheduler": hr_scheduler,
+        "hr_prompt": request.hr_prompt or "",
+        "hr_negative_prompt": request.hr_negative_prompt or "",
     }
 
 
@@ -91,13 +98,16 @@ def _img2img_fields(backend: Any, request: Img2ImgRequest) -> dict[str, Any]:
     if request.mask_blur is not None:
         blur_x = blur_y = request.mask_blur
     return {
-        "init_images": tuple(codec.decode_image(text, settings, f"init_images[{i}]")
-                             for i, text in enumerate(request.init_images or [])),
+        "init_images": tuple(
+            codec.decode_image(text, settings, f"init_images[{i}]") for i, text in enumerate(request.init_images or [])
+        ),
         "mask": codec.decode_optional(request.mask, settings, "mask"),
         "resize_mode": _or(request.resize_mode, 0),
         "denoising_strength": _or(request.denoising_strength, 0.75),
         "image_cfg_scale": request.image_cfg_scale,
-        "mask_blur": blur_x, "mask_blur_x": blur_x, "mask_blur_y": blur_y,
+        "mask_blur": blur_x,
+        "mask_blur_x": blur_x,
+        "mask_blur_y": blur_y,
         "inpainting_fill": _or(request.inpainting_fill, 0),
         "inpaint_full_res": _or(request.inpaint_full_res, True),
         "inpaint_full_res_padding": _or(request.inpaint_full_res_padding, 0),
@@ -138,18 +148,31 @@ def to_params(backend: Any, request: GenerationRequest) -> GenerationParams:
         overrides.update(validate_settings(backend, {"s_min_uncond": request.s_min_uncond}, "request"))
     fields: dict[str, Any] = {
         "mode": "img2img" if is_img2img else "txt2img",
-        "prompt": request.prompt or "", "negative_prompt": request.negative_prompt or "",
-        "styles": tuple(request.styles or ()), "seed": _or(request.seed, -1), "subseed": _or(request.subseed, -1),
+        "prompt": request.prompt or "",
+        "negative_prompt": request.negative_prompt or "",
+        "styles": tuple(request.styles or ()),
+        "seed": _or(request.seed, -1),
+        "subseed": _or(request.subseed, -1),
         "subseed_strength": _or(request.subseed_strength, 0.0),
         "seed_resize_from_h": max(0, _or(request.seed_resize_from_h, 0)),
         "seed_resize_from_w": max(0, _or(request.seed_resize_from_w, 0)),
-        "sampler_name": sampler.name, "scheduler": schedule,
-        "batch_size": _or(request.batch_size, 1), "n_iter": _or(request.n_iter, 1),
-        "steps": _or(request.steps, 50), "cfg_scale": _or(request.cfg_scale, 7.0),
-        "width": _or(request.width, 512), "height": _or(request.height, 512), "tiling": bool(request.tiling),
-        "eta": request.eta, "s_churn": request.s_churn, "s_tmax": request.s_tmax, "s_tmin": request.s_tmin,
-        "s_noise": request.s_noise, "override_settings": overrides,
-        "do_not_save_samples": not request.save_images, "do_not_save_grid": not request.save_images,
+        "sampler_name": sampler.name,
+        "scheduler": schedule,
+        "batch_size": _or(request.batch_size, 1),
+        "n_iter": _or(request.n_iter, 1),
+        "steps": _or(request.steps, 50),
+        "cfg_scale": _or(request.cfg_scale, 7.0),
+        "width": _or(request.width, 512),
+        "height": _or(request.height, 512),
+        "tiling": bool(request.tiling),
+        "eta": request.eta,
+        "s_churn": request.s_churn,
+        "s_tmax": request.s_tmax,
+        "s_tmin": request.s_tmin,
+        "s_noise": request.s_noise,
+        "override_settings": overrides,
+        "do_not_save_samples": not request.save_images,
+        "do_not_save_grid": not request.save_images,
         "script_name": scripts.resolve_selectable(backend, request.script_name, is_img2img),
         "script_args": tuple(request.script_args or ()),
         "alwayson_scripts": scripts.resolve_alwayson(backend, request.alwayson_scripts, is_img2img),
@@ -177,8 +200,18 @@ def _with_infotext(image: Any, infotext: str | None, enabled: bool) -> Any:
 
 
 def _interrupted_result(params: GenerationParams) -> Processed:
-    return Processed(images=[], infotexts=[], seed=params.seed, subseed=params.subseed, all_seeds=[],
-                     all_subseeds=[], all_prompts=[], all_negative_prompts=[], params=params, interrupted=True)
+    return Processed(
+        images=[],
+        infotexts=[],
+        seed=params.seed,
+        subseed=params.subseed,
+        all_seeds=[],
+        all_subseeds=[],
+        all_prompts=[],
+        all_negative_prompts=[],
+        params=params,
+        interrupted=True,
+    )
 
 
 def _settle_overrides(backend: Any, request: GenerationRequest, params: GenerationParams, stored: Any) -> None:

@@ -51,7 +51,8 @@ class GenerationRequest(ApiModel):
     s_noise: float | None = Field(None, ge=0, le=1000)
     override_settings: dict[str, Any] | None = Field(None, description="Settings for this request only")
     override_settings_restore_afterwards: bool | None = Field(
-        True, description="False keeps override_settings as the current settings afterwards (not saved)")
+        True, description="False keeps override_settings as the current settings afterwards (not saved)"
+    )
     refiner_checkpoint: str | None = Field(None, description="Not supported yet; ignored")
     refiner_switch_at: float | None = Field(None, description="Not supported yet; ignored")
     disable_extra_networks: bool | None = False
@@ -65,8 +66,11 @@ class GenerationRequest(ApiModel):
     send_images: bool | None = Field(True, description="Return the images in the response")
     save_images: bool | None = Field(False, description="Save the images to the output folders")
     alwayson_scripts: dict[str, Any] | None = Field(
-        default_factory=dict, description='{"<script title>": {"args": [...]}}, titles case-insensitive')
-    force_task_id: str | None = Field(None, description="Id for the job in the shared queue (A1111 uses it to follow progress)")
+        default_factory=dict, description='{"<script title>": {"args": [...]}}, titles case-insensitive'
+    )
+    force_task_id: str | None = Field(
+        None, description="Id for the job in the shared queue (A1111 uses it to follow progress)"
+    )
     infotext: str | None = Field(None, description="An infotext whose values fill the fields not given")
 
 
@@ -93,8 +97,9 @@ class Img2ImgRequest(GenerationRequest):
     """POST /sdapi/v1/img2img (A1111 ``StableDiffusionProcessingImg2Img``)."""
 
     init_images: list[str] | None = Field(None, description="Base64 images (or data: URLs)")
-    resize_mode: int | None = Field(0, description="0 Just resize, 1 Crop and resize, 2 Resize and fill, "
-                                                   "3 Just resize (latent upscale)")
+    resize_mode: int | None = Field(
+        0, description="0 Just resize, 1 Crop and resize, 2 Resize and fill, 3 Just resize (latent upscale)"
+    )
     denoising_strength: float | None = Field(0.75, description="0-1")
     image_cfg_scale: float | None = None
     mask: str | None = Field(None, description="Base64 mask; white = repaint")

@@ -9,7 +9,14 @@ from modules.settings.registry import OptionInfo
 from modules.settings.sections import API
 
 OPTIONS: tuple[OptionInfo, ...] = (
-    OptionInfo("api_forbid_local_requests", True, "Forbid URLs to local resources", API, "checkbox",
-               restrict_api=True, info="image URLs must resolve to public addresses"),
+    OptionInfo(
+        "api_forbid_local_requests",
+        True,
+        "Forbid URLs to local resources",
+        API,
+        "checkbox",
+        restrict_api=True,
+        info="image URLs must resolve to public addresses",
+    ),
     OptionInfo("api_useragent", "", "User agent for requests", API, "textbox", restrict_api=True),
 )

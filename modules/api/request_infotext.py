@@ -102,8 +102,9 @@ def apply_infotext(backend: Any, request: BaseModel) -> BaseModel:
     if not text:
         return request
     styles = backend.services.get("styles")
-    params = parse_infotext(text, styles=styles,
-                            infotext_styles=str(backend.settings.get("infotext_styles", "Apply if any")))
+    params = parse_infotext(
+        text, styles=styles, infotext_styles=str(backend.settings.get("infotext_styles", "Apply if any"))
+    )
     given = request.model_fields_set
     values = request.model_dump()
     for field, (key, convert) in FIELDS.items():
@@ -113,8 +114,11 @@ def apply_infotext(backend: Any, request: BaseModel) -> BaseModel:
         if value is not None:
             values[field] = value
     if "enable_hr" in type(request).model_fields and "enable_hr" not in given:
-        values["enable_hr"] = "Denoising strength" in params and any(
-            k in params for k in ("Hires upscale", "Hires upscaler")) or bool(params.get("Hires resize-1"))
+        values["enable_hr"] = (
+            "Denoising strength" in params
+            and any(k in params for k in ("Hires upscale", "Hires upscaler"))
+            or bool(params.get("Hires resize-1"))
+        )
     overrides = dict(values.get("override_settings") or {})
     for key, value in _infotext_settings(backend, params).items():
         overrides.setdefault(key, value)

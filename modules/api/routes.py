@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 PREFIX = "/sdapi/v1"
 
 
-def add_api_route(app: Any, backend: Any, path: str, endpoint: Callable[..., Any],
-                  methods: Sequence[str] = ("GET",), **kwargs: Any) -> None:
+def add_api_route(
+    app: Any, backend: Any, path: str, endpoint: Callable[..., Any], methods: Sequence[str] = ("GET",), **kwargs: Any
+) -> None:
     """Register an API route (for the API itself and for extensions: ControlNet's ``/controlnet/*``...).
 
     It gets the same auth as every API route (the middleware guards all non-UI paths) and is placed before
@@ -63,8 +64,14 @@ class ApiLogMiddleware:
 
         await self.app(scope, receive, send_with_timing)
         client = (scope.get("client") or ("-", 0))[0]
-        log.info("API %s %s %s %s %.4fs", status["code"], scope.get("method"), scope["path"], client,
-                 time.perf_counter() - started)
+        log.info(
+            "API %s %s %s %s %.4fs",
+            status["code"],
+            scope.get("method"),
+            scope["path"],
+            client,
+            time.perf_counter() - started,
+        )
 
 
 def mount_api(app: Any, backend: Any) -> None:
@@ -159,8 +166,11 @@ def mount_api(app: Any, backend: Any) -> None:
         ("/face-restorers", empty, list[cm.FaceRestorerItem]),
         ("/realesrgan-models", empty, list[cm.RealesrganItem]),
         ("/extensions", lambda: catalog.extensions(backend), list[cm.ExtensionItem]),
-        ("/scripts", lambda: {"txt2img": scripts.script_names(backend, False),
-                              "img2img": scripts.script_names(backend, True)}, cm.ScriptsList),
+        (
+            "/scripts",
+            lambda: {"txt2img": scripts.script_names(backend, False), "img2img": scripts.script_names(backend, True)},
+            cm.ScriptsList,
+        ),
         ("/script-info", lambda: scripts.script_infos(backend), list[cm.ScriptInfo]),
         ("/memory", catalog.memory, cm.MemoryResponse),
     ]

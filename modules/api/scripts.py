@@ -109,8 +109,12 @@ def script_infos(backend: Any) -> list[dict[str, Any]]:
             if info is None:
                 runner = backend.services.get("scripts")
                 args = runner.args_info(script) if runner is not None and hasattr(runner, "args_info") else []
-                info = {"name": title_of(script).lower(), "is_alwayson": bool(getattr(script, "alwayson", False)),
-                        "is_img2img": is_img2img, "args": args}
+                info = {
+                    "name": title_of(script).lower(),
+                    "is_alwayson": bool(getattr(script, "alwayson", False)),
+                    "is_img2img": is_img2img,
+                    "args": args,
+                }
             elif not isinstance(info, dict):
                 info = info.model_dump() if hasattr(info, "model_dump") else dict(vars(info))
             infos.append(info)

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MAX_RESULT_PIXELS = 8192 * 8192
 
+
 def _extras_options(backend: Any, request: ExtrasBaseRequest) -> dict[str, Any]:
     if request.gfpgan_visibility or request.codeformer_visibility:
         log.warning("Extras: face restoration is not available in this build; GFPGAN/CodeFormer ignored")
@@ -96,6 +97,10 @@ def png_info(backend: Any, image_text: str) -> dict[str, Any]:
     infotext, items = read_infotext(image)
     items = {str(key): _jsonable(value) for key, value in items.items()}
     infotext = infotext or ""
-    parameters = parse_infotext(infotext, convert_numbers=False, styles=services.styles(backend),
-                                infotext_styles=str(backend.settings.get("infotext_styles", "Apply if any")))
+    parameters = parse_infotext(
+        infotext,
+        convert_numbers=False,
+        styles=services.styles(backend),
+        infotext_styles=str(backend.settings.get("infotext_styles", "Apply if any")),
+    )
     return {"info": infotext, "items": items, "parameters": _jsonable(parameters)}

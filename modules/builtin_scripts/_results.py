@@ -21,8 +21,13 @@ def first_image(processed: Processed | None, size: tuple[int, int]) -> Any:
     return processed.images[0]
 
 
-def merge(p: Any, cells: Sequence[Processed | None], leading: Sequence[Any] = (),
-          leading_infotexts: Sequence[str] = (), include_cells: bool = True) -> Processed:
+def merge(
+    p: Any,
+    cells: Sequence[Processed | None],
+    leading: Sequence[Any] = (),
+    leading_infotexts: Sequence[str] = (),
+    include_cells: bool = True,
+) -> Processed:
     """One ``Processed`` for the whole run: ``leading`` images (grids) first, then every cell's own images."""
     done = [cell for cell in cells if cell is not None]
     if not done:
@@ -32,19 +37,24 @@ def merge(p: Any, cells: Sequence[Processed | None], leading: Sequence[Any] = ()
     images, infotexts = list(leading), list(leading_infotexts)
     if include_cells:
         for cell in done:
-            own = cell.images[cell.index_of_first_image:]
+            own = cell.images[cell.index_of_first_image :]
             images += own
-            infotexts += cell.infotexts[cell.index_of_first_image:][:len(own)]
+            infotexts += cell.infotexts[cell.index_of_first_image :][: len(own)]
     first = done[0]
     while len(infotexts) < len(images):
         infotexts.append(first.infotexts[0] if first.infotexts else "")
     return Processed(
-        images=images, infotexts=infotexts, seed=first.seed, subseed=first.subseed,
+        images=images,
+        infotexts=infotexts,
+        seed=first.seed,
+        subseed=first.subseed,
         all_seeds=[s for cell in done for s in cell.all_seeds],
         all_subseeds=[s for cell in done for s in cell.all_subseeds],
         all_prompts=[t for cell in done for t in cell.all_prompts],
         all_negative_prompts=[t for cell in done for t in cell.all_negative_prompts],
-        params=p.params, info_extra=dict(first.info_extra), saved_paths=[s for cell in done for s in cell.saved_paths],
+        params=p.params,
+        info_extra=dict(first.info_extra),
+        saved_paths=[s for cell in done for s in cell.saved_paths],
         index_of_first_image=len(leading) if include_cells and len(images) > len(leading) else 0,
         interrupted=any(cell.interrupted for cell in done) or len(done) < len(cells),
         comments="\n".join(cell.comments for cell in done if cell.comments),
@@ -59,8 +69,16 @@ def save_grid(p: Any, grid: Any, infotext: str, basename: str, data_dir: Any) ->
     from modules.processing.outputs import filename_values, output_dir
 
     try:
-        path = save_image(grid, output_dir(p, data_dir, grid=True), basename=basename, info=filename_values(p, 0),
-                          infotext=infotext, settings=p.settings, grid=True, now=datetime.datetime.now())
+        path = save_image(
+            grid,
+            output_dir(p, data_dir, grid=True),
+            basename=basename,
+            info=filename_values(p, 0),
+            infotext=infotext,
+            settings=p.settings,
+            grid=True,
+            now=datetime.datetime.now(),
+        )
     except OSError as error:
         log.error("Could not save the %s grid: %s", basename, error)
         return None

@@ -109,23 +109,27 @@ def parse_values(axis: Axis, text: str, backend: Any = None) -> list[Any]:
         lookup = {choice.lower(): choice for choice in allowed}
         unknown = [v for v in values if str(v).lower() not in lookup]
         if unknown:
-            raise AxisError(f"{axis.label}: unknown value(s) {', '.join(map(str, unknown))}; "
-                            f"choose from {', '.join(allowed)}")
+            raise AxisError(
+                f"{axis.label}: unknown value(s) {', '.join(map(str, unknown))}; choose from {', '.join(allowed)}"
+            )
         values = [lookup[str(v).lower()] for v in values]
     return values
 
 
 # --- what each axis changes -----------------------------------------------------------------------------------
 
+
 def _field(name: str) -> Callable[[Changes, Any, Any], None]:
     def apply(changes: Changes, value: Any, p: Any) -> None:
         changes[name] = value
+
     return apply
 
 
 def _setting(key: str) -> Callable[[Changes, Any, Any], None]:
     def apply(changes: Changes, value: Any, p: Any) -> None:
         changes.setdefault("override_settings", {})[key] = value
+
     return apply
 
 

@@ -40,21 +40,37 @@ class PromptMatrix(scripts.Script):
         import gradio as gr
 
         with gr.Row():
-            put_at_start = gr.Checkbox(label="Put variable parts at start of prompt", value=False,
-                                       elem_id=self.elem_id("put_at_start"))
-            different_seeds = gr.Checkbox(label="Use different seed for each picture", value=False,
-                                          elem_id=self.elem_id("different_seeds"))
+            put_at_start = gr.Checkbox(
+                label="Put variable parts at start of prompt", value=False, elem_id=self.elem_id("put_at_start")
+            )
+            different_seeds = gr.Checkbox(
+                label="Use different seed for each picture", value=False, elem_id=self.elem_id("different_seeds")
+            )
         with gr.Row():
-            prompt_type = gr.Radio(["positive", "negative"], label="Select prompt", value="positive",
-                                   elem_id=self.elem_id("prompt_type"))
-            delimiter = gr.Radio(["comma", "space"], label="Select joining char", value="comma",
-                                 elem_id=self.elem_id("variations_delimiter"))
-        margin = gr.Slider(label="Grid margins (px)", minimum=0, maximum=500, value=0, step=2,
-                           elem_id=self.elem_id("margin_size"))
+            prompt_type = gr.Radio(
+                ["positive", "negative"], label="Select prompt", value="positive", elem_id=self.elem_id("prompt_type")
+            )
+            delimiter = gr.Radio(
+                ["comma", "space"],
+                label="Select joining char",
+                value="comma",
+                elem_id=self.elem_id("variations_delimiter"),
+            )
+        margin = gr.Slider(
+            label="Grid margins (px)", minimum=0, maximum=500, value=0, step=2, elem_id=self.elem_id("margin_size")
+        )
         return [put_at_start, different_seeds, prompt_type, delimiter, margin]
 
-    def run(self, p: Any, put_at_start: bool = False, different_seeds: bool = False, prompt_type: str = "positive",
-            variations_delimiter: str = "comma", margin_size: int = 0, *_: Any) -> Any:
+    def run(
+        self,
+        p: Any,
+        put_at_start: bool = False,
+        different_seeds: bool = False,
+        prompt_type: str = "positive",
+        variations_delimiter: str = "comma",
+        margin_size: int = 0,
+        *_: Any,
+    ) -> Any:
         from modules.images.grid import draw_prompt_matrix, image_grid
 
         source = p.prompt if prompt_type != "negative" else p.negative_prompt
@@ -67,8 +83,11 @@ class PromptMatrix(scripts.Script):
                 cells.append(None)
                 continue
             seed = p.seed + index if different_seeds else p.seed
-            cells.append(self.process_images(p, **{field: text, "seed": seed, "batch_size": 1, "n_iter": 1,
-                                                   "do_not_save_grid": True}))
+            cells.append(
+                self.process_images(
+                    p, **{field: text, "seed": seed, "batch_size": 1, "n_iter": 1, "do_not_save_grid": True}
+                )
+            )
         size = next((c.images[0].size for c in cells if c is not None and c.images), (p.width, p.height))
         images = [_results.first_image(c, size) for c in cells]
         grid = image_grid(images, rows=1 << ((len(parts) - 1) // 2))

@@ -31,15 +31,27 @@ def _bool(text: str) -> bool:
 
 # A1111's prompt_tags: option name -> (GenerationParams field, converter); sd_model goes to override_settings.
 TAGS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "prompt": ("prompt", str), "negative_prompt": ("negative_prompt", str),
+    "prompt": ("prompt", str),
+    "negative_prompt": ("negative_prompt", str),
     "styles": ("styles", lambda text: tuple(s.strip() for s in text.split(",") if s.strip())),
-    "seed": ("seed", int), "subseed": ("subseed", int), "subseed_strength": ("subseed_strength", float),
-    "seed_resize_from_h": ("seed_resize_from_h", int), "seed_resize_from_w": ("seed_resize_from_w", int),
-    "sampler_index": ("sampler_name", str), "sampler_name": ("sampler_name", str), "scheduler": ("scheduler", str),
-    "batch_size": ("batch_size", int), "n_iter": ("n_iter", int), "steps": ("steps", int),
-    "cfg_scale": ("cfg_scale", float), "width": ("width", int), "height": ("height", int),
-    "tiling": ("tiling", _bool), "do_not_save_samples": ("do_not_save_samples", _bool),
-    "do_not_save_grid": ("do_not_save_grid", _bool), "denoising_strength": ("denoising_strength", float),
+    "seed": ("seed", int),
+    "subseed": ("subseed", int),
+    "subseed_strength": ("subseed_strength", float),
+    "seed_resize_from_h": ("seed_resize_from_h", int),
+    "seed_resize_from_w": ("seed_resize_from_w", int),
+    "sampler_index": ("sampler_name", str),
+    "sampler_name": ("sampler_name", str),
+    "scheduler": ("scheduler", str),
+    "batch_size": ("batch_size", int),
+    "n_iter": ("n_iter", int),
+    "steps": ("steps", int),
+    "cfg_scale": ("cfg_scale", float),
+    "width": ("width", int),
+    "height": ("height", int),
+    "tiling": ("tiling", _bool),
+    "do_not_save_samples": ("do_not_save_samples", _bool),
+    "do_not_save_grid": ("do_not_save_grid", _bool),
+    "denoising_strength": ("denoising_strength", float),
 }
 IGNORED = {"restore_faces", "outpath_samples", "outpath_grids", "prompt_for_display"}
 
@@ -87,18 +99,31 @@ class PromptsFromFile(scripts.Script):
         import gradio as gr
 
         iterate = gr.Checkbox(label="Iterate seed every line", value=False, elem_id=self.elem_id("checkbox_iterate"))
-        iterate_batch = gr.Checkbox(label="Use same random seed for all lines", value=False,
-                                    elem_id=self.elem_id("checkbox_iterate_batch"))
-        position = gr.Radio(["start", "end"], label="Insert prompts at the", value="start",
-                            elem_id=self.elem_id("prompt_position"))
+        iterate_batch = gr.Checkbox(
+            label="Use same random seed for all lines", value=False, elem_id=self.elem_id("checkbox_iterate_batch")
+        )
+        position = gr.Radio(
+            ["start", "end"], label="Insert prompts at the", value="start", elem_id=self.elem_id("prompt_position")
+        )
         text = gr.Textbox(label="List of prompt inputs", lines=2, elem_id=self.elem_id("prompt_txt"))
         upload = gr.File(label="Upload prompt inputs", type="binary", elem_id=self.elem_id("file"))
-        upload.change(lambda data: (data or b"").decode("utf-8", errors="replace") if data else gr.update(),
-                      upload, text, show_progress="hidden")
+        upload.change(
+            lambda data: (data or b"").decode("utf-8", errors="replace") if data else gr.update(),
+            upload,
+            text,
+            show_progress="hidden",
+        )
         return [iterate, iterate_batch, position, text]
 
-    def run(self, p: Any, checkbox_iterate: bool = False, checkbox_iterate_batch: bool = False,
-            prompt_position: str = "start", prompt_txt: str = "", *_: Any) -> Any:
+    def run(
+        self,
+        p: Any,
+        checkbox_iterate: bool = False,
+        checkbox_iterate_batch: bool = False,
+        prompt_position: str = "start",
+        prompt_txt: str = "",
+        *_: Any,
+    ) -> Any:
         lines = [line for line in (prompt_txt or "").splitlines() if line.strip()]
         jobs = []
         for number, line in enumerate(lines, start=1):

@@ -36,8 +36,9 @@ class XYZPlot(scripts.Script):
         inputs = []
         for name, default in (("X", "Seed"), ("Y", "Nothing"), ("Z", "Nothing")):
             with gr.Row():
-                kind = gr.Dropdown(label=f"{name} type", choices=labels, value=default,
-                                   elem_id=self.elem_id(f"{name.lower()}_type"))
+                kind = gr.Dropdown(
+                    label=f"{name} type", choices=labels, value=default, elem_id=self.elem_id(f"{name.lower()}_type")
+                )
                 values = gr.Textbox(label=f"{name} values", lines=1, elem_id=self.elem_id(f"{name.lower()}_values"))
             inputs += [kind, values]
         with gr.Row():
@@ -45,13 +46,27 @@ class XYZPlot(scripts.Script):
             lone = gr.Checkbox(label="Include Sub Images", value=False, elem_id=self.elem_id("include_lone_images"))
             sub_grids = gr.Checkbox(label="Include Sub Grids", value=False, elem_id=self.elem_id("include_sub_grids"))
             no_fixed = gr.Checkbox(label="Keep -1 for seeds", value=False, elem_id=self.elem_id("no_fixed_seeds"))
-        margin = gr.Slider(label="Grid margins (px)", minimum=0, maximum=500, value=0, step=2,
-                           elem_id=self.elem_id("margin_size"))
+        margin = gr.Slider(
+            label="Grid margins (px)", minimum=0, maximum=500, value=0, step=2, elem_id=self.elem_id("margin_size")
+        )
         return inputs + [draw_legend, lone, sub_grids, no_fixed, margin]
 
-    def run(self, p: Any, x_type: Any = "Seed", x_values: str = "", y_type: Any = "Nothing", y_values: str = "",
-            z_type: Any = "Nothing", z_values: str = "", draw_legend: bool = True, include_lone_images: bool = False,
-            include_sub_grids: bool = False, no_fixed_seeds: bool = False, margin_size: int = 0, *_: Any) -> Any:
+    def run(
+        self,
+        p: Any,
+        x_type: Any = "Seed",
+        x_values: str = "",
+        y_type: Any = "Nothing",
+        y_values: str = "",
+        z_type: Any = "Nothing",
+        z_values: str = "",
+        draw_legend: bool = True,
+        include_lone_images: bool = False,
+        include_sub_grids: bool = False,
+        no_fixed_seeds: bool = False,
+        margin_size: int = 0,
+        *_: Any,
+    ) -> Any:
         from modules.images.grid import (
             GridAnnotation,
             draw_grid_annotations,
@@ -84,19 +99,30 @@ class XYZPlot(scripts.Script):
         per_z = len(xs) * len(ys)
         sub_grids = []
         for zi in range(len(zs)):
-            images = [_results.first_image(c, size) for c in cells[zi * per_z:(zi + 1) * per_z]]
+            images = [_results.first_image(c, size) for c in cells[zi * per_z : (zi + 1) * per_z]]
             grid = image_grid(images, rows=len(ys))
             if draw_legend:
-                grid = draw_grid_annotations(grid, size[0], size[1],
-                                             [[GridAnnotation(axes[0].format(x))] for x in xs],
-                                             [[GridAnnotation(axes[1].format(y))] for y in ys], int(margin_size))
+                grid = draw_grid_annotations(
+                    grid,
+                    size[0],
+                    size[1],
+                    [[GridAnnotation(axes[0].format(x))] for x in xs],
+                    [[GridAnnotation(axes[1].format(y))] for y in ys],
+                    int(margin_size),
+                )
             sub_grids.append(grid)
         if len(zs) > 1:
             width, height = sub_grids[0].size
             grid = image_grid([g.resize((width, height)) for g in sub_grids], rows=1)
             if draw_legend:
-                grid = draw_grid_annotations(grid, width, height, [[GridAnnotation(axes[2].format(z))] for z in zs],
-                                             [[GridAnnotation()]], int(margin_size))
+                grid = draw_grid_annotations(
+                    grid,
+                    width,
+                    height,
+                    [[GridAnnotation(axes[2].format(z))] for z in zs],
+                    [[GridAnnotation()]],
+                    int(margin_size),
+                )
         else:
             grid = sub_grids[0]
         first_text = next((c.infotexts[0] for c in cells if c is not None and c.infotexts), "")

@@ -54,8 +54,7 @@ def install_from_url(manager: Any, url: str, branch: str = "", dirname: str = ""
     installer.check_access(manager.backend.flags)
     paths = manager.backend.paths
     remotes = [ext.git().remote for ext in manager.extensions]
-    target = installer.install_from_url(Path(paths.extensions), Path(paths.data) / "tmp", url, branch, dirname,
-                                        remotes)
+    target = installer.install_from_url(Path(paths.extensions), Path(paths.data) / "tmp", url, branch, dirname, remotes)
     if (target / "install.py").is_file() and not getattr(manager.backend.flags, "skip_install", False):
         error = installer.run_install_script(target)
         if error:

@@ -33,7 +33,7 @@ def page_head(extensions: list[Any]) -> str:
             if text is not None:
                 kind = ' type="module"' if path.suffix == ".mjs" else ""
                 safe = text.replace("</script", "<\\/script")
-                tags.append(f"<script{kind} data-extension=\"{ext.name}\">{safe}</script>")
+                tags.append(f'<script{kind} data-extension="{ext.name}">{safe}</script>')
     return "\n".join(tags)
 
 

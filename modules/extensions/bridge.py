@@ -28,7 +28,8 @@ def current() -> Any:
     if context is None:
         raise NoExtensionContext(
             "modules.script_callbacks / modules.scripts functions work only while an extension's scripts are "
-            "loaded or its hooks run; register callbacks at import time or from a hook")
+            "loaded or its hooks run; register callbacks at import time or from a hook"
+        )
     return context
 
 

@@ -17,9 +17,24 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 KINDS = (
-    "app_started", "model_loaded", "ui_tabs", "ui_train_tabs", "ui_settings", "before_image_saved", "image_saved",
-    "cfg_denoiser", "cfg_denoised", "cfg_after_cfg", "before_ui", "script_unloaded", "infotext_pasted",
-    "before_reload", "image_grid", "before_component", "after_component", "extra_noise",
+    "app_started",
+    "model_loaded",
+    "ui_tabs",
+    "ui_train_tabs",
+    "ui_settings",
+    "before_image_saved",
+    "image_saved",
+    "cfg_denoiser",
+    "cfg_denoised",
+    "cfg_after_cfg",
+    "before_ui",
+    "script_unloaded",
+    "infotext_pasted",
+    "before_reload",
+    "image_grid",
+    "before_component",
+    "after_component",
+    "extra_noise",
 )
 
 
@@ -46,8 +61,9 @@ class CallbackRegistry:
     def __init__(self) -> None:
         self._callbacks: dict[str, list[Callback]] = {kind: [] for kind in KINDS}
 
-    def add(self, kind: str, fn: Callable[..., Any], *, extension: str = "", script: str = "",
-            name: str | None = None) -> Callback:
+    def add(
+        self, kind: str, fn: Callable[..., Any], *, extension: str = "", script: str = "", name: str | None = None
+    ) -> Callback:
         if kind not in self._callbacks:
             raise ValueError(f"Unknown callback {kind!r}; valid ones: {', '.join(KINDS)}")
         if not callable(fn):
@@ -81,8 +97,9 @@ class CallbackRegistry:
             try:
                 results.append(call_flexibly(callback.fn, *args))
             except Exception:
-                log.exception("Extension %s: %s callback %s failed", callback.extension or "(built-in)", kind,
-                              callback.name)
+                log.exception(
+                    "Extension %s: %s callback %s failed", callback.extension or "(built-in)", kind, callback.name
+                )
         return results
 
 
@@ -96,4 +113,4 @@ def call_flexibly(fn: Callable[..., Any], *args: Any) -> Any:
     if any(p.kind == p.VAR_POSITIONAL for p in parameters):
         return fn(*args)
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return fn(*args[:len(positional)])
+    return fn(*args[: len(positional)])

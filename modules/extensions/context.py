@@ -49,8 +49,9 @@ class ExtensionSettings:
 
 
 class ExtensionContext:
-    def __init__(self, backend: Any, callbacks: Any, name: str = "", path: Path | None = None,
-                 script: str = "") -> None:
+    def __init__(
+        self, backend: Any, callbacks: Any, name: str = "", path: Path | None = None, script: str = ""
+    ) -> None:
         self._backend = backend
         self.callbacks = callbacks
         self.name = name  # extension folder name; "" for the program's built-in scripts

@@ -66,8 +66,15 @@ class Extension:
     def api_item(self) -> dict[str, Any]:
         """A1111's ``/sdapi/v1/extensions`` entry."""
         git = self.git()
-        return {"name": self.name, "remote": git.remote, "branch": git.branch, "commit_hash": git.commit_hash,
-                "version": git.version, "commit_date": git.commit_date, "enabled": self.enabled}
+        return {
+            "name": self.name,
+            "remote": git.remote,
+            "branch": git.branch,
+            "commit_hash": git.commit_hash,
+            "version": git.version,
+            "commit_date": git.commit_date,
+            "enabled": self.enabled,
+        }
 
 
 def read_git_info(path: Path) -> GitInfo:
@@ -109,8 +116,12 @@ def discover(paths: Any, settings: Any, flags: Any) -> list[Extension]:
         for directory in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             metadata = read_metadata(directory)
             if metadata.canonical_name in taken:
-                log.warning("Extension %s duplicates %s (same name %r); it is skipped", directory,
-                            taken[metadata.canonical_name], metadata.canonical_name)
+                log.warning(
+                    "Extension %s duplicates %s (same name %r); it is skipped",
+                    directory,
+                    taken[metadata.canonical_name],
+                    metadata.canonical_name,
+                )
                 continue
             taken[metadata.canonical_name] = directory
             enabled = directory.name not in disabled
@@ -123,8 +134,9 @@ def discover(paths: Any, settings: Any, flags: Any) -> list[Extension]:
 
 def _check_requirements(extensions: list[Extension]) -> None:
     """An extension whose ``Requires=`` names an extension that is not active cannot load."""
-    active = {ext.canonical_name for ext in extensions if ext.active} | {ext.name.lower() for ext in extensions
-                                                                         if ext.active}
+    active = {ext.canonical_name for ext in extensions if ext.active} | {
+        ext.name.lower() for ext in extensions if ext.active
+    }
     for ext in extensions:
         if not ext.active:
             continue
@@ -132,8 +144,11 @@ def _check_requirements(extensions: list[Extension]) -> None:
         if missing:
             ext.active = False
             ext.fail(f"requires {', '.join(missing)}, which is not installed or not enabled")
-            log.error("Extension %s requires %s, which is not installed or not enabled; it is not loaded",
-                      ext.name, ", ".join(missing))
+            log.error(
+                "Extension %s requires %s, which is not installed or not enabled; it is not loaded",
+                ext.name,
+                ", ".join(missing),
+            )
 
 
 def active_extension_dirs(backend: Any) -> list[Path]:

@@ -26,9 +26,11 @@ from modules.settings.cli import is_non_local
 
 log = logging.getLogger(__name__)
 
-ACCESS_DENIED = ("extension access disabled because of command line flags: the server is reachable from other "
-                 "machines (--listen, --share or --server-name); start it with --enable-insecure-extension-access "
-                 "to allow installing, updating, enabling and disabling extensions")
+ACCESS_DENIED = (
+    "extension access disabled because of command line flags: the server is reachable from other "
+    "machines (--listen, --share or --server-name); start it with --enable-insecure-extension-access "
+    "to allow installing, updating, enabling and disabling extensions"
+)
 INSTALL_TIMEOUT = 900
 _DIRNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")
 
@@ -53,6 +55,7 @@ def access_allowed(flags: Any) -> bool:
 
 # --- install.py -------------------------------------------------------------------------------------------------
 
+
 def run_install_script(directory: Path, timeout: float = INSTALL_TIMEOUT) -> str | None:
     """Run ``directory/install.py``; None on success, else an error message with the end of its output."""
     script = directory / "install.py"
@@ -61,8 +64,15 @@ def run_install_script(directory: Path, timeout: float = INSTALL_TIMEOUT) -> str
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(program_dir), env.get("PYTHONPATH", "")]))
     env.setdefault("WEBUI_EXTENSION_DIR", str(directory))
     try:
-        result = subprocess.run([sys.executable, str(script)], cwd=directory, env=env, capture_output=True,
-                                text=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=directory,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return f"install.py did not finish within {int(timeout)} s"
     except OSError as error:
@@ -119,6 +129,7 @@ def run_installers(extensions: list[Any], record: InstallRecord, force: bool = F
 
 # --- git ----------------------------------------------------------------------------------------------------------
 
+
 def normalize_url(url: str) -> str:
     """For duplicate checks: ``https://x/y.git/`` and ``https://x/y`` are the same remote."""
     return url.strip().rstrip("/").removesuffix(".git").lower()
@@ -134,8 +145,14 @@ def dirname_from_url(url: str) -> str:
     return tail.removesuffix(".git")
 
 
-def install_from_url(extensions_dir: Path, tmp_dir: Path, url: str, branch: str = "", dirname: str = "",
-                     known_remotes: list[str] | None = None) -> Path:
+def install_from_url(
+    extensions_dir: Path,
+    tmp_dir: Path,
+    url: str,
+    branch: str = "",
+    dirname: str = "",
+    known_remotes: list[str] | None = None,
+) -> Path:
     """Clone ``url`` into ``extensions_dir/<dirname>`` and return the new folder; ValueError says what is wrong."""
     url = (url or "").strip()
     if not url:
@@ -165,7 +182,7 @@ def install_from_url(extensions_dir: Path, tmp_dir: Path, url: str, branch: str 
 
 
 def check_for_update(path: Path) -> str:
-    """"latest", "behind" or "unknown" (offline, not a git checkout) after fetching the remote."""
+    """ "latest", "behind" or "unknown" (offline, not a git checkout) after fetching the remote."""
     import git
 
     try:

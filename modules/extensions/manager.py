@@ -82,8 +82,7 @@ class ExtensionManager:
             if ext.active and not ext.failed:
                 ext.status = "enabled"
         self.fire_ui_settings()
-        log.info("Extensions: %d loaded, %d scripts", sum(e.active for e in self.extensions),
-                 len(self.loaded_scripts))
+        log.info("Extensions: %d loaded, %d scripts", sum(e.active for e in self.extensions), len(self.loaded_scripts))
 
     def _load_builtin_scripts(self, context: ExtensionContext) -> None:
         package = importlib.import_module(BUILTIN_SCRIPTS_PACKAGE)
@@ -117,16 +116,22 @@ class ExtensionManager:
             sys.modules.pop(module_name, None)
             if isinstance(error, KeyboardInterrupt):
                 raise
-            log.exception("Extension %s: scripts/%s failed to load; the rest of the app keeps working",
-                          ext.name, path.name)
+            log.exception(
+                "Extension %s: scripts/%s failed to load; the rest of the app keeps working", ext.name, path.name
+            )
             ext.fail(f"scripts/{path.name}: {type(error).__name__}: {error}")
             return
         self._collect(module, context, path)
 
     def _collect(self, module: Any, context: ExtensionContext, path: Path) -> None:
         for value in vars(module).values():
-            if (inspect.isclass(value) and issubclass(value, Script) and value is not Script
-                    and value.__module__ == module.__name__ and not inspect.isabstract(value)):
+            if (
+                inspect.isclass(value)
+                and issubclass(value, Script)
+                and value is not Script
+                and value.__module__ == module.__name__
+                and not inspect.isabstract(value)
+            ):
                 self.loaded_scripts.append(LoadedScript(value, context, path))
 
     # --- callbacks fired by the app -----------------------------------------------------------------------

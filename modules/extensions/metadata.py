@@ -58,13 +58,19 @@ def parse_metadata(text: str, folder_name: str) -> ExtensionMetadata:
     scripts = {}
     for name in parser.sections():
         if name.startswith("scripts/"):
-            scripts[name] = ScriptRules(tuple(split_names(parser[name].get("Requires"))),
-                                        tuple(split_names(parser[name].get("Before"))),
-                                        tuple(split_names(parser[name].get("After"))))
+            scripts[name] = ScriptRules(
+                tuple(split_names(parser[name].get("Requires"))),
+                tuple(split_names(parser[name].get("Before"))),
+                tuple(split_names(parser[name].get("After"))),
+            )
     canonical = (section.get("Name") or folder_name).strip().lower()
-    return ExtensionMetadata(canonical, tuple(split_names(section.get("Requires"))),
-                             tuple(split_names(section.get("Before"))), tuple(split_names(section.get("After"))),
-                             scripts)
+    return ExtensionMetadata(
+        canonical,
+        tuple(split_names(section.get("Requires"))),
+        tuple(split_names(section.get("Before"))),
+        tuple(split_names(section.get("After"))),
+        scripts,
+    )
 
 
 def read_metadata(directory: Path) -> ExtensionMetadata:
@@ -114,8 +120,7 @@ def order_scripts(entries: Sequence[ScriptEntry]) -> list[ScriptEntry]:
         ready = next((i for i in range(count) if i not in placed and after[i] <= placed), None)
         if ready is None:  # a cycle: take the first remaining script as it was discovered
             ready = next(i for i in range(count) if i not in placed)
-            log.warning("Load-order cycle in metadata.ini involving %s; loading it in folder order",
-                        entries[ready].key)
+            log.warning("Load-order cycle in metadata.ini involving %s; loading it in folder order", entries[ready].key)
         ordered.append(ready)
         placed.add(ready)
     return [entries[i] for i in ordered]

@@ -20,8 +20,20 @@ from modules.processing.params import GenerationParams
 
 log = logging.getLogger(__name__)
 
-STATE_FIELDS = ("prompt", "negative_prompt", "seed", "subseed", "steps", "cfg_scale", "width", "height",
-                "sampler_name", "scheduler", "batch_size", "n_iter")
+STATE_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "subseed",
+    "steps",
+    "cfg_scale",
+    "width",
+    "height",
+    "sampler_name",
+    "scheduler",
+    "batch_size",
+    "n_iter",
+)
 
 
 def params_from_state(p: Any, **changes: Any) -> GenerationParams:

@@ -64,8 +64,11 @@ class ScriptRunner:
                     visibility = script.show(is_img2img)
                     title_of(script)
             except Exception:
-                log.exception("Extension %s: script %s could not be created", loaded.context.name or "(built-in)",
-                              loaded.path.name)
+                log.exception(
+                    "Extension %s: script %s could not be created",
+                    loaded.context.name or "(built-in)",
+                    loaded.path.name,
+                )
                 continue
             if visibility is AlwaysVisible:
                 script.alwayson = True
@@ -122,14 +125,16 @@ class ScriptRunner:
         info = []
         for component in self._ui_components(script):
             choices = getattr(component, "choices", None)
-            info.append({
-                "label": getattr(component, "label", None),
-                "value": getattr(component, "value", None),
-                "minimum": getattr(component, "minimum", None),
-                "maximum": getattr(component, "maximum", None),
-                "step": getattr(component, "step", None),
-                "choices": [str(c[0] if isinstance(c, (tuple, list)) else c) for c in choices] if choices else None,
-            })
+            info.append(
+                {
+                    "label": getattr(component, "label", None),
+                    "value": getattr(component, "value", None),
+                    "minimum": getattr(component, "minimum", None),
+                    "maximum": getattr(component, "maximum", None),
+                    "step": getattr(component, "step", None),
+                    "choices": [str(c[0] if isinstance(c, (tuple, list)) else c) for c in choices] if choices else None,
+                }
+            )
         return info
 
     # --- arguments ----------------------------------------------------------------------------------------
@@ -138,7 +143,7 @@ class ScriptRunner:
         if not script.pad_args_with_defaults:
             return given
         defaults = self.default_args(script) if type(script).ui is not Script.ui else ()
-        return given + defaults[len(given):]
+        return given + defaults[len(given) :]
 
     def _alwayson_args(self, p: Any) -> list[tuple[Script, tuple[Any, ...]]]:
         requested = {str(item.title).strip().lower(): item.args for item in p.params.alwayson_scripts}
@@ -176,8 +181,12 @@ class ScriptRunner:
         except InvalidParams:
             raise
         except Exception:
-            log.exception("Extension %s: %s.%s failed; going on without it",
-                          script.extension.name or "(built-in)", title_of(script), hook)
+            log.exception(
+                "Extension %s: %s.%s failed; going on without it",
+                script.extension.name or "(built-in)",
+                title_of(script),
+                hook,
+            )
             return None
 
     def before_process(self, p: Any) -> None:
@@ -192,7 +201,9 @@ class ScriptRunner:
             return None
         script = self.find(name, p.is_img2img)
         if script is None or script.alwayson:
-            raise InvalidParams(f"Script {name!r} not found; available: {', '.join(self.selectable_titles(p.is_img2img))}")
+            raise InvalidParams(
+                f"Script {name!r} not found; available: {', '.join(self.selectable_titles(p.is_img2img))}"
+            )
         args = self._args(script, p.params.script_args)
         p.script_args[title_of(script)] = args
         with bridge.activated(script.extension):
@@ -202,8 +213,13 @@ class ScriptRunner:
         self._each(p, "process", lambda s, a: s.process(p, *a))
 
     def process_batch(self, p: Any) -> None:
-        self._each(p, "process_batch", lambda s, a: s.process_batch(
-            p, *a, batch_number=p.iteration, prompts=p.prompts, seeds=p.seeds, subseeds=p.subseeds))
+        self._each(
+            p,
+            "process_batch",
+            lambda s, a: s.process_batch(
+                p, *a, batch_number=p.iteration, prompts=p.prompts, seeds=p.seeds, subseeds=p.subseeds
+            ),
+        )
 
     def postprocess_image(self, p: Any, image: Any) -> Any:
         pp = PostprocessImageArgs(image)
@@ -211,8 +227,9 @@ class ScriptRunner:
         return pp.image
 
     def postprocess_batch(self, p: Any, images: list[Any]) -> None:
-        self._each(p, "postprocess_batch", lambda s, a: s.postprocess_batch(
-            p, *a, images=images, batch_number=p.iteration))
+        self._each(
+            p, "postprocess_batch", lambda s, a: s.postprocess_batch(p, *a, images=images, batch_number=p.iteration)
+        )
 
     def postprocess(self, p: Any, processed: Any) -> None:
         self._each(p, "postprocess", lambda s, a: s.postprocess(p, processed, *a))

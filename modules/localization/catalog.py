@@ -45,8 +45,9 @@ def read_language_file(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise LanguageFileError(f"{path}: not valid JSON: {error}") from None
     if not isinstance(data, dict):
-        raise LanguageFileError(f"{path}: expected a JSON object of English text -> translation, "
-                                f"found {type(data).__name__}")
+        raise LanguageFileError(
+            f"{path}: expected a JSON object of English text -> translation, found {type(data).__name__}"
+        )
     entries: dict[str, Any] = {}
     dropped = 0
     for key, value in data.items():
@@ -55,8 +56,9 @@ def read_language_file(path: Path) -> dict[str, Any]:
         else:
             dropped += 1
     if dropped:
-        log.warning("%s: %d entr%s with a value that is not text ignored", path, dropped,
-                    "y" if dropped == 1 else "ies")
+        log.warning(
+            "%s: %d entr%s with a value that is not text ignored", path, dropped, "y" if dropped == 1 else "ies"
+        )
     return entries
 
 
@@ -66,8 +68,10 @@ def json_files(folder: Path) -> list[Path]:
         children = list(folder.iterdir())
     except OSError:
         return []
-    return sorted((path for path in children if path.suffix.lower() == ".json" and path.is_file()),
-                  key=lambda path: path.name.lower())
+    return sorted(
+        (path for path in children if path.suffix.lower() == ".json" and path.is_file()),
+        key=lambda path: path.name.lower(),
+    )
 
 
 class LocalizationCatalog:
@@ -99,8 +103,10 @@ class LocalizationCatalog:
 
     def names(self) -> list[str]:
         """Language names that have at least one usable file, sorted."""
-        return sorted((name for name, paths in self.files().items() if any(self._load(p) is not None for p in paths)),
-                      key=str.lower)
+        return sorted(
+            (name for name, paths in self.files().items() if any(self._load(p) is not None for p in paths)),
+            key=str.lower,
+        )
 
     def choices(self) -> list[str]:
         """What the ``localization`` setting offers: "None" (English), then every language."""
@@ -113,8 +119,9 @@ class LocalizationCatalog:
             return {}
         paths = self.files().get(name)
         if not paths:
-            log.warning("Language %r chosen in Settings has no file in %s or the extensions; showing English",
-                        name, self.root)
+            log.warning(
+                "Language %r chosen in Settings has no file in %s or the extensions; showing English", name, self.root
+            )
             return {}
         merged: dict[str, Any] = {}
         for path in paths:
@@ -147,4 +154,3 @@ class LocalizationCatalog:
         with self._lock:
             self._cache[path] = (signature, entries)
         return entries
-

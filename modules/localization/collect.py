@@ -49,8 +49,9 @@ def ignored_ids(script: Path = TRANSLATOR_JS) -> IgnoredIds:
     ids_block = re.search(r"IGNORED_IDS\s*=\s*new Set\(\[(.*?)\]\)", source, re.S)
     patterns_block = re.search(r"IGNORED_ID_PATTERNS\s*=\s*\[(.*?)\];", source, re.S)
     ids = set(re.findall(r'"([^"]+)"', ids_block.group(1))) if ids_block else set()
-    patterns = [re.compile(p) for p in re.findall(r"/((?:[^/\\]|\\.)+)/", patterns_block.group(1))] \
-        if patterns_block else []
+    patterns = (
+        [re.compile(p) for p in re.findall(r"/((?:[^/\\]|\\.)+)/", patterns_block.group(1))] if patterns_block else []
+    )
     if not ids:
         log.warning("No IGNORED_IDS found in %s; model names may be listed as interface text", script)
     return ids, patterns
@@ -69,8 +70,11 @@ class _MarkupText(html.parser.HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name: value or "" for name, value in attrs}
-        skipped = (tag in SKIPPED_TAGS or values.get("translate") == "no"
-                   or NO_TRANSLATE_CLASS in values.get("class", "").split())
+        skipped = (
+            tag in SKIPPED_TAGS
+            or values.get("translate") == "no"
+            or NO_TRANSLATE_CLASS in values.get("class", "").split()
+        )
         if tag not in ("br", "img", "input", "hr", "meta", "link", "wbr", "source", "col", "area"):
             self._stack.append((tag, skipped))
         if not (skipped or self._skipping()):
@@ -140,8 +144,11 @@ def config_strings(config: dict[str, Any], ignored: IgnoredIds | None = None) ->
         props = component.get("props", {})
         elem_id = props.get("elem_id") or ""
         classes = props.get("elem_classes") or []
-        return (NO_TRANSLATE_CLASS in classes or elem_id in ids
-                or any(pattern.search(elem_id) for pattern in patterns if elem_id))
+        return (
+            NO_TRANSLATE_CLASS in classes
+            or elem_id in ids
+            or any(pattern.search(elem_id) for pattern in patterns if elem_id)
+        )
 
     def visit(node: dict[str, Any], ignored_above: bool) -> None:
         component = components.get(node.get("id"))

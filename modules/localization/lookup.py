@@ -36,9 +36,11 @@ def _emoji_pattern() -> Any:
 
         return regex.compile(r"[\p{Extended_Pictographic}\U0001F3FB-\U0001F3FF\U0001F9B0-\U0001F9B3\uFE0F\u200D]")
     except ImportError:  # close enough: the blocks where pictographs live
-        return re.compile("[\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a-\u23ff"
-                          "\u24c2\u25aa-\u27bf\u2934\u2935\u2b05-\u2b55\u3030\u303d\u3297\u3299"
-                          "\U0001f000-\U0001faff\ufe0f\u200d]")
+        return re.compile(
+            "[\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a-\u23ff"
+            "\u24c2\u25aa-\u27bf\u2934\u2935\u2b05-\u2b55\u3030\u303d\u3297\u3299"
+            "\U0001f000-\U0001faff\ufe0f\u200d]"
+        )
 
 
 EMOJI = _emoji_pattern()
@@ -76,7 +78,7 @@ def compile_patterns(strings: Mapping[str, Any]) -> list[_Pattern]:
             continue
         source, last = "", 0
         for match in PLACEHOLDER.finditer(key):
-            source += re.escape(key[last:match.start()]) + r"([\s\S]+?)"
+            source += re.escape(key[last : match.start()]) + r"([\s\S]+?)"
             last = match.end()
         source += re.escape(key[last:])
         patterns.append(_Pattern(re.compile(f"^{source}$"), names, value, len(literal)))

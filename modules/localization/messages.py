@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import logging
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -22,9 +21,18 @@ from modules.localization.lookup import PLACEHOLDER, is_translatable
 
 log = logging.getLogger(__name__)
 
-MESSAGE_CALLS = {"error_html", "info_html", "warning_html", "Info", "Warning", "Error", "status_html",
-                 "message_html", "BackendNotReady",
-                 "Slider"}  # ControlNet's preprocessor sliders: ``Slider("Canny Low Threshold", ...)`` relabel the UI
+MESSAGE_CALLS = {
+    "error_html",
+    "info_html",
+    "warning_html",
+    "Info",
+    "Warning",
+    "Error",
+    "status_html",
+    "message_html",
+    "BackendNotReady",
+    "Slider",
+}  # ControlNet's preprocessor sliders: ``Slider("Canny Low Threshold", ...)`` relabel the UI
 UPDATE_CALLS = {"update"}  # ``gr.update(label="...")``: labels set after the page was built
 UPDATED_TEXT = ("label", "info", "placeholder")
 # A status line: assigned to ``self._status`` (or ``_init_error``), returned by a ``status`` property.
@@ -88,8 +96,10 @@ def _message_nodes(tree: ast.AST) -> Iterator[ast.expr]:
             yield from (keyword.value for keyword in node.keywords if keyword.arg in UPDATED_TEXT)
         elif isinstance(node, (ast.Assign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, (ast.Attribute, ast.Name)) and getattr(t, "attr", getattr(t, "id", "")) in
-                   STATUS_NAMES for t in targets):
+            if any(
+                isinstance(t, (ast.Attribute, ast.Name)) and getattr(t, "attr", getattr(t, "id", "")) in STATUS_NAMES
+                for t in targets
+            ):
                 yield node.value
         elif isinstance(node, ast.FunctionDef) and node.name in STATUS_NAMES:
             yield from (child.value for child in ast.walk(node) if isinstance(child, ast.Return) and child.value)

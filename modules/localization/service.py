@@ -30,8 +30,7 @@ def install_localization(backend: Any) -> LocalizationCatalog:
         registry.set_choices(SETTING_KEY, catalog.choices)
     chosen = backend.settings.get(SETTING_KEY)
     if chosen and chosen not in catalog.choices():
-        log.warning("Localization %r is chosen in Settings but no such language file exists; showing English",
-                    chosen)
+        log.warning("Localization %r is chosen in Settings but no such language file exists; showing English", chosen)
     return catalog
 
 

@@ -20,9 +20,18 @@ Shapes = Mapping[str, tuple[int, ...]]
 UNET = "model.diffusion_model."
 LATENT_SCALE = {"sd1": 0.18215, "sd2": 0.18215, "sdxl": 0.13025, "sdxl_refiner": 0.13025}
 SDXL_TIME_IDS = {"sdxl": 6, "sdxl_refiner": 5}  # size+crop+target / size+crop+aesthetic score
-DEFAULT_VAE_DDCONFIG = {"ch": 128, "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "z_channels": 4,
-                        "in_channels": 3, "out_ch": 3, "double_z": True, "resolution": 256,
-                        "attn_resolutions": [], "dropout": 0.0}
+DEFAULT_VAE_DDCONFIG = {
+    "ch": 128,
+    "ch_mult": [1, 2, 4, 4],
+    "num_res_blocks": 2,
+    "z_channels": 4,
+    "in_channels": 3,
+    "out_ch": 3,
+    "double_z": True,
+    "resolution": 256,
+    "attn_resolutions": [],
+    "dropout": 0.0,
+}
 
 
 def heads_for(width: int, head_dim: int = 64) -> int:
@@ -71,7 +80,7 @@ def unet_params_from_shapes(shapes: Shapes, prefix: str = UNET) -> dict[str, Any
         "model_channels": model_channels,
         "channel_mult": [level["channels"] // model_channels for level in levels],
         "num_res_blocks": res_counts.pop(),
-        "attention_resolutions": [2 ** i for i, depth in enumerate(depths) if depth],
+        "attention_resolutions": [2**i for i, depth in enumerate(depths) if depth],
         "transformer_depth": depths,
         "transformer_depth_middle": mid_depth,
         "context_dim": context_dim,
@@ -97,12 +106,16 @@ def vae_ddconfig_from_shapes(shapes: Shapes, prefix: str = "first_stage_model.")
         "z_channels": shapes[prefix + "decoder.conv_in.weight"][1],
         "in_channels": in_channels,
         "out_ch": shapes[prefix + "decoder.conv_out.weight"][0],
-        "double_z": True, "resolution": 256, "attn_resolutions": [], "dropout": 0.0,
+        "double_z": True,
+        "resolution": 256,
+        "attn_resolutions": [],
+        "dropout": 0.0,
     }
 
 
-def vae_config_from_shapes(shapes: Shapes, prefix: str = "first_stage_model.",
-                           scaling_factor: float = 0.18215) -> dict[str, Any]:
+def vae_config_from_shapes(
+    shapes: Shapes, prefix: str = "first_stage_model.", scaling_factor: float = 0.18215
+) -> dict[str, Any]:
     """diffusers ``AutoencoderKL`` config for an LDM-layout or diffusers-layout VAE state dict."""
     if prefix + "encoder.down_blocks.0.resnets.0.conv1.weight" in shapes:  # already diffusers layout
         p = re.escape(prefix)
@@ -121,15 +134,22 @@ def vae_config_from_shapes(shapes: Shapes, prefix: str = "first_stage_model.",
         }
     from diffusers.loaders.single_file_utils import create_vae_diffusers_config_from_ldm
 
-    ldm = {"model": {"params": {"first_stage_config": {"params": {"ddconfig": vae_ddconfig_from_shapes(shapes, prefix)}},
-                                "scale_factor": scaling_factor}}}
+    ldm = {
+        "model": {
+            "params": {
+                "first_stage_config": {"params": {"ddconfig": vae_ddconfig_from_shapes(shapes, prefix)}},
+                "scale_factor": scaling_factor,
+            }
+        }
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return dict(create_vae_diffusers_config_from_ldm(ldm, {}, image_size=512, scaling_factor=scaling_factor))
 
 
-def _unet_config(family: str, params: dict[str, Any], text_pooled_dim: int | None,
-                 overrides: Mapping[str, Any]) -> dict[str, Any]:
+def _unet_config(
+    family: str, params: dict[str, Any], text_pooled_dim: int | None, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
     from diffusers.loaders.single_file_utils import create_unet_diffusers_config_from_ldm
 
     ldm_params = {k: v for k, v in params.items() if k != "transformer_depth_middle"}
@@ -143,8 +163,14 @@ def _unet_config(family: str, params: dict[str, Any], text_pooled_dim: int | Non
         ldm_params["num_heads"] = int(overrides.get("num_heads") or 8)
     else:  # heads are set per level below; the helper only needs a value
         ldm_params["num_head_channels"] = int(overrides.get("num_head_channels") or 64)
-    ldm = {"model": {"params": {"unet_config": {"params": ldm_params},
-                                "first_stage_config": {"params": {"ddconfig": DEFAULT_VAE_DDCONFIG}}}}}
+    ldm = {
+        "model": {
+            "params": {
+                "unet_config": {"params": ldm_params},
+                "first_stage_config": {"params": {"ddconfig": DEFAULT_VAE_DDCONFIG}},
+            }
+        }
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         config = dict(create_unet_diffusers_config_from_ldm(ldm, {}, image_size=1024 if "xl" in family else 512))
@@ -165,25 +191,38 @@ def _unet_config(family: str, params: dict[str, Any], text_pooled_dim: int | Non
         time_dim, rest = divmod(adm - (text_pooled_dim or 0), SDXL_TIME_IDS[family])
         if rest or time_dim <= 0:
             raise ValueError(f"label_emb input width {adm} does not fit pooled width {text_pooled_dim}")
-        config.update(class_embed_type=None, addition_embed_type="text_time", addition_time_embed_dim=time_dim,
-                      projection_class_embeddings_input_dim=adm)
+        config.update(
+            class_embed_type=None,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=time_dim,
+            projection_class_embeddings_input_dim=adm,
+        )
     return config
 
 
 def _hf_clip(shapes: Shapes, prefix: str) -> tuple[str, dict[str, Any]]:
     """(root prefix, CLIPTextConfig kwargs) of a transformers-layout CLIP text model under ``prefix``."""
-    root = next((key[: -len("embeddings.token_embedding.weight")] for key in shapes
-                 if key.startswith(prefix) and key.endswith("embeddings.token_embedding.weight")), None)
+    root = next(
+        (
+            key[: -len("embeddings.token_embedding.weight")]
+            for key in shapes
+            if key.startswith(prefix) and key.endswith("embeddings.token_embedding.weight")
+        ),
+        None,
+    )
     if root is None:
         raise ValueError(f"no CLIP token embedding under {prefix}")
     vocab, width = shapes[root + "embeddings.token_embedding.weight"]
     layers = _indices(shapes, re.escape(root) + r"encoder\.layers\.(\d+)\.self_attn\.q_proj\.weight")
     return root, {
-        "vocab_size": vocab, "hidden_size": width, "num_hidden_layers": len(layers),
+        "vocab_size": vocab,
+        "hidden_size": width,
+        "num_hidden_layers": len(layers),
         "intermediate_size": shapes[root + "encoder.layers.0.mlp.fc1.weight"][0],
         "num_attention_heads": heads_for(width),
         "max_position_embeddings": shapes[root + "embeddings.position_embedding.weight"][0],
-        "hidden_act": "quick_gelu", "projection_dim": width,
+        "hidden_act": "quick_gelu",
+        "projection_dim": width,
     }
 
 
@@ -192,17 +231,25 @@ def _open_clip(shapes: Shapes, root: str) -> dict[str, Any]:
     layers = _indices(shapes, re.escape(root) + r"transformer\.resblocks\.(\d+)\.attn\.in_proj_weight")
     projection = shapes.get(root + "text_projection")
     return {
-        "vocab_size": vocab, "hidden_size": width, "num_hidden_layers": len(layers),
+        "vocab_size": vocab,
+        "hidden_size": width,
+        "num_hidden_layers": len(layers),
         "intermediate_size": shapes[root + "transformer.resblocks.0.mlp.c_fc.weight"][0],
         "num_attention_heads": heads_for(width),
         "max_position_embeddings": shapes[root + "positional_embedding"][0],
-        "hidden_act": "gelu", "projection_dim": projection[1] if projection else width,
+        "hidden_act": "gelu",
+        "projection_dim": projection[1] if projection else width,
     }
 
 
 def _encoder(name: str, fmt: str, prefix: str, config: dict[str, Any], **policy: Any) -> dict[str, Any]:
-    config = dict(config, layer_norm_eps=1e-5, bos_token_id=49406, eos_token_id=49407,
-                  pad_token_id=0 if fmt == "openclip" else 49407)
+    config = dict(
+        config,
+        layer_norm_eps=1e-5,
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=0 if fmt == "openclip" else 49407,
+    )
     return {"name": name, "format": fmt, "prefix": prefix, "config": config, **policy}
 
 
@@ -210,20 +257,50 @@ def text_encoders_from_shapes(family: str, shapes: Shapes) -> list[dict[str, Any
     """Specs of the text encoders: where their keys are, their configs and how A1111 reads them."""
     if family == "sd1":
         root, config = _hf_clip(shapes, "cond_stage_model.transformer.")
-        return [_encoder("clip_l", "hf", root, config, projection=False, layer="last", final_norm=True,
-                         clip_skip="always")]
+        return [
+            _encoder("clip_l", "hf", root, config, projection=False, layer="last", final_norm=True, clip_skip="always")
+        ]
     if family == "sd2":
         root = "cond_stage_model.model."
-        return [_encoder("clip_h", "openclip", root, _open_clip(shapes, root), projection=False,
-                         layer="penultimate", final_norm=True, clip_skip="never")]
+        return [
+            _encoder(
+                "clip_h",
+                "openclip",
+                root,
+                _open_clip(shapes, root),
+                projection=False,
+                layer="penultimate",
+                final_norm=True,
+                clip_skip="never",
+            )
+        ]
     big_g_root = "conditioner.embedders.1.model." if family == "sdxl" else "conditioner.embedders.0.model."
-    big_g = _encoder("clip_g", "openclip", big_g_root, _open_clip(shapes, big_g_root), projection=True,
-                     layer="penultimate", final_norm=False, clip_skip="never")
+    big_g = _encoder(
+        "clip_g",
+        "openclip",
+        big_g_root,
+        _open_clip(shapes, big_g_root),
+        projection=True,
+        layer="penultimate",
+        final_norm=False,
+        clip_skip="never",
+    )
     if family == "sdxl_refiner":
         return [big_g]
     root, config = _hf_clip(shapes, "conditioner.embedders.0.transformer.")
-    return [_encoder("clip_l", "hf", root, config, projection=False, layer="penultimate", final_norm=False,
-                     clip_skip="sdxl_clip_l_skip"), big_g]
+    return [
+        _encoder(
+            "clip_l",
+            "hf",
+            root,
+            config,
+            projection=False,
+            layer="penultimate",
+            final_norm=False,
+            clip_skip="sdxl_clip_l_skip",
+        ),
+        big_g,
+    ]
 
 
 def yaml_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -252,8 +329,9 @@ def infer_arch(family: str, shapes: Shapes, yaml_config: Mapping[str, Any]) -> t
     if params["context_dim"] is not None:
         width = sum(e["config"]["hidden_size"] for e in encoders)
         if width != params["context_dim"]:
-            raise ValueError(f"text encoder width {width} does not match the UNet context width "
-                             f"{params['context_dim']}")
+            raise ValueError(
+                f"text encoder width {width} does not match the UNet context width {params['context_dim']}"
+            )
     pooled = encoders[-1]["config"]["projection_dim"] if family in SDXL_TIME_IDS else None
     latent_scale = overrides.get("latent_scale", LATENT_SCALE[family])
     prediction = overrides.get("prediction")

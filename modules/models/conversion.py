@@ -69,26 +69,35 @@ def unet_plan(shapes: Shapes, unet_config: Mapping[str, Any], prefix: str = UNET
 
     refs = {key: _KeyRef(key, shape) for key, shape in shapes.items() if key.startswith(prefix)}
     if prefix != UNET:
-        refs = {UNET + key[len(prefix):]: ref for key, ref in refs.items()}
+        refs = {UNET + key[len(prefix) :]: ref for key, ref in refs.items()}
     return _plan_from_refs(convert_ldm_unet_checkpoint(refs, dict(unet_config)), shapes)
 
 
 def vae_plan(shapes: Shapes, vae_config: Mapping[str, Any], prefix: str = "first_stage_model.") -> Plan:
     """diffusers ``AutoencoderKL`` keys -> keys of an LDM-layout (or already diffusers-layout) VAE."""
     if prefix + "encoder.down_blocks.0.resnets.0.conv1.weight" in shapes:
-        return {key[len(prefix):]: Source(key) for key in shapes if key.startswith(prefix)
-                and key.split(".", 1)[0] not in ("loss",)}
+        return {
+            key[len(prefix) :]: Source(key)
+            for key in shapes
+            if key.startswith(prefix) and key.split(".", 1)[0] not in ("loss",)
+        }
     from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 
-    refs = {"first_stage_model." + key[len(prefix):]: _KeyRef(key, shape) for key, shape in shapes.items()
-            if key.startswith(prefix) and key[len(prefix):].split(".", 1)[0]
-            in ("encoder", "decoder", "quant_conv", "post_quant_conv")}
+    refs = {
+        "first_stage_model." + key[len(prefix) :]: _KeyRef(key, shape)
+        for key, shape in shapes.items()
+        if key.startswith(prefix)
+        and key[len(prefix) :].split(".", 1)[0] in ("encoder", "decoder", "quant_conv", "post_quant_conv")
+    }
     return _plan_from_refs(convert_ldm_vae_checkpoint(refs, dict(vae_config)), shapes)
 
 
 _OPEN_CLIP_LAYER = {
-    "ln_1.": "layer_norm1.", "ln_2.": "layer_norm2.", "attn.out_proj.": "self_attn.out_proj.",
-    "mlp.c_fc.": "mlp.fc1.", "mlp.c_proj.": "mlp.fc2.",
+    "ln_1.": "layer_norm1.",
+    "ln_2.": "layer_norm2.",
+    "attn.out_proj.": "self_attn.out_proj.",
+    "mlp.c_fc.": "mlp.fc1.",
+    "mlp.c_proj.": "mlp.fc2.",
 }
 
 
@@ -103,7 +112,7 @@ def text_plan(shapes: Shapes, encoder: Mapping[str, Any], text_model_level: bool
     if encoder["format"] == "hf":
         for key in shapes:
             if key.startswith(root) and not key.endswith("position_ids"):
-                plan[key[len(root):]] = Source(key)
+                plan[key[len(root) :]] = Source(key)
     else:
         plan["embeddings.token_embedding.weight"] = Source(root + "token_embedding.weight")
         plan["embeddings.position_embedding.weight"] = Source(root + "positional_embedding")
@@ -119,11 +128,13 @@ def text_plan(shapes: Shapes, encoder: Mapping[str, Any], text_model_level: bool
                 width = shape[0] // 3
                 kind = "weight" if rest.endswith("weight") else "bias"
                 for index, name in enumerate("qkv"):
-                    plan[f"{layer}self_attn.{name}_proj.{kind}"] = Source(key, rows=(index * width, (index + 1) * width))
+                    plan[f"{layer}self_attn.{name}_proj.{kind}"] = Source(
+                        key, rows=(index * width, (index + 1) * width)
+                    )
                 continue
             for old, new in _OPEN_CLIP_LAYER.items():
                 if rest.startswith(old):
-                    plan[layer + new + rest[len(old):]] = Source(key)
+                    plan[layer + new + rest[len(old) :]] = Source(key)
                     break
     if text_model_level:
         plan = {("text_model." + k): v for k, v in plan.items()}
@@ -157,5 +168,5 @@ def ldm_module_names(plan: Plan, prefix: str = UNET) -> dict[str, str]:
     names: dict[str, str] = {}
     for target, source in plan.items():
         if source.key.startswith(prefix):
-            names[source.key[len(prefix):].rsplit(".", 1)[0]] = target.rsplit(".", 1)[0]
+            names[source.key[len(prefix) :].rsplit(".", 1)[0]] = target.rsplit(".", 1)[0]
     return names

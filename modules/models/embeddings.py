@@ -49,7 +49,8 @@ class Embedding:
         if "*" in self.vectors:
             return len(encoder_widths) == 1 and next(iter(encoder_widths.values())) == self.vectors["*"].shape[-1]
         return set(self.vectors) == set(encoder_widths) and all(
-            self.vectors[name].shape[-1] == width for name, width in encoder_widths.items())
+            self.vectors[name].shape[-1] == width for name, width in encoder_widths.items()
+        )
 
 
 def parse_embedding(data: Any, path: Path) -> dict[str, "torch.Tensor"]:

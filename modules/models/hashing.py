@@ -82,8 +82,9 @@ class HashCache:
                     section = data.get(CACHE_SECTION, {}) if isinstance(data, dict) else {}
                     entries = {k: v for k, v in section.items() if isinstance(v, dict)}
                 except (OSError, ValueError) as error:
-                    log.warning("Hash cache %s could not be read (%s); hashes will be computed again",
-                                self.cache_file, error)
+                    log.warning(
+                        "Hash cache %s could not be read (%s); hashes will be computed again", self.cache_file, error
+                    )
             self._entries = entries
         return self._entries
 

@@ -27,9 +27,16 @@ from modules.models.statedict import StateDictFile, open_state_dict
 
 log = logging.getLogger(__name__)
 
-SCHEDULER_BASE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
-                  "beta_schedule": "scaled_linear", "steps_offset": 1, "clip_sample": False,
-                  "set_alpha_to_one": False, "timestep_spacing": "leading"}
+SCHEDULER_BASE = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "steps_offset": 1,
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "timestep_spacing": "leading",
+}
 
 _WRONG_FOLDER = {
     "vae": "it is a VAE; put it in models/VAE and choose it under Settings > VAE",
@@ -67,15 +74,18 @@ def inspect_checkpoint(path: Path, allow_unsafe_pickle: bool = False) -> tuple[S
         detection = detect(state_file.shapes, read_yaml_config(path))
     except (ValueError, KeyError, IndexError) as error:
         state_file.close()
-        raise ModelLoadError(path, f"looks like a Stable Diffusion checkpoint, but its layout is not supported: "
-                                   f"{error}") from error
+        raise ModelLoadError(
+            path, f"looks like a Stable Diffusion checkpoint, but its layout is not supported: {error}"
+        ) from error
     if detection.kind != "checkpoint":
         state_file.close()
         if detection.kind == "unknown":
-            raise ModelLoadError(path, f"not a recognised Stable Diffusion checkpoint (SD 1.x, 2.x, XL): "
-                                       f"{detection.label}")
-        raise ModelLoadError(path, f"not a Stable Diffusion checkpoint: {_WRONG_FOLDER[detection.kind]} "
-                                   f"(recognised: {detection.label})")
+            raise ModelLoadError(
+                path, f"not a recognised Stable Diffusion checkpoint (SD 1.x, 2.x, XL): {detection.label}"
+            )
+        raise ModelLoadError(
+            path, f"not a Stable Diffusion checkpoint: {_WRONG_FOLDER[detection.kind]} (recognised: {detection.label})"
+        )
     return state_file, detection
 
 
@@ -93,8 +103,11 @@ def assign_weights(module: Any, state: dict[str, Any], path: Path, what: str) ->
 
     missing, unexpected = module.load_state_dict(state, strict=False, assign=True)
     if missing or unexpected:
-        raise ModelLoadError(path, f"{what} weights do not fit the detected architecture "
-                                   f"(missing {sorted(missing)[:4]}, unexpected {sorted(unexpected)[:4]})")
+        raise ModelLoadError(
+            path,
+            f"{what} weights do not fit the detected architecture "
+            f"(missing {sorted(missing)[:4]}, unexpected {sorted(unexpected)[:4]})",
+        )
     for name, buffer in list(module.named_buffers()):
         if buffer.is_meta:  # non-persistent buffers are not in state dicts (CLIP's position_ids)
             if not name.endswith("position_ids"):
@@ -123,9 +136,15 @@ def has_text_model_level(module: Any) -> bool:
     return any(key.startswith("text_model.") for key in module.state_dict())
 
 
-def load_sd_model(path: Path, checkpoint: Any, device_info: Any, conditioner_factory: ConditionerFactory,
-                  allow_unsafe_pickle: bool = False, progress: Callable[[float], None] | None = None,
-                  inspected: tuple[StateDictFile, Detection] | None = None) -> SDModel:
+def load_sd_model(
+    path: Path,
+    checkpoint: Any,
+    device_info: Any,
+    conditioner_factory: ConditionerFactory,
+    allow_unsafe_pickle: bool = False,
+    progress: Callable[[float], None] | None = None,
+    inspected: tuple[StateDictFile, Detection] | None = None,
+) -> SDModel:
     """Load ``path`` into a new ``SDModel`` on ``device_info``'s device (or the CPU when offloading)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
@@ -138,8 +157,9 @@ def load_sd_model(path: Path, checkpoint: Any, device_info: Any, conditioner_fac
         encoders = [(spec, build_text_encoder(spec)) for spec in arch.text_config["encoders"]]
         unet_plan = conversion.unet_plan(state_file.shapes, arch.unet_config)
         vae_plan = conversion.vae_plan(state_file.shapes, arch.vae_config) if arch.text_config["has_vae"] else {}
-        text_plans = [conversion.text_plan(state_file.shapes, spec, has_text_model_level(module))
-                      for spec, module in encoders]
+        text_plans = [
+            conversion.text_plan(state_file.shapes, spec, has_text_model_level(module)) for spec, module in encoders
+        ]
         vae_keys = set(conversion.source_keys(vae_plan))
 
         def target_dtype(key: str) -> Any:
@@ -159,8 +179,14 @@ def load_sd_model(path: Path, checkpoint: Any, device_info: Any, conditioner_fac
     comfy_tensors = {k: tensors[k] for k in (COMFY_KEY,) if k in tensors}
     del tensors
     model = SDModel(
-        arch=arch, checkpoint=checkpoint, unet=unet, vae=vae, conditioner=None, device=device_info.device,
-        dtype=device_info.dtype, vae_dtype=device_info.vae_dtype,
+        arch=arch,
+        checkpoint=checkpoint,
+        unet=unet,
+        vae=vae,
+        conditioner=None,
+        device=device_info.device,
+        dtype=device_info.dtype,
+        vae_dtype=device_info.vae_dtype,
         scheduler_config=dict(SCHEDULER_BASE, prediction_type=arch.prediction),
         text_encoders=[module for _, module in encoders],
         unet_ldm_names=conversion.ldm_module_names(unet_plan),

@@ -30,12 +30,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LORA_SUFFIXES = (".safetensors", ".pt", ".ckpt", ".bin")
-_PEFT_PREFIXES = {"unet.": "lora_unet_", "text_encoder.": "lora_te1_", "text_encoder_2.": "lora_te2_",
-                  "lora_unet.": "lora_unet_"}
-_PEFT_PARTS = (("lora_A.weight", "lora_down.weight"), ("lora_B.weight", "lora_up.weight"),
-               ("lora.down.weight", "lora_down.weight"), ("lora.up.weight", "lora_up.weight"))
-TEXT_PREFIXES = {"sd1": [("lora_te_", 0), ("lora_te1_", 0)], "sd2": [("lora_te_", 0), ("lora_te1_", 0)],
-                 "sdxl": [("lora_te1_", 0), ("lora_te2_", 1)], "sdxl_refiner": [("lora_te2_", 0), ("lora_te_", 0)]}
+_PEFT_PREFIXES = {
+    "unet.": "lora_unet_",
+    "text_encoder.": "lora_te1_",
+    "text_encoder_2.": "lora_te2_",
+    "lora_unet.": "lora_unet_",
+}
+_PEFT_PARTS = (
+    ("lora_A.weight", "lora_down.weight"),
+    ("lora_B.weight", "lora_up.weight"),
+    ("lora.down.weight", "lora_down.weight"),
+    ("lora.up.weight", "lora_up.weight"),
+)
+TEXT_PREFIXES = {
+    "sd1": [("lora_te_", 0), ("lora_te1_", 0)],
+    "sd2": [("lora_te_", 0), ("lora_te1_", 0)],
+    "sdxl": [("lora_te1_", 0), ("lora_te2_", 1)],
+    "sdxl_refiner": [("lora_te2_", 0), ("lora_te_", 0)],
+}
 
 
 @dataclasses.dataclass
@@ -53,10 +65,10 @@ def _kohya_name(key: str) -> tuple[str, str] | None:
         if key.startswith(prefix) and not key.startswith("lora_unet_"):
             for old, new in _PEFT_PARTS:
                 if key.endswith("." + old):
-                    module = key[len(prefix): -len(old) - 1]
+                    module = key[len(prefix) : -len(old) - 1]
                     return kohya + module.replace(".", "_"), new
             if key.endswith(".alpha"):
-                return kohya + key[len(prefix): -len(".alpha")].replace(".", "_"), "alpha"
+                return kohya + key[len(prefix) : -len(".alpha")].replace(".", "_"), "alpha"
             return None
     if "." not in key:
         return None
@@ -181,8 +193,12 @@ def lora_patch(model: Any, networks: Sequence[tuple[LoraNetwork, float, float]])
                 report.applied[network.name] = applied
                 if unmatched:
                     report.unmatched[network.name] = unmatched
-                    log.warning("LoRA %s: %d module(s) not applied (no matching layer or unsupported type), "
-                                "e.g. %s", network.name, len(unmatched), unmatched[:3])
+                    log.warning(
+                        "LoRA %s: %d module(s) not applied (no matching layer or unsupported type), e.g. %s",
+                        network.name,
+                        len(unmatched),
+                        unmatched[:3],
+                    )
         yield report
     finally:
         with torch.no_grad():

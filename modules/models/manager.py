@@ -47,8 +47,10 @@ class ModelManager:
         self.hasher = BackgroundHasher(self.hashes)
         self.allow_unsafe_pickle = bool(getattr(flags, "disable_safe_unpickle", False))
         if self.allow_unsafe_pickle:
-            log.warning("--disable-safe-unpickle: .ckpt/.pt files are loaded with plain pickle. A malicious "
-                        "file can run any code on this computer. Only load files you trust.")
+            log.warning(
+                "--disable-safe-unpickle: .ckpt/.pt files are loaded with plain pickle. A malicious "
+                "file can run any code on this computer. Only load files you trust."
+            )
         self.networks = NetworkLibrary(paths, self.hashes, flags, self.allow_unsafe_pickle)
         self.embedding_db = self.networks.embedding_db
 
@@ -165,8 +167,11 @@ class ModelManager:
     def _hash_done(self, info: Any, digest: str) -> None:
         old_title = info.title
         info.sha256 = digest
-        if self._current is not None and self._current.checkpoint is info \
-                and self._setting("sd_model_checkpoint", "") == old_title:
+        if (
+            self._current is not None
+            and self._current.checkpoint is info
+            and self._setting("sd_model_checkpoint", "") == old_title
+        ):
             self._store_setting("sd_model_checkpoint", info.title)  # A1111 stores the title with its hash
 
     def hash_of(self, info: Any) -> str | None:
@@ -200,16 +205,22 @@ class ModelManager:
         ``remember``: store it as the ``sd_model_checkpoint`` setting (not for one request's override).
         """
         with self._lock:
-            info = checkpoint_or_title if isinstance(checkpoint_or_title, CheckpointInfo) else \
-                self.find_checkpoint(checkpoint_or_title)
+            info = (
+                checkpoint_or_title
+                if isinstance(checkpoint_or_title, CheckpointInfo)
+                else self.find_checkpoint(checkpoint_or_title)
+            )
             if info is None and checkpoint_or_title:  # a file added since the last scan
                 self.refresh()
                 info = self.find_checkpoint(checkpoint_or_title)
             if info is None:
                 if not self.checkpoints():
                     raise ModelLoadError(None, self.status)
-                raise ModelLoadError(None, f"Checkpoint {checkpoint_or_title!r} not found; refresh the list or "
-                                           f"check the models folder {self.paths.checkpoints[0]}")
+                raise ModelLoadError(
+                    None,
+                    f"Checkpoint {checkpoint_or_title!r} not found; refresh the list or "
+                    f"check the models folder {self.paths.checkpoints[0]}",
+                )
             key = str(info.path.resolve())
             previous = self._current
             if previous is not None and str(previous.checkpoint.path.resolve()) == key:
@@ -267,8 +278,15 @@ class ModelManager:
             if progress is not None:
                 progress(fraction, self._status)
 
-        model = load_sd_model(info.path, info, self.device_info, self._conditioner_factory,
-                              self.allow_unsafe_pickle, report, (state_file, detection))
+        model = load_sd_model(
+            info.path,
+            info,
+            self.device_info,
+            self._conditioner_factory,
+            self.allow_unsafe_pickle,
+            report,
+            (state_file, detection),
+        )
         self._apply_vae(model, vae_info, force=vae_info is not None)
         return model
 
@@ -323,8 +341,9 @@ class ModelManager:
         from modules.models.vae import put_vae_state, read_vae_file
 
         current = model.vae_info
-        if not force and (current is vae_info or (current is not None and vae_info is not None
-                                                  and current.path == vae_info.path)):
+        if not force and (
+            current is vae_info or (current is not None and vae_info is not None and current.path == vae_info.path)
+        ):
             return
         if vae_info is None:
             path = model.checkpoint.path

@@ -57,8 +57,13 @@ def comfy_statistic(tensors: Mapping[str, "torch.Tensor"]) -> float | None:
     return float(tensor.float().std(unbiased=False).item())
 
 
-def is_v_prediction(unet: Any, device: "torch.device", dtype: "torch.dtype",
-                    tensors: Mapping[str, "torch.Tensor"] | None = None, name: str = "") -> bool:
+def is_v_prediction(
+    unet: Any,
+    device: "torch.device",
+    dtype: "torch.dtype",
+    tensors: Mapping[str, "torch.Tensor"] | None = None,
+    name: str = "",
+) -> bool:
     """Decide eps/v for an SD 2.x checkpoint (see the module docstring for the evidence and its limits)."""
     try:
         score = probe_score(unet, device, dtype)
@@ -68,10 +73,21 @@ def is_v_prediction(unet: Any, device: "torch.device", dtype: "torch.dtype",
     verdict = score < PROBE_THRESHOLD
     comfy = comfy_statistic(tensors or {})
     if comfy is not None and (comfy > COMFY_THRESHOLD) != verdict:
-        log.warning("%s: v-prediction heuristics disagree (A1111 probe %.3f says %s, ComfyUI statistic %.3f "
-                    "says %s); using the probe. Put a .yaml with parameterization: \"v\" (or \"eps\") beside the "
-                    "checkpoint to decide.", name, score, "v" if verdict else "eps", comfy,
-                    "v" if comfy > COMFY_THRESHOLD else "eps")
-    log.info("%s: SD 2.x prediction type %s (probe %.3f%s)", name, "v" if verdict else "epsilon", score,
-             "" if comfy is None else f", ComfyUI statistic {comfy:.3f}")
+        log.warning(
+            "%s: v-prediction heuristics disagree (A1111 probe %.3f says %s, ComfyUI statistic %.3f "
+            'says %s); using the probe. Put a .yaml with parameterization: "v" (or "eps") beside the '
+            "checkpoint to decide.",
+            name,
+            score,
+            "v" if verdict else "eps",
+            comfy,
+            "v" if comfy > COMFY_THRESHOLD else "eps",
+        )
+    log.info(
+        "%s: SD 2.x prediction type %s (probe %.3f%s)",
+        name,
+        "v" if verdict else "epsilon",
+        score,
+        "" if comfy is None else f", ComfyUI statistic {comfy:.3f}",
+    )
     return verdict

@@ -190,8 +190,9 @@ def vae_near_checkpoint(vaes: Sequence[VaeInfo], checkpoint: CheckpointInfo) -> 
     return None
 
 
-def resolve_vae(vaes: Sequence[VaeInfo], checkpoint: CheckpointInfo, choice: str,
-                selection_overrides: bool = True) -> VaeInfo | None:
+def resolve_vae(
+    vaes: Sequence[VaeInfo], checkpoint: CheckpointInfo, choice: str, selection_overrides: bool = True
+) -> VaeInfo | None:
     """A1111's VAE choice (``sd_vae.resolve_vae``); None means the VAE inside the checkpoint.
 
     A VAE named like the checkpoint wins when ``choice`` is "Automatic", or always when the selection does

@@ -36,9 +36,18 @@ MAX_HEADER_BYTES = 100 * 1024 * 1024
 IGNORED_PREFIXES = ("model_ema.",)  # EMA copies in unpruned files: never loaded
 
 _SAFETENSORS_DTYPES = {
-    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
-    "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
-    "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
 }
 _UNPICKLE_LOCK = threading.Lock()  # torch's safe-globals list is process-wide while a load runs
 
@@ -48,8 +57,13 @@ TargetFn = Callable[[str], "torch.dtype | None"]
 class StateDictFile:
     """An opened weights file: ``shapes`` and ``dtypes`` of every tensor, tensors read by ``read``."""
 
-    def __init__(self, path: Path, shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str],
-                 metadata: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        shapes: dict[str, tuple[int, ...]],
+        dtypes: dict[str, str],
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         self.path = path
         self.shapes = shapes
         self.dtypes = dtypes  # torch dtype names ("float16")
@@ -69,8 +83,13 @@ class StateDictFile:
             total += count * getattr(torch, self.dtypes[key]).itemsize
         return total
 
-    def read(self, keys: Iterable[str], target: TargetFn, device: Any = "cpu",
-             progress: Callable[[float], None] | None = None) -> dict[str, "torch.Tensor"]:
+    def read(
+        self,
+        keys: Iterable[str],
+        target: TargetFn,
+        device: Any = "cpu",
+        progress: Callable[[float], None] | None = None,
+    ) -> dict[str, "torch.Tensor"]:
         """Tensors for ``keys``; floating tensors become ``target(key)`` (None keeps the file's dtype)."""
         raise NotImplementedError
 
@@ -102,10 +121,14 @@ def _looks_like_safetensors(path: Path) -> bool:
 
 
 class _SafetensorsFile(StateDictFile):
-    def __init__(self, path: Path, entries: dict[str, tuple[str, tuple[int, ...], int, int]],
-                 metadata: dict[str, str], data_start: int) -> None:
-        super().__init__(path, {k: v[1] for k, v in entries.items()}, {k: v[0] for k, v in entries.items()},
-                         metadata)
+    def __init__(
+        self,
+        path: Path,
+        entries: dict[str, tuple[str, tuple[int, ...], int, int]],
+        metadata: dict[str, str],
+        data_start: int,
+    ) -> None:
+        super().__init__(path, {k: v[1] for k, v in entries.items()}, {k: v[0] for k, v in entries.items()}, metadata)
         self._entries = entries
         self._data_start = data_start
 
@@ -128,8 +151,7 @@ class _SafetensorsFile(StateDictFile):
                     buffer = torch.empty(end - begin, dtype=torch.uint8)
                 else:
                     if staging is None or staging.numel() < end - begin:
-                        staging = torch.empty(end - begin, dtype=torch.uint8,
-                                              pin_memory=device.type == "cuda")
+                        staging = torch.empty(end - begin, dtype=torch.uint8, pin_memory=device.type == "cuda")
                     buffer = staging[: end - begin]
                 handle.seek(self._data_start + begin)
                 view = memoryview(buffer.numpy())
@@ -158,8 +180,9 @@ def _open_safetensors(path: Path, size: int) -> StateDictFile:
             raise ModelLoadError(path, "is not a safetensors file (shorter than its 8-byte header length)")
         header_len = struct.unpack("<Q", head)[0]
         if header_len > MAX_HEADER_BYTES or 8 + header_len > size:
-            raise ModelLoadError(path, f"is truncated or not a safetensors file (header of {header_len} bytes in a "
-                                       f"{size}-byte file)")
+            raise ModelLoadError(
+                path, f"is truncated or not a safetensors file (header of {header_len} bytes in a {size}-byte file)"
+            )
         raw = handle.read(header_len)
     try:
         header = json.loads(raw)
@@ -185,8 +208,11 @@ def _open_safetensors(path: Path, size: int) -> StateDictFile:
         if end - begin != count * getattr(torch, dtype_name).itemsize or begin < 0:
             raise ModelLoadError(path, f"has an inconsistent size for tensor {key!r} in its header")
         if end > data_len:
-            raise ModelLoadError(path, f"is truncated: {end - data_len} bytes of tensor data are missing "
-                                       f"(file is {size} bytes); download it again")
+            raise ModelLoadError(
+                path,
+                f"is truncated: {end - data_len} bytes of tensor data are missing "
+                f"(file is {size} bytes); download it again",
+            )
         if key.startswith(IGNORED_PREFIXES):
             continue
         entries[key] = (dtype_name, shape, begin, end)
@@ -215,7 +241,10 @@ def _extra_safe_globals() -> list[Any]:
         (_IgnoredObject, "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint"),
         (_IgnoredObject, "pytorch_lightning.callbacks.early_stopping.EarlyStopping"),
         (_IgnoredObject, "lightning.pytorch.callbacks.model_checkpoint.ModelCheckpoint"),
-        np.dtype, torch.nn.ParameterDict, torch.nn.Parameter, set,
+        np.dtype,
+        torch.nn.ParameterDict,
+        torch.nn.Parameter,
+        set,
     ]
     scalar = getattr(np, "_core", np).multiarray.scalar
     extra += [(scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar")]
@@ -231,8 +260,11 @@ def load_pickle(path: Path, allow_unsafe: bool = False, mmap: bool = True) -> An
     import torch
 
     if allow_unsafe:
-        log.warning("UNSAFE: loading %s with plain pickle because of --disable-safe-unpickle; a malicious file "
-                    "can run any code on this computer", path)
+        log.warning(
+            "UNSAFE: loading %s with plain pickle because of --disable-safe-unpickle; a malicious file "
+            "can run any code on this computer",
+            path,
+        )
         return torch.load(path, map_location="cpu", weights_only=False)
     with _UNPICKLE_LOCK, torch.serialization.safe_globals(_extra_safe_globals()):
         try:
@@ -245,12 +277,18 @@ def load_pickle(path: Path, allow_unsafe: bool = False, mmap: bool = True) -> An
         except pickle.UnpicklingError as error:
             found = re.search(r"GLOBAL ([\w.]+)", str(error))
             what = f"it would call {found.group(1)}" if found else str(error).splitlines()[0]
-            raise ModelLoadError(path, f"refused to load: {what}, which is not an allowed tensor type. Files "
-                                       f"like this can run code when opened. Use a .safetensors version; only if "
-                                       f"you trust the file, start with --disable-safe-unpickle") from error
+            raise ModelLoadError(
+                path,
+                f"refused to load: {what}, which is not an allowed tensor type. Files "
+                f"like this can run code when opened. Use a .safetensors version; only if "
+                f"you trust the file, start with --disable-safe-unpickle",
+            ) from error
         except (RuntimeError, EOFError, ValueError, OSError) as error:
-            raise ModelLoadError(path, f"is not a readable PyTorch checkpoint (truncated or corrupt?): "
-                                       f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from error
+            raise ModelLoadError(
+                path,
+                f"is not a readable PyTorch checkpoint (truncated or corrupt?): "
+                f"{str(error).splitlines()[0] if str(error) else type(error).__name__}",
+            ) from error
 
 
 def unwrap_state_dict(data: Any) -> dict[str, Any]:
@@ -267,8 +305,11 @@ def unwrap_state_dict(data: Any) -> dict[str, Any]:
 class _PickleFile(StateDictFile):
     def __init__(self, path: Path, tensors: dict[str, "torch.Tensor"], raw: Any) -> None:
         tensors = {k: v for k, v in tensors.items() if not k.startswith(IGNORED_PREFIXES)}
-        super().__init__(path, {k: tuple(v.shape) for k, v in tensors.items()},
-                         {k: str(v.dtype).removeprefix("torch.") for k, v in tensors.items()})
+        super().__init__(
+            path,
+            {k: tuple(v.shape) for k, v in tensors.items()},
+            {k: str(v.dtype).removeprefix("torch.") for k, v in tensors.items()},
+        )
         self._tensors = tensors
         self.raw = raw  # the unpickled object (embeddings need its non-tensor structure)
 

@@ -55,8 +55,15 @@ def _submodule(module: Any, *paths: str) -> Any:
 class ClipTextConditioner:
     """``TextConditioner`` over the transformers CLIP text encoders of one loaded checkpoint."""
 
-    def __init__(self, family: str, encoders: Sequence[tuple[dict, Any]], settings: Any, device: Any,
-                 dtype: Any, embeddings: Any = None) -> None:
+    def __init__(
+        self,
+        family: str,
+        encoders: Sequence[tuple[dict, Any]],
+        settings: Any,
+        device: Any,
+        dtype: Any,
+        embeddings: Any = None,
+    ) -> None:
         self.family = family
         self.encoders = list(encoders)
         self.settings = settings
@@ -110,7 +117,7 @@ class ClipTextConditioner:
     @staticmethod
     def _embedding_at(lookup: dict, tokens: list[int], position: int) -> tuple[Any, int]:
         for ids, embedding in lookup.get(tokens[position], ()):
-            if tokens[position: position + len(ids)] == ids:
+            if tokens[position : position + len(ids)] == ids:
                 return embedding, len(ids)
         return None, 0
 
@@ -154,10 +161,14 @@ class ClipTextConditioner:
                 token = tokens[position]
                 if token == COMMA_TOKEN:
                     last_comma = len(chunk.tokens)
-                elif (backtrack and len(chunk.tokens) == CHUNK_LENGTH and last_comma != -1
-                      and len(chunk.tokens) - last_comma <= backtrack):
-                    moved_tokens = chunk.tokens[last_comma + 1:]
-                    moved_weights = chunk.multipliers[last_comma + 1:]
+                elif (
+                    backtrack
+                    and len(chunk.tokens) == CHUNK_LENGTH
+                    and last_comma != -1
+                    and len(chunk.tokens) - last_comma <= backtrack
+                ):
+                    moved_tokens = chunk.tokens[last_comma + 1 :]
+                    moved_weights = chunk.multipliers[last_comma + 1 :]
                     chunk.tokens = chunk.tokens[: last_comma + 1]
                     chunk.multipliers = chunk.multipliers[: last_comma + 1]
                     next_chunk()
@@ -189,8 +200,9 @@ class ClipTextConditioner:
 
     # --- encoding -------------------------------------------------------------------------------------------------
 
-    def encode(self, prompts: list[str], clip_skip: int = 1, is_negative_prompt: bool = False,
-               settings: Any = None) -> Conditioning:
+    def encode(
+        self, prompts: list[str], clip_skip: int = 1, is_negative_prompt: bool = False, settings: Any = None
+    ) -> Conditioning:
         """Conditioning for a batch of prompts; shorter prompts are padded with empty-chunk encodings.
 
         ``is_negative_prompt``: SDXL encodes an all-empty negative prompt as zeros, as A1111 and SGM do.
@@ -224,8 +236,11 @@ class ClipTextConditioner:
             if is_negative_prompt and self.family in ("sdxl", "sdxl_refiner") and all(p == "" for p in prompts):
                 crossattn = torch.zeros_like(crossattn)
                 pooled = torch.zeros_like(pooled) if pooled is not None else None
-            return Conditioning(crossattn=crossattn, pooled=pooled.to(self.dtype) if pooled is not None else None,
-                                embeddings_used=tuple(sorted(used)))
+            return Conditioning(
+                crossattn=crossattn,
+                pooled=pooled.to(self.dtype) if pooled is not None else None,
+                embeddings_used=tuple(sorted(used)),
+            )
 
     def _encode_chunk(self, spec: dict, module: Any, batch: list[PromptChunk], clip_skip: int) -> tuple[Any, Any]:
         import torch
@@ -235,7 +250,7 @@ class ClipTextConditioner:
         if pad != EOS_TOKEN_ID:
             for row, chunk in enumerate(batch):
                 first_eos = chunk.tokens.index(EOS_TOKEN_ID)
-                tokens[row, first_eos + 1:] = pad
+                tokens[row, first_eos + 1 :] = pad
         token_embedding = _submodule(module, "text_model.embeddings.token_embedding", "embeddings.token_embedding")
         fixes = [chunk.fixes for chunk in batch]
         name = spec["name"]
@@ -248,7 +263,7 @@ class ClipTextConditioner:
                 for offset, embedding in row_fixes:
                     vectors = embedding.vectors_for(name).to(output.device, output.dtype)
                     count = min(output.shape[1] - offset - 1, vectors.shape[0])
-                    output[row, offset + 1: offset + 1 + count] = vectors[:count]
+                    output[row, offset + 1 : offset + 1 + count] = vectors[:count]
             return output
 
         handle = token_embedding.register_forward_hook(place_embeddings)

@@ -38,13 +38,15 @@ def bpe_merges_path() -> Path:
             return candidate
     raise TokenizerFilesMissing(
         f"{MERGES_FILE} not found: install it with `pip install --no-deps open_clip_torch==3.3.0` "
-        "(the CLIP tokenizer vocabulary is read from that wheel; nothing is downloaded)")
+        "(the CLIP tokenizer vocabulary is read from that wheel; nothing is downloaded)"
+    )
 
 
 def bytes_to_unicode() -> dict[int, str]:
     """OpenAI CLIP's reversible byte -> printable character table used by byte-level BPE."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     chars = printable[:]
     extra = 0
     for byte in range(256):
@@ -59,7 +61,7 @@ def build_vocab(merges_path: Path | None = None) -> tuple[dict[str, int], list[t
     """(token -> id, merges) in OpenAI CLIP's order; 49408 tokens."""
     with gzip.open(merges_path or bpe_merges_path(), "rt", encoding="utf-8") as handle:
         lines = handle.read().split("\n")
-    merges = [tuple(line.split()) for line in lines[1: _MERGE_COUNT + 1]]
+    merges = [tuple(line.split()) for line in lines[1 : _MERGE_COUNT + 1]]
     symbols = list(bytes_to_unicode().values())
     tokens = symbols + [symbol + "</w>" for symbol in symbols]
     tokens += ["".join(merge) for merge in merges]

@@ -34,8 +34,12 @@ _SHAPE_KEYS = ("block_out_channels", "latent_channels", "layers_per_block", "in_
 def _upcast(model: "SDModel", what: str) -> None:
     import torch
 
-    log.warning("The VAE produced NaNs while %s in %s; it was switched to float32 and the step redone "
-                "(start with --no-half-vae to avoid the retry)", what, str(model.vae_dtype).removeprefix("torch."))
+    log.warning(
+        "The VAE produced NaNs while %s in %s; it was switched to float32 and the step redone "
+        "(start with --no-half-vae to avoid the retry)",
+        what,
+        str(model.vae_dtype).removeprefix("torch."),
+    )
     model.vae.to(torch.float32)
     model.vae_dtype = torch.float32
 
@@ -61,8 +65,9 @@ def decode_latents(model: "SDModel", latents: "torch.Tensor", auto_upcast: bool 
         return ((images.float() + 1) / 2).clamp(0, 1)
 
 
-def encode_images(model: "SDModel", images: "torch.Tensor", generator: "torch.Generator | None" = None,
-                  auto_upcast: bool = True) -> "torch.Tensor":
+def encode_images(
+    model: "SDModel", images: "torch.Tensor", generator: "torch.Generator | None" = None, auto_upcast: bool = True
+) -> "torch.Tensor":
     """Images ``[B, 3, H, W]`` in [0, 1] -> scaled latents ``[B, 4, H/8, W/8]`` (sampled, as A1111 does)."""
     import torch
 
@@ -71,9 +76,13 @@ def encode_images(model: "SDModel", images: "torch.Tensor", generator: "torch.Ge
 
         def run() -> torch.Tensor:
             posterior = model.vae.encode(pixels.to(model.vae_dtype)).latent_dist
-            noise = torch.randn(posterior.mean.shape, generator=generator, device=posterior.mean.device,
-                                dtype=torch.float32) if generator is not None else torch.randn_like(
-                                    posterior.mean, dtype=torch.float32)
+            noise = (
+                torch.randn(
+                    posterior.mean.shape, generator=generator, device=posterior.mean.device, dtype=torch.float32
+                )
+                if generator is not None
+                else torch.randn_like(posterior.mean, dtype=torch.float32)
+            )
             return posterior.mean.float() + posterior.std.float() * noise
 
         latents = run()
@@ -93,8 +102,9 @@ def read_vae_file(path: Path, vae: Any, dtype: Any, allow_unsafe_pickle: bool = 
         config = vae_config_from_shapes(state_file.shapes, "")
         wanted = {key: vae.config[key] for key in _SHAPE_KEYS}
         found = {key: config[key] for key in _SHAPE_KEYS}
-        if {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in wanted.items()} != \
-                {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in found.items()}:
+        if {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in wanted.items()} != {
+            k: list(v) if isinstance(v, (list, tuple)) else v for k, v in found.items()
+        }:
             raise ModelLoadError(path, f"this VAE does not fit the loaded model (VAE {found}, model {wanted})")
         plan = conversion.vae_plan(state_file.shapes, dict(vae.config), prefix="")
         device = next(vae.parameters()).device
@@ -113,8 +123,9 @@ def put_vae_state(vae: Any, state: dict[str, Any], path: Path) -> None:
     is_meta = any(p.is_meta for p in vae.parameters())
     missing, unexpected = vae.load_state_dict(state, strict=False, assign=is_meta)
     if missing or unexpected:
-        raise ModelLoadError(path, f"VAE weights do not fit (missing {sorted(missing)[:4]}, "
-                                   f"unexpected {sorted(unexpected)[:4]})")
+        raise ModelLoadError(
+            path, f"VAE weights do not fit (missing {sorted(missing)[:4]}, unexpected {sorted(unexpected)[:4]})"
+        )
     if is_meta:
         vae.requires_grad_(False)
         vae.eval()

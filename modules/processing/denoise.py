@@ -58,11 +58,24 @@ class Options:
 class CFGDenoiser:
     """``model(x, sigma) -> denoised`` for the steppers: CFG over a diffusers UNet, with hooks."""
 
-    def __init__(self, unet: Any, model_sigmas: ModelSigmas, conds: CondProvider, hooks: HookRegistry,
-                 sampling: SamplingContext, *, prediction_type: str, lcm: bool = False,
-                 add_time_ids: torch.Tensor | None = None, negative_add_time_ids: torch.Tensor | None = None,
-                 batch_cond_uncond: bool = True, skip_early_cond: float = 0.0, s_min_uncond: float = 0.0,
-                 s_min_uncond_all: bool = False, total_calls: int = 1) -> None:
+    def __init__(
+        self,
+        unet: Any,
+        model_sigmas: ModelSigmas,
+        conds: CondProvider,
+        hooks: HookRegistry,
+        sampling: SamplingContext,
+        *,
+        prediction_type: str,
+        lcm: bool = False,
+        add_time_ids: torch.Tensor | None = None,
+        negative_add_time_ids: torch.Tensor | None = None,
+        batch_cond_uncond: bool = True,
+        skip_early_cond: float = 0.0,
+        s_min_uncond: float = 0.0,
+        s_min_uncond_all: bool = False,
+        total_calls: int = 1,
+    ) -> None:
         self.unet, self.model_sigmas, self.conds, self.hooks = unet, model_sigmas, conds, hooks
         self.sampling = sampling
         self.prediction_type, self.lcm = prediction_type, lcm
@@ -89,8 +102,13 @@ class CFGDenoiser:
             x=torch.cat([x[row_images], x]),
             image_cond=None if image_cond is None else torch.cat([image_cond[row_images], image_cond]),
             sigma=torch.full((len(row_images) + batch,), sigma, device=x.device, dtype=torch.float32),
-            sampling_step=self.sampling_step, total_sampling_steps=self.total_steps,
-            text_cond=cond, text_uncond=uncond, call_index=self.call_index, sampling=sampling)
+            sampling_step=self.sampling_step,
+            total_sampling_steps=self.total_steps,
+            text_cond=cond,
+            text_uncond=uncond,
+            call_index=self.call_index,
+            sampling=sampling,
+        )
         self.hooks.run("cfg_denoiser", params)
         scale = sampling.cfg_scale * self.cfg_scale_multiplier
         skip = self._skip_uncond(sigma, scale, weights)
@@ -139,9 +157,9 @@ class CFGDenoiser:
             groups = [rows]
         else:
             chunk = n_cond if self.batch_cond_uncond else batch
-            groups = [rows[a:a + chunk] for a in range(0, n_cond, chunk)]
+            groups = [rows[a : a + chunk] for a in range(0, n_cond, chunk)]
             if not skip:
-                groups += [rows[n_cond + a:n_cond + a + batch] for a in range(0, batch, batch)]
+                groups += [rows[n_cond + a : n_cond + a + batch] for a in range(0, batch, batch)]
         outputs = [self._call(params, group, n_cond, row_images) for group in groups]
         return torch.cat(outputs)
 
@@ -157,24 +175,39 @@ class CFGDenoiser:
             sample = torch.cat([sample, params.image_cond[rows]], dim=1)
         timestep = self.model_sigmas.model_timestep(sigma.cpu()).to(x.device)
         dtype = self.unet.dtype
-        kwargs: dict[str, Any] = {"sample": sample.to(dtype), "timestep": timestep,
-                                  "encoder_hidden_states": crossattn.to(x.device, dtype)}
+        kwargs: dict[str, Any] = {
+            "sample": sample.to(dtype),
+            "timestep": timestep,
+            "encoder_hidden_states": crossattn.to(x.device, dtype),
+        }
         if self.add_time_ids is not None:
             pooled = _rows(params.text_cond, params.text_uncond, rows, n_cond, "pooled")
             negative = self.negative_add_time_ids if self.negative_add_time_ids is not None else self.add_time_ids
             tables = [negative if u else self.add_time_ids for u in is_uncond]
             time_ids = torch.stack([table[i % len(table)] for i, table in zip(images, tables)])
-            kwargs["added_cond_kwargs"] = {"text_embeds": pooled.to(x.device, dtype),
-                                           "time_ids": time_ids.to(x.device, dtype)}
-        context = UNetCallContext(self.sampling, self.sampling_step, self.total_steps, self.call_index, sigma,
-                                  timestep, kwargs, images, is_uncond)
+            kwargs["added_cond_kwargs"] = {
+                "text_embeds": pooled.to(x.device, dtype),
+                "time_ids": time_ids.to(x.device, dtype),
+            }
+        context = UNetCallContext(
+            self.sampling,
+            self.sampling_step,
+            self.total_steps,
+            self.call_index,
+            sigma,
+            timestep,
+            kwargs,
+            images,
+            is_uncond,
+        )
         self.hooks.run("before_unet", context)
         context.output = self.unet(**context.kwargs, return_dict=False)[0]
         self.hooks.run("after_unet", context)
         return self._to_denoised(x, sigma, timestep, context.output.to(x.dtype))
 
-    def _to_denoised(self, x: torch.Tensor, sigma: torch.Tensor, timestep: torch.Tensor,
-                     output: torch.Tensor) -> torch.Tensor:
+    def _to_denoised(
+        self, x: torch.Tensor, sigma: torch.Tensor, timestep: torch.Tensor, output: torch.Tensor
+    ) -> torch.Tensor:
         sigma = sigma[:, None, None, None]
         if self.prediction_type == "v_prediction":
             denoised = x / (sigma**2 + 1) - output * sigma / (sigma**2 + 1) ** 0.5
@@ -260,17 +293,31 @@ def sample(
     is_img2img = init_latent is not None
     if latent_mask is not None and not is_img2img:
         raise SamplerError("latent_mask needs init_latent: the masked-out region is kept from it")
-    total, t_enc = (img2img_steps(steps, denoising_strength, bool(opt("img2img_fix_steps", False)))
-                    if is_img2img else (steps, steps - 1))
+    total, t_enc = (
+        img2img_steps(steps, denoising_strength, bool(opt("img2img_fix_steps", False)))
+        if is_img2img
+        else (steps, steps - 1)
+    )
     if total < 1:
         raise SamplerError(f"Nothing to sample: {steps} steps at denoising strength {denoising_strength}")
     sigmas = _build_schedule(info, schedule_key, total, model_sigmas, opt, is_sdxl, extras)
     if is_img2img:
-        sigmas = sigmas[total - t_enc - 1:]
+        sigmas = sigmas[total - t_enc - 1 :]
 
-    sampling = SamplingContext(info, schedule_key, steps, cfg_scale, sigmas, noise.shape[0], is_img2img, is_sdxl,
-                               init_latent=init_latent, latent_mask=latent_mask,
-                               image_conditioning=image_conditioning, settings=settings)
+    sampling = SamplingContext(
+        info,
+        schedule_key,
+        steps,
+        cfg_scale,
+        sigmas,
+        noise.shape[0],
+        is_img2img,
+        is_sdxl,
+        init_latent=init_latent,
+        latent_mask=latent_mask,
+        image_conditioning=image_conditioning,
+        settings=settings,
+    )
     hooks.run("setup", sampling)
     sigmas = sampling.sigmas
     noise = noise.to(torch.float32)
@@ -293,11 +340,21 @@ def sample(
     params = _sampler_params(info, eta, s_churn, s_tmin, s_tmax, s_noise, opt, extras)
     s_min = float(opt("s_min_uncond") if s_min_uncond is None else s_min_uncond)
     denoiser = CFGDenoiser(
-        unet, model_sigmas, conds, hooks, sampling, prediction_type=config.get("prediction_type", "epsilon"),
-        lcm=info.algorithm == "lcm", add_time_ids=add_time_ids if is_sdxl else None,
-        negative_add_time_ids=negative_add_time_ids, batch_cond_uncond=bool(opt("batch_cond_uncond")),
-        skip_early_cond=float(opt("skip_early_cond")), s_min_uncond=s_min,
-        s_min_uncond_all=bool(opt("s_min_uncond_all")), total_calls=info.total_model_calls(len(sigmas) - 1))
+        unet,
+        model_sigmas,
+        conds,
+        hooks,
+        sampling,
+        prediction_type=config.get("prediction_type", "epsilon"),
+        lcm=info.algorithm == "lcm",
+        add_time_ids=add_time_ids if is_sdxl else None,
+        negative_add_time_ids=negative_add_time_ids,
+        batch_cond_uncond=bool(opt("batch_cond_uncond")),
+        skip_early_cond=float(opt("skip_early_cond")),
+        s_min_uncond=s_min,
+        s_min_uncond_all=bool(opt("s_min_uncond_all")),
+        total_calls=info.total_model_calls(len(sigmas) - 1),
+    )
     if s_min > 0:
         extras["NGMS"] = s_min
 
@@ -318,8 +375,16 @@ def sample(
     return sampling.x
 
 
-def _loop(stepper: Any, denoiser: CFGDenoiser, x: torch.Tensor, sampling: SamplingContext, hooks: HookRegistry,
-          progress: ProgressFn | None, should_stop: Callable[[], bool] | None, console: bool) -> torch.Tensor:
+def _loop(
+    stepper: Any,
+    denoiser: CFGDenoiser,
+    x: torch.Tensor,
+    sampling: SamplingContext,
+    hooks: HookRegistry,
+    progress: ProgressFn | None,
+    should_stop: Callable[[], bool] | None,
+    console: bool,
+) -> torch.Tensor:
     """The loop itself: hooks around each step, progress, tqdm and the stop check between steps."""
     total = stepper.total_steps
     step = 0
@@ -344,8 +409,15 @@ def _loop(stepper: Any, denoiser: CFGDenoiser, x: torch.Tensor, sampling: Sampli
     return x
 
 
-def _build_schedule(info: SamplerInfo, schedule_key: str, steps: int, model_sigmas: ModelSigmas, opt: Options,
-                    is_sdxl: bool, extras: dict[str, Any]) -> torch.Tensor:
+def _build_schedule(
+    info: SamplerInfo,
+    schedule_key: str,
+    steps: int,
+    model_sigmas: ModelSigmas,
+    opt: Options,
+    is_sdxl: bool,
+    extras: dict[str, Any],
+) -> torch.Tensor:
     discard = info.discard_next_to_last_sigma
     if opt("always_discard_next_to_last_sigma") and not discard:
         discard = True
@@ -361,19 +433,36 @@ def _build_schedule(info: SamplerInfo, schedule_key: str, steps: int, model_sigm
     alpha, beta = float(opt("beta_dist_alpha")), float(opt("beta_dist_beta"))
     if schedule_key == "beta":
         extras["Beta schedule alpha"], extras["Beta schedule beta"] = alpha, beta
-    sigmas = build_sigmas(schedule_key, steps + (1 if discard else 0), model_sigmas, is_sdxl=is_sdxl,
-                          beta_alpha=alpha, beta_beta=beta, **overrides)
+    sigmas = build_sigmas(
+        schedule_key,
+        steps + (1 if discard else 0),
+        model_sigmas,
+        is_sdxl=is_sdxl,
+        beta_alpha=alpha,
+        beta_beta=beta,
+        **overrides,
+    )
     if discard:
         sigmas = torch.cat([sigmas[:-2], sigmas[-1:]])
     return sigmas
 
 
-def _sampler_params(info: SamplerInfo, eta: float | None, s_churn: float | None, s_tmin: float | None,
-                    s_tmax: float | None, s_noise: float | None, opt: Options,
-                    extras: dict[str, Any]) -> SamplerParams:
+def _sampler_params(
+    info: SamplerInfo,
+    eta: float | None,
+    s_churn: float | None,
+    s_tmin: float | None,
+    s_tmax: float | None,
+    s_noise: float | None,
+    opt: Options,
+    extras: dict[str, Any],
+) -> SamplerParams:
     """The sampler parameters that apply to ``info``, with A1111's infotext keys for non-default values."""
-    values: dict[str, Any] = {"unipc_variant": str(opt("uni_pc_variant")), "unipc_order": int(opt("uni_pc_order")),
-                              "unipc_lower_order_final": bool(opt("uni_pc_lower_order_final"))}
+    values: dict[str, Any] = {
+        "unipc_variant": str(opt("uni_pc_variant")),
+        "unipc_order": int(opt("uni_pc_order")),
+        "unipc_lower_order_final": bool(opt("uni_pc_lower_order_final")),
+    }
     if values["unipc_variant"] not in ("bh1", "bh2"):
         log.warning("UniPC variant %r is not supported; using bh1", values["unipc_variant"])
         values["unipc_variant"] = "bh1"

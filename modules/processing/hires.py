@@ -44,8 +44,14 @@ def _to_pil(pixels: torch.Tensor) -> list:
     return [Image.fromarray(image) for image in array]
 
 
-def second_pass(backend: Any, p: ProcessingState, latents: torch.Tensor, *,
-                rng_factory: Callable[[int, int], Any], sample_fn: Callable[..., torch.Tensor]) -> torch.Tensor:
+def second_pass(
+    backend: Any,
+    p: ProcessingState,
+    latents: torch.Tensor,
+    *,
+    rng_factory: Callable[[int, int], Any],
+    sample_fn: Callable[..., torch.Tensor],
+) -> torch.Tensor:
     params, model = p.params, p.model
     width, height = target_size(params)
     upscaler = params.hr_upscaler or "Latent"
@@ -58,9 +64,12 @@ def second_pass(backend: Any, p: ProcessingState, latents: torch.Tensor, *,
     else:
         registry = backend.upscalers()
         if upscaler not in registry.names():
-            raise InvalidParams(f"Unknown hires upscaler {upscaler!r}; choose one of: "
-                                f"{', '.join(registry.hires_upscaler_names())}")
-        images = [registry.upscale(image, upscaler, (width, height)) for image in _to_pil(decode_latents(model, latents))]
+            raise InvalidParams(
+                f"Unknown hires upscaler {upscaler!r}; choose one of: {', '.join(registry.hires_upscaler_names())}"
+            )
+        images = [
+            registry.upscale(image, upscaler, (width, height)) for image in _to_pil(decode_latents(model, latents))
+        ]
         pixels = img2img_inputs.pil_to_tensor(images)
         upscaled = encode_images(model, pixels)
 
@@ -78,10 +87,14 @@ def second_pass(backend: Any, p: ProcessingState, latents: torch.Tensor, *,
     elif params.hr_scheduler and params.hr_scheduler != "Use same scheduler":
         scheduler = params.hr_scheduler
     prompts = [extract_extra_networks(params.hr_prompt)[0]] * len(p.prompts) if params.hr_prompt else p.prompts
-    negatives = ([extract_extra_networks(params.hr_negative_prompt)[0]] * len(p.prompts)
-                 if params.hr_negative_prompt else p.negative_prompts)
-    conds = PromptCondProvider(model.conditioner, prompts, negatives, p.steps, p.clip_skip, hires_steps=steps,
-                               settings=p.settings)
+    negatives = (
+        [extract_extra_networks(params.hr_negative_prompt)[0]] * len(p.prompts)
+        if params.hr_negative_prompt
+        else p.negative_prompts
+    )
+    conds = PromptCondProvider(
+        model.conditioner, prompts, negatives, p.steps, p.clip_skip, hires_steps=steps, settings=p.settings
+    )
     rng = rng_factory(width, height)
     noise = rng.next()
     inputs = img2img_inputs.Img2ImgInputs(upscaled, None, image_conditioning, [None] * len(prompts), None, [])

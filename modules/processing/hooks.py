@@ -188,8 +188,7 @@ class HookRegistry:
         self._hooks: dict[str, list[HookHandle]] = {point: [] for point in HOOK_POINTS}
         self._serial = itertools.count()
 
-    def add(self, point: str, fn: Callable[[Any], None], *, name: str | None = None,
-            order: float = 0) -> HookHandle:
+    def add(self, point: str, fn: Callable[[Any], None], *, name: str | None = None, order: float = 0) -> HookHandle:
         if point not in self._hooks:
             raise ValueError(f"Unknown hook point {point!r}; valid points: {', '.join(HOOK_POINTS)}")
         handle = HookHandle(point, name or getattr(fn, "__qualname__", repr(fn)), order, next(self._serial), fn)
@@ -224,14 +223,17 @@ class HookRegistry:
                 self.remove(handle)
 
     # A1111 script_callbacks-shaped adapters
-    def on_cfg_denoiser(self, fn: Callable[[CFGDenoiserParams], None], *, name: str | None = None,
-                        order: float = 0) -> HookHandle:
+    def on_cfg_denoiser(
+        self, fn: Callable[[CFGDenoiserParams], None], *, name: str | None = None, order: float = 0
+    ) -> HookHandle:
         return self.add("cfg_denoiser", fn, name=name, order=order)
 
-    def on_cfg_denoised(self, fn: Callable[[CFGDenoisedParams], None], *, name: str | None = None,
-                        order: float = 0) -> HookHandle:
+    def on_cfg_denoised(
+        self, fn: Callable[[CFGDenoisedParams], None], *, name: str | None = None, order: float = 0
+    ) -> HookHandle:
         return self.add("cfg_denoised", fn, name=name, order=order)
 
-    def on_cfg_after_cfg(self, fn: Callable[[AfterCFGParams], None], *, name: str | None = None,
-                         order: float = 0) -> HookHandle:
+    def on_cfg_after_cfg(
+        self, fn: Callable[[AfterCFGParams], None], *, name: str | None = None, order: float = 0
+    ) -> HookHandle:
         return self.add("after_cfg", fn, name=name, order=order)

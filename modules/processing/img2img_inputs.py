@@ -42,8 +42,14 @@ def _mask_tensor(mask: Image.Image, height: int, width: int) -> torch.Tensor:
     return torch.from_numpy(np.around(array))[None, None]
 
 
-def prepare(model: Any, params: GenerationParams, batch_size: int, seeds_noise: torch.Tensor,
-            upscaler=None, mask_weight: float = 1.0) -> Img2ImgInputs:
+def prepare(
+    model: Any,
+    params: GenerationParams,
+    batch_size: int,
+    seeds_noise: torch.Tensor,
+    upscaler=None,
+    mask_weight: float = 1.0,
+) -> Img2ImgInputs:
     """Resize, mask, fill and encode the init image(s) of ``params`` for one batch."""
     width, height = params.width, params.height
     masks = None
@@ -51,16 +57,29 @@ def prepare(model: Any, params: GenerationParams, batch_size: int, seeds_noise: 
         blur_x = params.mask_blur_x if params.mask_blur_x is not None else params.mask_blur
         blur_y = params.mask_blur_y if params.mask_blur_y is not None else params.mask_blur
         masks = ops.prepare_inpaint_masks(
-            params.mask, width=width, height=height, resize_mode=params.resize_mode,
-            invert=bool(params.inpainting_mask_invert), blur_x=blur_x, blur_y=blur_y,
-            only_masked=params.inpaint_full_res, padding=params.inpaint_full_res_padding)
+            params.mask,
+            width=width,
+            height=height,
+            resize_mode=params.resize_mode,
+            invert=bool(params.inpainting_mask_invert),
+            blur_x=blur_x,
+            blur_y=blur_y,
+            only_masked=params.inpaint_full_res,
+            padding=params.inpaint_full_res_padding,
+        )
     sources = list(params.init_images)
     images, overlays = [], []
     for index in range(batch_size):
         source = sources[index % len(sources)]
         image, overlay = ops.prepare_init_image(
-            source, masks, width=width, height=height, resize_mode=params.resize_mode,
-            fill=masks is not None and params.inpainting_fill == 0, upscaler=upscaler)
+            source,
+            masks,
+            width=width,
+            height=height,
+            resize_mode=params.resize_mode,
+            fill=masks is not None and params.inpainting_fill == 0,
+            upscaler=upscaler,
+        )
         images.append(image)
         overlays.append(overlay)
 
@@ -79,14 +98,17 @@ def prepare(model: Any, params: GenerationParams, batch_size: int, seeds_noise: 
 
     image_conditioning = None
     if model.arch.unet_in_channels == 9:
-        image_conditioning = inpainting_conditioning(model, pixels, masks.latent_mask if masks else None,
-                                                     mask_weight, init_latent)
-    return Img2ImgInputs(init_latent, latent_mask, image_conditioning, overlays,
-                         masks.paste_to if masks is not None else None, images)
+        image_conditioning = inpainting_conditioning(
+            model, pixels, masks.latent_mask if masks else None, mask_weight, init_latent
+        )
+    return Img2ImgInputs(
+        init_latent, latent_mask, image_conditioning, overlays, masks.paste_to if masks is not None else None, images
+    )
 
 
-def inpainting_conditioning(model: Any, pixels: torch.Tensor, mask: Image.Image | None, strength: float,
-                            init_latent: torch.Tensor) -> torch.Tensor:
+def inpainting_conditioning(
+    model: Any, pixels: torch.Tensor, mask: Image.Image | None, strength: float, init_latent: torch.Tensor
+) -> torch.Tensor:
     """[mask, masked-image latents] for 9-channel models; ``strength`` is "Conditional mask weight"."""
     batch, _, height, width = pixels.shape
     if mask is None:

@@ -160,7 +160,7 @@ class LMS(Stepper):
 
     def step(self, i, x):
         d, denoised = self._d(x, self.s[i])
-        self.ds = [*self.ds, d][-self.order:]
+        self.ds = [*self.ds, d][-self.order :]
         order = min(i + 1, self.order)
         coefficients = [lms_coefficient(order, self.s, i, j) for j in range(order)]
         return x + sum(c * d_j for c, d_j in zip(coefficients, reversed(self.ds))), denoised

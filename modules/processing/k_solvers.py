@@ -44,8 +44,11 @@ class _DPMSolver(Stepper):
         r1, r2 = 1 / 3, 2 / 3
         s1, s2 = t + r1 * h, t + r2 * h
         eps_r1 = self._eps(cache, "eps_r1", x - sig(s1) * math.expm1(r1 * h) * eps, s1)
-        u2 = (x - sig(s2) * math.expm1(r2 * h) * eps
-              - sig(s2) * (r2 / r1) * (math.expm1(r2 * h) / (r2 * h) - 1) * (eps_r1 - eps))
+        u2 = (
+            x
+            - sig(s2) * math.expm1(r2 * h) * eps
+            - sig(s2) * (r2 / r1) * (math.expm1(r2 * h) / (r2 * h) - 1) * (eps_r1 - eps)
+        )
         eps_r2 = self._eps(cache, "eps_r2", u2, s2)
         return base - sig(t_next) / r2 * (math.expm1(h) / h - 1) * (eps_r2 - eps)
 
@@ -128,8 +131,9 @@ class DPMAdaptive(_DPMSolver):
         denoised = x - math.exp(-s) * self._eps(cache, "eps", x, s)
         x_low = self._order_step(2, x, s, target, cache, r1=1 / 3)
         x_high = self._order_step(3, x, s, target, cache)
-        delta = torch.maximum(torch.full_like(x_low, self.atol), self.rtol * torch.maximum(x_low.abs(),
-                                                                                           self.x_prev.abs()))
+        delta = torch.maximum(
+            torch.full_like(x_low, self.atol), self.rtol * torch.maximum(x_low.abs(), self.x_prev.abs())
+        )
         error = float(torch.linalg.norm((x_low - x_high) / delta) / x.numel() ** 0.5)
         if not self._accept(error):
             return x, denoised
@@ -293,7 +297,7 @@ class UniPC(Stepper):
         denoised = self.model(x, sigma)
         if self.last_x is not None:  # UniC: correct x with the model output just computed at it
             x = self._update(self.last_x, self.s[i - 1], sigma, self.this_order, denoised)
-        self.history = [*self.history, (_neg_log(sigma), denoised)][-self.order:]
+        self.history = [*self.history, (_neg_log(sigma), denoised)][-self.order :]
         order = min(self.order, len(self.s) - 1 - i) if self.p.unipc_lower_order_final else self.order
         self.this_order = min(order, len(self.history))
         self.last_x = x

@@ -110,15 +110,22 @@ def output_dir(p: ProcessingState, data_dir: Path, grid: bool) -> Path:
     return folder if folder.is_absolute() else data_dir / folder
 
 
-def save_sample(p: ProcessingState, image, index: int, text: str, data_dir: Path, now: datetime.datetime,
-                scripts: Any = None) -> str | None:
+def save_sample(
+    p: ProcessingState, image, index: int, text: str, data_dir: Path, now: datetime.datetime, scripts: Any = None
+) -> str | None:
     """Save one image (when the settings say so); extensions' before/after-save callbacks run around it."""
     if p.params.do_not_save_samples or not p.settings.get("samples_save", True):
         return None
     if scripts is not None:
         image, text = scripts.before_image_saved(p, image, text)
-    path = save_image(image, output_dir(p, data_dir, grid=False), info=filename_values(p, index), infotext=text,
-                      settings=p.settings, now=now)
+    path = save_image(
+        image,
+        output_dir(p, data_dir, grid=False),
+        info=filename_values(p, index),
+        infotext=text,
+        settings=p.settings,
+        now=now,
+    )
     if scripts is not None:
         scripts.image_saved(p, image, str(path), text)
     return str(path)
@@ -129,6 +136,14 @@ def make_grid(p: ProcessingState, images: list, data_dir: Path, now: datetime.da
     grid = image_grid(images, batch_size=p.batch_size, n_rows=int(p.settings.get("n_rows", -1)))
     text = p.infotexts[0] if p.infotexts else ""
     if p.settings.get("grid_save", True) and not p.params.do_not_save_grid:
-        save_image(grid, output_dir(p, data_dir, grid=True), basename="grid", info=filename_values(p, 0),
-                   infotext=text, settings=p.settings, grid=True, now=now)
+        save_image(
+            grid,
+            output_dir(p, data_dir, grid=True),
+            basename="grid",
+            info=filename_values(p, 0),
+            infotext=text,
+            settings=p.settings,
+            grid=True,
+            now=now,
+        )
     return grid

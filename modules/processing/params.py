@@ -114,10 +114,16 @@ class GenerationParams:
         if self.resize_mode not in range(len(RESIZE_MODES)):
             raise InvalidParams(f"resize_mode must be 0-3 ({', '.join(RESIZE_MODES)}), got {self.resize_mode}")
         if self.inpainting_fill not in range(len(INPAINTING_FILL)):
-            raise InvalidParams(f"inpainting_fill must be 0-3 ({', '.join(INPAINTING_FILL)}), got {self.inpainting_fill}")
+            raise InvalidParams(
+                f"inpainting_fill must be 0-3 ({', '.join(INPAINTING_FILL)}), got {self.inpainting_fill}"
+            )
         if self.is_img2img and not self.init_images:
             raise InvalidParams("img2img needs an init image (init_images)")
-        if self.enable_hr and not self.is_img2img and not (1 <= self.hr_scale <= 8 or self.hr_resize_x or self.hr_resize_y):
+        if (
+            self.enable_hr
+            and not self.is_img2img
+            and not (1 <= self.hr_scale <= 8 or self.hr_resize_x or self.hr_resize_y)
+        ):
             raise InvalidParams(f"hr_scale must be between 1 and 8, got {self.hr_scale}")
 
 

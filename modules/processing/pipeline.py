@@ -40,9 +40,19 @@ def generate(backend: Any, params: GenerationParams, job: Job) -> Processed:
     model = _model_for(backend, settings, job)
     sampler_info, schedule = resolve_sampler(params.sampler_name, params.scheduler)
     p = ProcessingState(
-        params=params, settings=settings, model=model, hooks=HookRegistry(isolate_errors=True), job=job,
-        sampler_name=sampler_info.name, scheduler=schedule, steps=params.steps, cfg_scale=params.cfg_scale,
-        width=params.width, height=params.height, batch_size=params.batch_size, n_iter=params.n_iter,
+        params=params,
+        settings=settings,
+        model=model,
+        hooks=HookRegistry(isolate_errors=True),
+        job=job,
+        sampler_name=sampler_info.name,
+        scheduler=schedule,
+        steps=params.steps,
+        cfg_scale=params.cfg_scale,
+        width=params.width,
+        height=params.height,
+        batch_size=params.batch_size,
+        n_iter=params.n_iter,
         clip_skip=int(settings.get("CLIP_stop_at_last_layers", 1)),
     )
     styles = StyleDatabase(backend.paths.styles_file)
@@ -102,9 +112,16 @@ def _model_for(backend: Any, settings: Any, job: Job) -> Any:
 
 
 def _names_of(checkpoint: Any) -> set[str]:
-    return {value for value in (getattr(checkpoint, "title", None), getattr(checkpoint, "name", None),
-                                getattr(checkpoint, "model_name", None), getattr(checkpoint, "short_hash", None))
-            if value}
+    return {
+        value
+        for value in (
+            getattr(checkpoint, "title", None),
+            getattr(checkpoint, "name", None),
+            getattr(checkpoint, "model_name", None),
+            getattr(checkpoint, "short_hash", None),
+        )
+        if value
+    }
 
 
 def _lora_requests(prompt: str) -> list[tuple[str, float, float]]:
@@ -155,29 +172,43 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
     p.seeds, p.subseeds = p.all_seeds[span], p.all_subseeds[span]
     if scripts is not None:
         scripts.process_batch(p)
-    job.update(job_no=iteration, job_count=p.n_iter, sampling_step=0, sampling_steps=p.steps,
-               textinfo=f"Batch {iteration + 1}/{p.n_iter}")
+    job.update(
+        job_no=iteration,
+        job_count=p.n_iter,
+        sampling_step=0,
+        sampling_steps=p.steps,
+        textinfo=f"Batch {iteration + 1}/{p.n_iter}",
+    )
 
     rng = _rng(p, p.width, p.height)
     noise = rng.next()
-    conds = PromptCondProvider(model.conditioner, p.prompts, p.negative_prompts, p.steps, p.clip_skip,
-                               settings=p.settings)
+    conds = PromptCondProvider(
+        model.conditioner, p.prompts, p.negative_prompts, p.steps, p.clip_skip, settings=p.settings
+    )
     _record_embeddings(backend, p, conds.embeddings_used)
     inputs = None
     denoising = None
     if params.is_img2img:
-        upscaler = backend.upscalers().scaler(p.settings.get("upscaler_for_img2img") or "None") \
-            if params.resize_mode != 3 else None
-        inputs = img2img_inputs.prepare(model, params, len(p.prompts), noise, upscaler,
-                                        float(p.settings.get("inpainting_mask_weight", 1.0)))
+        upscaler = (
+            backend.upscalers().scaler(p.settings.get("upscaler_for_img2img") or "None")
+            if params.resize_mode != 3
+            else None
+        )
+        inputs = img2img_inputs.prepare(
+            model, params, len(p.prompts), noise, upscaler, float(p.settings.get("inpainting_mask_weight", 1.0))
+        )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.75
         if params.mask is not None:
             _inpaint_infotext(p)
-    latents = _sample(p, conds, noise, rng, inputs, denoising, p.steps, p.sampler_name, p.scheduler,
-                      p.width, p.height)
+    latents = _sample(p, conds, noise, rng, inputs, denoising, p.steps, p.sampler_name, p.scheduler, p.width, p.height)
     if params.enable_hr and not params.is_img2img and not job.interrupted:
-        latents = hires.second_pass(backend, p, latents, rng_factory=lambda w, h: _rng(p, w, h),
-                                    sample_fn=lambda *args, **kwargs: _sample(p, *args, **kwargs))
+        latents = hires.second_pass(
+            backend,
+            p,
+            latents,
+            rng_factory=lambda w, h: _rng(p, w, h),
+            sample_fn=lambda *args, **kwargs: _sample(p, *args, **kwargs),
+        )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
     pixels = decode_latents(model, latents)
     images = _to_pil(pixels)
@@ -210,14 +241,32 @@ def _record_embeddings(backend: Any, p: ProcessingState, names: list[str]) -> No
 
 def _rng(p: ProcessingState, width: int, height: int) -> ImageRNG:
     params = p.params
-    return ImageRNG((4, height // 8, width // 8), p.seeds, p.subseeds, params.subseed_strength,
-                    params.seed_resize_from_h, params.seed_resize_from_w,
-                    source=str(p.settings.get("randn_source", "CPU")), device=p.model.device,
-                    eta_noise_seed_delta=int(p.settings.get("eta_noise_seed_delta", 0)))
+    return ImageRNG(
+        (4, height // 8, width // 8),
+        p.seeds,
+        p.subseeds,
+        params.subseed_strength,
+        params.seed_resize_from_h,
+        params.seed_resize_from_w,
+        source=str(p.settings.get("randn_source", "CPU")),
+        device=p.model.device,
+        eta_noise_seed_delta=int(p.settings.get("eta_noise_seed_delta", 0)),
+    )
 
 
-def _sample(p: ProcessingState, conds, noise, rng, inputs, denoising, steps, sampler_name, scheduler, width, height,
-            ) -> torch.Tensor:
+def _sample(
+    p: ProcessingState,
+    conds,
+    noise,
+    rng,
+    inputs,
+    denoising,
+    steps,
+    sampler_name,
+    scheduler,
+    width,
+    height,
+) -> torch.Tensor:
     """One run of the denoise loop with this job's progress, previews and stop checks."""
     params, model, job = p.params, p.model, p.job
     every = int(p.settings.get("show_progress_every_n_steps", 10))
@@ -236,14 +285,30 @@ def _sample(p: ProcessingState, conds, noise, rng, inputs, denoising, steps, sam
     time_ids = _time_ids(model, width, height, noise.shape[0]) if model.arch.is_sdxl else (None, None)
     extras: dict[str, Any] = {}
     latents = sample(
-        model.unet, noise.to(model.device), conds, sampler_name, scheduler, steps, p.cfg_scale,
-        model.scheduler_config, hooks=p.hooks,
+        model.unet,
+        noise.to(model.device),
+        conds,
+        sampler_name,
+        scheduler,
+        steps,
+        p.cfg_scale,
+        model.scheduler_config,
+        hooks=p.hooks,
         init_latent=inputs.init_latent if inputs is not None else None,
         denoising_strength=denoising if denoising is not None else 1.0,
         latent_mask=inputs.latent_mask if inputs is not None else None,
-        image_conditioning=image_conditioning, add_time_ids=time_ids[0], negative_add_time_ids=time_ids[1],
-        noise_fn=lambda shape: rng.next(), progress=progress, should_stop=job.should_stop, settings=p.settings,
-        eta=params.eta, s_churn=params.s_churn, s_tmin=params.s_tmin, s_tmax=params.s_tmax, s_noise=params.s_noise,
+        image_conditioning=image_conditioning,
+        add_time_ids=time_ids[0],
+        negative_add_time_ids=time_ids[1],
+        noise_fn=lambda shape: rng.next(),
+        progress=progress,
+        should_stop=job.should_stop,
+        settings=p.settings,
+        eta=params.eta,
+        s_churn=params.s_churn,
+        s_tmin=params.s_tmin,
+        s_tmax=params.s_tmax,
+        s_noise=params.s_noise,
         extra_generation_params=extras,
     )
     for key, value in extras.items():
@@ -270,7 +335,7 @@ def _preview(p: ProcessingState, denoised: torch.Tensor):
 def _to_pil(pixels: torch.Tensor) -> list:
     from PIL import Image
 
-    array = (pixels.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+    array = pixels.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(image) for image in array]
 
 
@@ -281,7 +346,9 @@ def _inpaint_infotext(p: ProcessingState) -> None:
     if params.inpainting_mask_invert:
         extra.setdefault("Mask mode", "Inpaint not masked")
     if params.inpainting_fill != 1:
-        extra.setdefault("Masked content", ("fill", "original", "latent noise", "latent nothing")[params.inpainting_fill])
+        extra.setdefault(
+            "Masked content", ("fill", "original", "latent noise", "latent nothing")[params.inpainting_fill]
+        )
     if params.inpaint_full_res:
         extra.setdefault("Inpaint area", "Only masked")
         extra.setdefault("Masked area padding", params.inpaint_full_res_padding)
@@ -297,14 +364,26 @@ def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
             infotexts.insert(0, infotexts[0])
             index_of_first_image = 1
     processed = Processed(
-        images=images, infotexts=infotexts, seed=p.all_seeds[0], subseed=p.all_subseeds[0],
-        all_seeds=p.all_seeds, all_subseeds=p.all_subseeds, all_prompts=p.all_prompts,
-        all_negative_prompts=p.all_negative_prompts, params=p.params, saved_paths=p.saved_paths,
-        index_of_first_image=index_of_first_image, interrupted=p.job.interrupted,
-        info_extra={"clip_skip": p.clip_skip, "version": outputs.VERSION,
-                    "sampler_name": p.sampler_name, "scheduler": p.scheduler,
-                    "is_using_inpainting_conditioning": p.model.arch.unet_in_channels == 9,
-                    "elapsed": round(time.time() - started, 3)},
+        images=images,
+        infotexts=infotexts,
+        seed=p.all_seeds[0],
+        subseed=p.all_subseeds[0],
+        all_seeds=p.all_seeds,
+        all_subseeds=p.all_subseeds,
+        all_prompts=p.all_prompts,
+        all_negative_prompts=p.all_negative_prompts,
+        params=p.params,
+        saved_paths=p.saved_paths,
+        index_of_first_image=index_of_first_image,
+        interrupted=p.job.interrupted,
+        info_extra={
+            "clip_skip": p.clip_skip,
+            "version": outputs.VERSION,
+            "sampler_name": p.sampler_name,
+            "scheduler": p.scheduler,
+            "is_using_inpainting_conditioning": p.model.arch.unet_in_channels == 9,
+            "elapsed": round(time.time() - started, 3),
+        },
         comments="\n".join(p.comments),
     )
     scripts = backend.services.get("scripts")

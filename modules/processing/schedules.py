@@ -174,10 +174,9 @@ def align_your_steps(n: int, is_sdxl: bool = False) -> torch.Tensor:
 
 
 def beta(n: int, sigma_min: float, sigma_max: float, alpha: float = 0.6, beta_: float = 0.6) -> torch.Tensor:
-    """"Beta Sampling is All You Need": sigmas at Beta(alpha, beta) quantiles of 1 - linspace(0, 1, n)."""
+    """ "Beta Sampling is All You Need": sigmas at Beta(alpha, beta) quantiles of 1 - linspace(0, 1, n)."""
     quantiles = [_beta_ppf(1.0 - q, alpha, beta_) for q in np.linspace(0, 1, n)]
-    return _append_zero(torch.tensor([sigma_min + q * (sigma_max - sigma_min) for q in quantiles],
-                                     dtype=torch.float64))
+    return _append_zero(torch.tensor([sigma_min + q * (sigma_max - sigma_min) for q in quantiles], dtype=torch.float64))
 
 
 def _beta_cdf(x: float, a: float, b: float) -> float:
@@ -194,8 +193,10 @@ def _beta_cdf(x: float, a: float, b: float) -> float:
     d = 1.0 / (d if abs(d) > tiny else tiny)
     result = d
     for m in range(1, 300):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + numerator / c

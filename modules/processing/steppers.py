@@ -5,8 +5,22 @@ from __future__ import annotations
 import torch
 
 from modules.processing.k_samplers import (
-    DPM2, LMS, DPMPP2M, DPMPP3MSDE, DPMPPSDE, DPM2Ancestral, DPMPP2MSDE, DPMPP2MSDEHeun, DPMPP2SAncestral,
-    Euler, EulerAncestral, Heun, Model, Noise, SamplerParams, Stepper,
+    DPM2,
+    LMS,
+    DPMPP2M,
+    DPMPP3MSDE,
+    DPMPPSDE,
+    DPM2Ancestral,
+    DPMPP2MSDE,
+    DPMPP2MSDEHeun,
+    DPMPP2SAncestral,
+    Euler,
+    EulerAncestral,
+    Heun,
+    Model,
+    Noise,
+    SamplerParams,
+    Stepper,
 )
 from modules.processing.k_solvers import DDIM, DDIMCFGPP, LCM, PLMS, DPMAdaptive, DPMFast, Restart, UniPC
 
@@ -34,6 +48,5 @@ STEPPERS: dict[str, type[Stepper]] = {
 }
 
 
-def make_stepper(algorithm: str, model: Model, sigmas: torch.Tensor, noise: Noise,
-                 params: SamplerParams) -> Stepper:
+def make_stepper(algorithm: str, model: Model, sigmas: torch.Tensor, noise: Noise, params: SamplerParams) -> Stepper:
     return STEPPERS[algorithm](model, sigmas, noise, params)

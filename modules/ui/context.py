@@ -67,8 +67,7 @@ class UiContext:
         self.targets[target.name] = target
         return target
 
-    def add_send_button(self, button: Any, target: str, inputs: list[Any],
-                        get: Callable[..., tuple[Any, str]]) -> None:
+    def add_send_button(self, button: Any, target: str, inputs: list[Any], get: Callable[..., tuple[Any, str]]) -> None:
         self.send_requests.append(SendRequest(button, target, inputs, get))
 
     @property

@@ -49,8 +49,19 @@ class Hires:
     negative_prompt: gr.Textbox
 
     def inputs(self) -> list[Any]:
-        return [self.enable, self.upscaler, self.steps, self.denoising, self.scale, self.resize_x, self.resize_y,
-                self.sampler, self.scheduler, self.prompt, self.negative_prompt]
+        return [
+            self.enable,
+            self.upscaler,
+            self.steps,
+            self.denoising,
+            self.scale,
+            self.resize_x,
+            self.resize_y,
+            self.sampler,
+            self.scheduler,
+            self.prompt,
+            self.negative_prompt,
+        ]
 
 
 @dataclasses.dataclass
@@ -77,19 +88,37 @@ class GenControls:
     hires: Hires | None = None
 
     def inputs(self) -> list[Any]:
-        items = [self.sampler, self.scheduler, self.steps, self.width, self.height, self.batch_count,
-                 self.batch_size, self.cfg_scale, self.seed, self.seed_extras, self.subseed, self.subseed_strength,
-                 self.seed_resize_from_w, self.seed_resize_from_h]
+        items = [
+            self.sampler,
+            self.scheduler,
+            self.steps,
+            self.width,
+            self.height,
+            self.batch_count,
+            self.batch_size,
+            self.cfg_scale,
+            self.seed,
+            self.seed_extras,
+            self.subseed,
+            self.subseed_strength,
+            self.seed_resize_from_w,
+            self.seed_resize_from_h,
+        ]
         return items + (self.hires.inputs() if self.hires else [])
 
     def params_kwargs(self, values: dict[Any, Any]) -> dict[str, Any]:
         """``GenerationParams`` fields from the values of ``inputs()`` (a {component: value} dict)."""
         extras = bool(values[self.seed_extras])
         kwargs: dict[str, Any] = {
-            "sampler_name": values[self.sampler], "scheduler": values[self.scheduler] or "Automatic",
-            "steps": int(values[self.steps]), "width": int(values[self.width]), "height": int(values[self.height]),
-            "n_iter": int(values[self.batch_count]), "batch_size": int(values[self.batch_size]),
-            "cfg_scale": _number(values[self.cfg_scale]), "seed": _int(values[self.seed], -1),
+            "sampler_name": values[self.sampler],
+            "scheduler": values[self.scheduler] or "Automatic",
+            "steps": int(values[self.steps]),
+            "width": int(values[self.width]),
+            "height": int(values[self.height]),
+            "n_iter": int(values[self.batch_count]),
+            "batch_size": int(values[self.batch_size]),
+            "cfg_scale": _number(values[self.cfg_scale]),
+            "seed": _int(values[self.seed], -1),
             "subseed": _int(values[self.subseed], -1) if extras else -1,
             "subseed_strength": float(values[self.subseed_strength]) if extras else 0.0,
             "seed_resize_from_w": int(values[self.seed_resize_from_w]) if extras else 0,
@@ -99,15 +128,19 @@ class GenControls:
         if hires is not None and values[hires.enable]:
             sampler, scheduler = values[hires.sampler], values[hires.scheduler]
             kwargs.update(
-                enable_hr=True, hr_upscaler=values[hires.upscaler], hr_second_pass_steps=int(values[hires.steps]),
-                denoising_strength=float(values[hires.denoising]), hr_scale=float(values[hires.scale]),
-                hr_resize_x=int(values[hires.resize_x]), hr_resize_y=int(values[hires.resize_y]),
+                enable_hr=True,
+                hr_upscaler=values[hires.upscaler],
+                hr_second_pass_steps=int(values[hires.steps]),
+                denoising_strength=float(values[hires.denoising]),
+                hr_scale=float(values[hires.scale]),
+                hr_resize_x=int(values[hires.resize_x]),
+                hr_resize_y=int(values[hires.resize_y]),
                 hr_sampler_name=None if sampler in (None, "", SAME_SAMPLER) else sampler,
                 hr_scheduler=None if scheduler in (None, "", SAME_SCHEDULER) else scheduler,
-                hr_prompt=values[hires.prompt] or "", hr_negative_prompt=values[hires.negative_prompt] or "",
+                hr_prompt=values[hires.prompt] or "",
+                hr_negative_prompt=values[hires.negative_prompt] or "",
             )
         return kwargs
-
 
     def paste_fields(self, backend: Any) -> list[PasteField]:
         """Which infotext key fills which control (A1111's ``paste_fields`` for this panel)."""
@@ -134,9 +167,11 @@ class GenControls:
         ]
         hires = self.hires
         if hires is not None:
+
             def enabled(params: dict[str, Any]) -> bool:
                 return "Denoising strength" in params and any(
-                    key in params for key in ("Hires upscale", "Hires upscaler", "Hires resize-1"))
+                    key in params for key in ("Hires upscale", "Hires upscaler", "Hires resize-1")
+                )
 
             upscalers = set(hires_upscaler_choices(backend))
             fields += [
@@ -174,8 +209,9 @@ def build_sampler_row(backend: Any, tab: str) -> tuple[gr.Dropdown, gr.Dropdown,
     default = DEFAULT_SAMPLER if DEFAULT_SAMPLER in samplers else (samplers[0] if samplers else None)
     with gr.Row(elem_id=f"{tab}_sampler_row"):
         sampler = gr.Dropdown(label="Sampling method", choices=samplers, value=default, elem_id=f"{tab}_sampling")
-        scheduler = gr.Dropdown(label="Schedule type", choices=schedule_choices(), value="Automatic",
-                                elem_id=f"{tab}_scheduler")
+        scheduler = gr.Dropdown(
+            label="Schedule type", choices=schedule_choices(), value="Automatic", elem_id=f"{tab}_scheduler"
+        )
     steps = gr.Slider(minimum=1, maximum=150, step=1, value=20, label="Sampling steps", elem_id=f"{tab}_steps")
     return sampler, scheduler, steps
 
@@ -183,55 +219,87 @@ def build_sampler_row(backend: Any, tab: str) -> tuple[gr.Dropdown, gr.Dropdown,
 def build_hires(backend: Any, tab: str) -> Hires:
     """A1111's "Hires. fix" accordion: opening it enables hires fix, closing it disables it."""
     with gr.Accordion("Hires. fix", open=False, elem_id=f"{tab}_hr") as accordion:
-        enable = gr.Checkbox(label="Hires. fix", value=False, elem_id=f"{tab}_hr-checkbox",
-                             elem_classes=["input-accordion-checkbox"])
+        enable = gr.Checkbox(
+            label="Hires. fix", value=False, elem_id=f"{tab}_hr-checkbox", elem_classes=["input-accordion-checkbox"]
+        )
         with gr.Row():
-            upscaler = gr.Dropdown(label="Upscaler", choices=hires_upscaler_choices(backend), value="Latent",
-                                   elem_id=f"{tab}_hr_upscaler")
-            steps = gr.Slider(minimum=0, maximum=150, step=1, value=0, label="Hires steps",
-                              elem_id=f"{tab}_hires_steps")
-            denoising = gr.Slider(minimum=0.0, maximum=1.0, step=0.01, value=0.7, label="Denoising strength",
-                                  elem_id=f"{tab}_denoising_strength")
+            upscaler = gr.Dropdown(
+                label="Upscaler", choices=hires_upscaler_choices(backend), value="Latent", elem_id=f"{tab}_hr_upscaler"
+            )
+            steps = gr.Slider(
+                minimum=0, maximum=150, step=1, value=0, label="Hires steps", elem_id=f"{tab}_hires_steps"
+            )
+            denoising = gr.Slider(
+                minimum=0.0,
+                maximum=1.0,
+                step=0.01,
+                value=0.7,
+                label="Denoising strength",
+                elem_id=f"{tab}_denoising_strength",
+            )
         with gr.Row():
-            scale = gr.Slider(minimum=1.0, maximum=4.0, step=0.05, value=2.0, label="Upscale by",
-                              elem_id=f"{tab}_hr_scale")
-            resize_x = gr.Slider(minimum=0, maximum=2048, step=8, value=0, label="Resize width to",
-                                 elem_id=f"{tab}_hr_resize_x")
-            resize_y = gr.Slider(minimum=0, maximum=2048, step=8, value=0, label="Resize height to",
-                                 elem_id=f"{tab}_hr_resize_y")
+            scale = gr.Slider(
+                minimum=1.0, maximum=4.0, step=0.05, value=2.0, label="Upscale by", elem_id=f"{tab}_hr_scale"
+            )
+            resize_x = gr.Slider(
+                minimum=0, maximum=2048, step=8, value=0, label="Resize width to", elem_id=f"{tab}_hr_resize_x"
+            )
+            resize_y = gr.Slider(
+                minimum=0, maximum=2048, step=8, value=0, label="Resize height to", elem_id=f"{tab}_hr_resize_y"
+            )
         with gr.Row():
-            sampler = gr.Dropdown(label="Hires sampling method", choices=[SAME_SAMPLER, *sampler_choices(backend)],
-                                  value=SAME_SAMPLER, elem_id=f"{tab}_hr_sampler")
-            scheduler = gr.Dropdown(label="Hires schedule type", choices=[SAME_SCHEDULER, *schedule_choices()],
-                                    value=SAME_SCHEDULER, elem_id=f"{tab}_hr_scheduler")
+            sampler = gr.Dropdown(
+                label="Hires sampling method",
+                choices=[SAME_SAMPLER, *sampler_choices(backend)],
+                value=SAME_SAMPLER,
+                elem_id=f"{tab}_hr_sampler",
+            )
+            scheduler = gr.Dropdown(
+                label="Hires schedule type",
+                choices=[SAME_SCHEDULER, *schedule_choices()],
+                value=SAME_SCHEDULER,
+                elem_id=f"{tab}_hr_scheduler",
+            )
         with gr.Row():
-            prompt = gr.Textbox(label="Hires prompt", lines=2, elem_id=f"{tab}_hr_prompt",
-                                placeholder="Prompt for hires fix pass.\n"
-                                            "Leave empty to use the same prompt as in first pass.")
-            negative = gr.Textbox(label="Hires negative prompt", lines=2, elem_id=f"{tab}_hr_neg_prompt",
-                                  placeholder="Negative prompt for hires fix pass.\n"
-                                              "Leave empty to use the same negative prompt as in first pass.")
+            prompt = gr.Textbox(
+                label="Hires prompt",
+                lines=2,
+                elem_id=f"{tab}_hr_prompt",
+                placeholder="Prompt for hires fix pass.\nLeave empty to use the same prompt as in first pass.",
+            )
+            negative = gr.Textbox(
+                label="Hires negative prompt",
+                lines=2,
+                elem_id=f"{tab}_hr_neg_prompt",
+                placeholder="Negative prompt for hires fix pass.\n"
+                "Leave empty to use the same negative prompt as in first pass.",
+            )
     accordion.expand(lambda: True, None, enable, queue=False, show_progress="hidden")
     accordion.collapse(lambda: False, None, enable, queue=False, show_progress="hidden")
     enable.input(lambda on: gr.update(open=bool(on)), enable, accordion, queue=False, show_progress="hidden")
-    return Hires(enable, accordion, upscaler, steps, denoising, scale, resize_x, resize_y, sampler, scheduler,
-                 prompt, negative)
+    return Hires(
+        enable, accordion, upscaler, steps, denoising, scale, resize_x, resize_y, sampler, scheduler, prompt, negative
+    )
 
 
 def build_size_and_batch(tab: str, default_size: int = 512) -> tuple[Any, ...]:
     """Width/Height with the swap button, then Batch count / Batch size."""
     with gr.Row(elem_id=f"{tab}_dimensions_row"):
         with gr.Column(scale=4, elem_id=f"{tab}_column_size"):
-            width = gr.Slider(minimum=64, maximum=2048, step=8, label="Width", value=default_size,
-                              elem_id=f"{tab}_width")
-            height = gr.Slider(minimum=64, maximum=2048, step=8, label="Height", value=default_size,
-                               elem_id=f"{tab}_height")
+            width = gr.Slider(
+                minimum=64, maximum=2048, step=8, label="Width", value=default_size, elem_id=f"{tab}_width"
+            )
+            height = gr.Slider(
+                minimum=64, maximum=2048, step=8, label="Height", value=default_size, elem_id=f"{tab}_height"
+            )
         swap = tool_button(SWAP_SYMBOL, f"{tab}_res_switch_btn")
         with gr.Column(scale=2, elem_id=f"{tab}_column_batch"):
-            batch_count = gr.Slider(minimum=1, maximum=100, step=1, label="Batch count", value=1,
-                                    elem_id=f"{tab}_batch_count")
-            batch_size = gr.Slider(minimum=1, maximum=8, step=1, label="Batch size", value=1,
-                                   elem_id=f"{tab}_batch_size")
+            batch_count = gr.Slider(
+                minimum=1, maximum=100, step=1, label="Batch count", value=1, elem_id=f"{tab}_batch_count"
+            )
+            batch_size = gr.Slider(
+                minimum=1, maximum=8, step=1, label="Batch size", value=1, elem_id=f"{tab}_batch_size"
+            )
     swap.click(lambda w, h: (h, w), [width, height], [width, height], queue=False, show_progress="hidden")
     return width, height, swap, batch_count, batch_size
 
@@ -251,19 +319,49 @@ def build_seed(tab: str) -> tuple:
             subseed = gr.Number(label="Variation seed", value=-1, precision=0, elem_id=f"{tab}_subseed", scale=4)
             random_subseed = tool_button(RANDOM_SYMBOL, f"{tab}_random_subseed")
             reuse_subseed = tool_button(REUSE_SYMBOL, f"{tab}_reuse_subseed")
-            subseed_strength = gr.Slider(label="Variation strength", value=0.0, minimum=0, maximum=1, step=0.01,
-                                         elem_id=f"{tab}_subseed_strength", scale=4)
+            subseed_strength = gr.Slider(
+                label="Variation strength",
+                value=0.0,
+                minimum=0,
+                maximum=1,
+                step=0.01,
+                elem_id=f"{tab}_subseed_strength",
+                scale=4,
+            )
         with gr.Row():
-            resize_w = gr.Slider(minimum=0, maximum=2048, step=8, label="Resize seed from width", value=0,
-                                 elem_id=f"{tab}_seed_resize_from_w")
-            resize_h = gr.Slider(minimum=0, maximum=2048, step=8, label="Resize seed from height", value=0,
-                                 elem_id=f"{tab}_seed_resize_from_h")
+            resize_w = gr.Slider(
+                minimum=0,
+                maximum=2048,
+                step=8,
+                label="Resize seed from width",
+                value=0,
+                elem_id=f"{tab}_seed_resize_from_w",
+            )
+            resize_h = gr.Slider(
+                minimum=0,
+                maximum=2048,
+                step=8,
+                label="Resize seed from height",
+                value=0,
+                elem_id=f"{tab}_seed_resize_from_h",
+            )
     random_seed.click(lambda: -1, None, seed, queue=False, show_progress="hidden")
     random_subseed.click(lambda: -1, None, subseed, queue=False, show_progress="hidden")
-    seed_extras.change(lambda on: gr.update(visible=bool(on)), seed_extras, extras_group, queue=False,
-                       show_progress="hidden")
-    return (seed, random_seed, reuse_seed, seed_extras, subseed, random_subseed, reuse_subseed, subseed_strength,
-            resize_w, resize_h)
+    seed_extras.change(
+        lambda on: gr.update(visible=bool(on)), seed_extras, extras_group, queue=False, show_progress="hidden"
+    )
+    return (
+        seed,
+        random_seed,
+        reuse_seed,
+        seed_extras,
+        subseed,
+        random_subseed,
+        reuse_subseed,
+        subseed_strength,
+        resize_w,
+        resize_h,
+    )
 
 
 def build(backend: Any, tab: str, with_hires: bool, before_size: Any = None) -> GenControls:
@@ -275,5 +373,6 @@ def build(backend: Any, tab: str, with_hires: bool, before_size: Any = None) -> 
     width, height, swap, batch_count, batch_size = build_size_and_batch(tab)
     cfg_scale = build_cfg(tab)
     seed_parts = build_seed(tab)
-    return GenControls(sampler, scheduler, steps, width, height, swap, batch_count, batch_size, cfg_scale,
-                       *seed_parts, hires=hires)
+    return GenControls(
+        sampler, scheduler, steps, width, height, swap, batch_count, batch_size, cfg_scale, *seed_parts, hires=hires
+    )

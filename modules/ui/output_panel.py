@@ -44,8 +44,13 @@ class ShownResult:
 
     @classmethod
     def from_processed(cls, processed: Any) -> ShownResult:
-        return cls(list(processed.images), list(processed.infotexts), int(processed.index_of_first_image),
-                   list(processed.all_seeds), list(processed.all_subseeds))
+        return cls(
+            list(processed.images),
+            list(processed.infotexts),
+            int(processed.index_of_first_image),
+            list(processed.all_seeds),
+            list(processed.all_subseeds),
+        )
 
     def infotext(self, index: int | None) -> str:
         if not self.infotexts:
@@ -97,24 +102,56 @@ def gallery_value(result: ShownResult) -> list[tuple[Any, str | None]]:
 def build(ctx: UiContext, tab: str, send_buttons: bool = True) -> OutputPanel:
     with gr.Column(elem_id=f"{tab}_results", elem_classes=["results"]):
         progress = gr.HTML(elem_id=f"{tab}_progress", elem_classes=["progress-box"], padding=False)
-        preview = gr.Image(label="Preview", elem_id=f"{tab}_live_preview", visible=False, interactive=False,
-                           type="pil", show_label=False, height=420)
-        gallery = gr.Gallery(label="Output", show_label=False, elem_id=f"{tab}_gallery", columns=4, height=520,
-                             object_fit="contain", format="png", interactive=False, preview=True)
+        preview = gr.Image(
+            label="Preview",
+            elem_id=f"{tab}_live_preview",
+            visible=False,
+            interactive=False,
+            type="pil",
+            show_label=False,
+            height=420,
+        )
+        gallery = gr.Gallery(
+            label="Output",
+            show_label=False,
+            elem_id=f"{tab}_gallery",
+            columns=4,
+            height=520,
+            object_fit="contain",
+            format="png",
+            interactive=False,
+            preview=True,
+        )
         with gr.Row(elem_id=f"image_buttons_{tab}", elem_classes=["image-buttons"]):
             folder_button = tool_button(FOLDER_SYMBOL, f"{tab}_open_folder")
             save_button = tool_button(SAVE_SYMBOL, f"save_{tab}")
             send_img2img = tool_button(SEND_IMG2IMG_SYMBOL, f"{tab}_send_to_img2img", visible=send_buttons)
             send_inpaint = tool_button(SEND_INPAINT_SYMBOL, f"{tab}_send_to_inpaint", visible=send_buttons)
             send_extras = tool_button(SEND_EXTRAS_SYMBOL, f"{tab}_send_to_extras", visible=send_buttons)
-        download = gr.File(label="Download", visible=False, elem_id=f"download_files_{tab}", interactive=False,
-                           file_count="multiple")
+        download = gr.File(
+            label="Download", visible=False, elem_id=f"download_files_{tab}", interactive=False, file_count="multiple"
+        )
         html_info = gr.HTML(elem_id=f"html_info_{tab}", elem_classes=["infotext"])
         html_log = gr.HTML(elem_id=f"html_log_{tab}", elem_classes=["html-log"])
         message = gr.HTML(elem_id=f"{tab}_message", elem_classes=["message"])
-    panel = OutputPanel(tab, progress, preview, gallery, gr.State(None), gr.State(None), gr.State(None),
-                        folder_button, save_button, send_img2img, send_inpaint, send_extras, download, html_info,
-                        html_log, message)
+    panel = OutputPanel(
+        tab,
+        progress,
+        preview,
+        gallery,
+        gr.State(None),
+        gr.State(None),
+        gr.State(None),
+        folder_button,
+        save_button,
+        send_img2img,
+        send_inpaint,
+        send_extras,
+        download,
+        html_info,
+        html_log,
+        message,
+    )
     _wire(ctx, panel)
     return panel
 
@@ -126,8 +163,9 @@ def _wire(ctx: UiContext, panel: OutputPanel) -> None:
         index = event.index if isinstance(event.index, int) else None
         return index, text_html(result.infotext(index)) if result else ""
 
-    panel.gallery.select(on_select, panel.result, [panel.selected, panel.html_info], show_progress="hidden",
-                         concurrency_limit=None)
+    panel.gallery.select(
+        on_select, panel.result, [panel.selected, panel.html_info], show_progress="hidden", concurrency_limit=None
+    )
 
     def open_output_folder(request: gr.Request):
         folder = output_folder(backend, panel.tab)
@@ -141,11 +179,15 @@ def _wire(ctx: UiContext, panel: OutputPanel) -> None:
     def save(result: ShownResult | None, selected: int | None):
         if result is None or not result.images:
             return gr.update(visible=False), error_html("Nothing to save: generate an image first.")
-        indices = [selected] if selected is not None and 0 <= selected < len(result.images) else list(
-            range(len(result.images)))
+        indices = (
+            [selected]
+            if selected is not None and 0 <= selected < len(result.images)
+            else list(range(len(result.images)))
+        )
         try:
-            paths = save_to_log(backend, result.images, result.infotexts, result.seeds, result.index_of_first_image,
-                                indices)
+            paths = save_to_log(
+                backend, result.images, result.infotexts, result.seeds, result.index_of_first_image, indices
+            )
         except OSError as error:
             return gr.update(visible=False), error_html(f"Could not save: {describe_error(error)}")
         names = ", ".join(html.escape(path.name) for path in paths)
@@ -159,8 +201,11 @@ def _wire(ctx: UiContext, panel: OutputPanel) -> None:
         index = selected if selected is not None and 0 <= selected < len(result.images) else None
         return result.image(index), result.infotext(index)
 
-    for button, target in ((panel.send_img2img, "img2img"), (panel.send_inpaint, "inpaint"),
-                           (panel.send_extras, "extras")):
+    for button, target in (
+        (panel.send_img2img, "img2img"),
+        (panel.send_inpaint, "inpaint"),
+        (panel.send_extras, "extras"),
+    ):
         ctx.add_send_button(button, target, [panel.result, panel.selected], selected_image)
 
 

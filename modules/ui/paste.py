@@ -27,8 +27,9 @@ def parse(backend: Any, text: str) -> dict[str, Any]:
 
     database = styles(backend)
     database.reload()
-    return parse_infotext(text, styles=database,
-                          infotext_styles=backend.settings.get("infotext_styles", "Apply if any") or "Apply if any")
+    return parse_infotext(
+        text, styles=database, infotext_styles=backend.settings.get("infotext_styles", "Apply if any") or "Apply if any"
+    )
 
 
 def _is_update(value: Any) -> bool:
@@ -40,8 +41,10 @@ def field_updates(backend: Any, fields: list[PasteField], params: dict[str, Any]
     settings = backend.settings
     updates = []
     for field in fields:
-        if sending and ((field.kind == "seed" and not settings.get("send_seed", True))
-                        or (field.kind == "size" and not settings.get("send_size", True))):
+        if sending and (
+            (field.kind == "seed" and not settings.get("send_seed", True))
+            or (field.kind == "size" and not settings.get("send_size", True))
+        ):
             updates.append(gr.update())
             continue
         source = field.source
@@ -91,6 +94,7 @@ def override_field(backend: Any, component: Any) -> PasteField:
     def source(params: dict[str, Any]):
         entries = override_entries(backend, params)
         return gr.update(value=entries, choices=entries, visible=bool(entries))
+
     return PasteField(component, source)
 
 
@@ -115,8 +119,11 @@ def _target_updates(ctx: UiContext, target: SendTarget, image: Any, infotext: st
         updates.append(gr.update(value=image) if image is not None else gr.update())
     if target.fields:
         params = parse(ctx.backend, infotext) if infotext else {}
-        updates += field_updates(ctx.backend, target.fields, params, sending=sending) if params else \
-            [gr.update() for _ in target.fields]
+        updates += (
+            field_updates(ctx.backend, target.fields, params, sending=sending)
+            if params
+            else [gr.update() for _ in target.fields]
+        )
     return updates
 
 
@@ -132,8 +139,9 @@ def wire_send_buttons(ctx: UiContext) -> None:
             image, infotext = request.get(*values)
             return _target_updates(ctx, target, image, infotext or "", sending=True)
 
-        request.button.click(send, request.inputs, _target_outputs(ctx, target), show_progress="hidden",
-                             concurrency_limit=None)
+        request.button.click(
+            send, request.inputs, _target_outputs(ctx, target), show_progress="hidden", concurrency_limit=None
+        )
 
 
 def wire_paste_button(ctx: UiContext, button: Any, prompt: Any, target: SendTarget) -> None:

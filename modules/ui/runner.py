@@ -51,9 +51,11 @@ def progress_html(backend: Any, job: Job, prefix: str = "") -> str:
     if progress.sampling_steps:
         details.append(f"Step {progress.sampling_step}/{progress.sampling_steps}")
     detail = html.escape(prefix + " · ".join(details))
-    return (f'<div class="progress-bar"><div class="progress-fill" style="width:{percent:.1f}%"></div>'
-            f'<span class="progress-text">{html.escape(text)}</span>'
-            f'<span class="progress-detail">{detail}</span></div>')
+    return (
+        f'<div class="progress-bar"><div class="progress-fill" style="width:{percent:.1f}%"></div>'
+        f'<span class="progress-text">{html.escape(text)}</span>'
+        f'<span class="progress-detail">{detail}</span></div>'
+    )
 
 
 def follow(backend: Any, job: Job, progress_box: Any, preview: Any, prefix: str = "") -> Iterator[dict[Any, Any]]:
@@ -74,8 +76,12 @@ def follow(backend: Any, job: Job, progress_box: Any, preview: Any, prefix: str 
         last_sent = now
         updates: dict[Any, Any] = {progress_box: progress_html(backend, job, prefix)}
         progress = job.progress()
-        if (show_preview and progress.preview is not None and progress.preview_id != preview_id
-                and now - last_preview_sent >= period):
+        if (
+            show_preview
+            and progress.preview is not None
+            and progress.preview_id != preview_id
+            and now - last_preview_sent >= period
+        ):
             preview_id = progress.preview_id
             last_preview_sent = now
             updates[preview] = gr.update(value=progress.preview, visible=True)
@@ -126,8 +132,16 @@ def wire_interrupt(backend: Any, buttons: RunButtons, job_id: gr.State) -> None:
     buttons.skip.click(skip, job_id, None, show_progress="hidden", concurrency_limit=None)
 
 
-def run(backend: Any, buttons: RunButtons, job_id: gr.State, progress_box: Any, preview: Any, message: Any,
-        submit: Callable[[], Job], finish: Callable[[Any, float], dict[Any, Any]]) -> Iterator[dict[Any, Any]]:
+def run(
+    backend: Any,
+    buttons: RunButtons,
+    job_id: gr.State,
+    progress_box: Any,
+    preview: Any,
+    message: Any,
+    submit: Callable[[], Job],
+    finish: Callable[[Any, float], dict[Any, Any]],
+) -> Iterator[dict[Any, Any]]:
     """The body of a Generate handler: submit, follow, then ``finish(result, seconds)`` or show the error."""
     started = time.perf_counter()
     try:
@@ -135,11 +149,20 @@ def run(backend: Any, buttons: RunButtons, job_id: gr.State, progress_box: Any, 
     except ValueError as error:  # InvalidParams and bad widget values
         yield {message: error_html(describe_error(error))}
         return
-    yield {job_id: job.id, message: "", progress_box: progress_html(backend, job), **running_updates(buttons, True),
-           preview: gr.update(visible=False, value=None)}
+    yield {
+        job_id: job.id,
+        message: "",
+        progress_box: progress_html(backend, job),
+        **running_updates(buttons, True),
+        preview: gr.update(visible=False, value=None),
+    }
     yield from follow(backend, job, progress_box, preview)
-    final: dict[Any, Any] = {progress_box: "", preview: gr.update(visible=False, value=None), job_id: None,
-                             **running_updates(buttons, False)}
+    final: dict[Any, Any] = {
+        progress_box: "",
+        preview: gr.update(visible=False, value=None),
+        job_id: None,
+        **running_updates(buttons, False),
+    }
     problem = outcome_message(job)
     if problem is not None:
         final[message] = problem

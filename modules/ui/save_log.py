@@ -20,8 +20,19 @@ from modules.processing.infotext import parse_infotext
 
 log = logging.getLogger(__name__)
 
-LOG_COLUMNS = ["prompt", "seed", "width", "height", "sampler", "cfgs", "steps", "filename", "negative_prompt",
-               "sd_model_name", "sd_model_hash"]
+LOG_COLUMNS = [
+    "prompt",
+    "seed",
+    "width",
+    "height",
+    "sampler",
+    "cfgs",
+    "steps",
+    "filename",
+    "negative_prompt",
+    "sd_model_name",
+    "sd_model_hash",
+]
 
 
 def resolve_dir(backend: Any, folder: str) -> Path:
@@ -33,10 +44,16 @@ def resolve_dir(backend: Any, folder: str) -> Path:
 def output_folder(backend: Any, tab: str) -> Path:
     """Where ``tab``'s generated images go (the folder the 📂 button opens)."""
     settings = backend.settings
-    key = {"txt2img": "outdir_txt2img_samples", "img2img": "outdir_img2img_samples",
-           "extras": "outdir_extras_samples"}.get(tab, "outdir_txt2img_samples")
-    default = {"outdir_txt2img_samples": "outputs/txt2img-images", "outdir_img2img_samples": "outputs/img2img-images",
-               "outdir_extras_samples": "outputs/extras-images"}[key]
+    key = {
+        "txt2img": "outdir_txt2img_samples",
+        "img2img": "outdir_img2img_samples",
+        "extras": "outdir_extras_samples",
+    }.get(tab, "outdir_txt2img_samples")
+    default = {
+        "outdir_txt2img_samples": "outputs/txt2img-images",
+        "outdir_img2img_samples": "outputs/img2img-images",
+        "outdir_extras_samples": "outputs/extras-images",
+    }[key]
     folder = settings.get("outdir_samples", "") or settings.get(key, default) or default
     return resolve_dir(backend, folder)
 
@@ -55,8 +72,14 @@ def open_folder(path: Path) -> str | None:
     return None
 
 
-def save_to_log(backend: Any, images: Sequence[Any], infotexts: Sequence[str], seeds: Sequence[int],
-                index_of_first_image: int, indices: Sequence[int]) -> list[Path]:
+def save_to_log(
+    backend: Any,
+    images: Sequence[Any],
+    infotexts: Sequence[str],
+    seeds: Sequence[int],
+    index_of_first_image: int,
+    indices: Sequence[int],
+) -> list[Path]:
     """Save ``images[i]`` for ``i`` in ``indices`` to ``outdir_save`` and log them to ``log.csv``."""
     from modules.images.save import save_image
 
@@ -74,13 +97,28 @@ def save_to_log(backend: Any, images: Sequence[Any], infotexts: Sequence[str], s
         is_grid = index < index_of_first_image
         seed_index = index - index_of_first_image
         seed = seeds[seed_index] if 0 <= seed_index < len(seeds) else parsed.get("Seed")
-        info = {"seed": seed, "prompt": parsed.get("Prompt", ""), "negative_prompt": parsed.get("Negative prompt", ""),
-                "steps": parsed.get("Steps"), "cfg": parsed.get("CFG scale"), "sampler": parsed.get("Sampler"),
-                "width": parsed.get("Size-1"), "height": parsed.get("Size-2"), "model_name": parsed.get("Model"),
-                "model_hash": parsed.get("Model hash")}
-        path = save_image(images[index], folder, basename="grid" if is_grid else "", info=info, infotext=text,
-                          settings=settings, grid=is_grid,
-                          save_to_dirs=bool(settings.get("use_save_to_dirs_for_ui", False)))
+        info = {
+            "seed": seed,
+            "prompt": parsed.get("Prompt", ""),
+            "negative_prompt": parsed.get("Negative prompt", ""),
+            "steps": parsed.get("Steps"),
+            "cfg": parsed.get("CFG scale"),
+            "sampler": parsed.get("Sampler"),
+            "width": parsed.get("Size-1"),
+            "height": parsed.get("Size-2"),
+            "model_name": parsed.get("Model"),
+            "model_hash": parsed.get("Model hash"),
+        }
+        path = save_image(
+            images[index],
+            folder,
+            basename="grid" if is_grid else "",
+            info=info,
+            infotext=text,
+            settings=settings,
+            grid=is_grid,
+            save_to_dirs=bool(settings.get("use_save_to_dirs_for_ui", False)),
+        )
         saved.append(path)
     if saved and parsed_first is not None:
         _append_log_row(folder / "log.csv", parsed_first, saved[0].name)
@@ -93,7 +131,18 @@ def _append_log_row(csv_path: Path, parsed: dict[str, Any], filename: str) -> No
         writer = csv.writer(handle)
         if new_file:
             writer.writerow(LOG_COLUMNS)
-        writer.writerow([parsed.get("Prompt", ""), parsed.get("Seed", ""), parsed.get("Size-1", ""),
-                         parsed.get("Size-2", ""), parsed.get("Sampler", ""), parsed.get("CFG scale", ""),
-                         parsed.get("Steps", ""), filename, parsed.get("Negative prompt", ""),
-                         parsed.get("Model", ""), parsed.get("Model hash", "")])
+        writer.writerow(
+            [
+                parsed.get("Prompt", ""),
+                parsed.get("Seed", ""),
+                parsed.get("Size-1", ""),
+                parsed.get("Size-2", ""),
+                parsed.get("Sampler", ""),
+                parsed.get("CFG scale", ""),
+                parsed.get("Steps", ""),
+                filename,
+                parsed.get("Negative prompt", ""),
+                parsed.get("Model", ""),
+                parsed.get("Model hash", ""),
+            ]
+        )

@@ -76,8 +76,13 @@ def build_script_controls(backend: Any, is_img2img: bool) -> ScriptControls:
     alwayson = list(_call(provider, "build_alwayson_ui", [], is_img2img) or [])
     if groups:
         ordered = list(groups)
-        dropdown.change(lambda chosen: [gr.update(visible=title == chosen) for title in ordered], dropdown,
-                        [groups[title] for title in ordered], show_progress="hidden", queue=False)
+        dropdown.change(
+            lambda chosen: [gr.update(visible=title == chosen) for title in ordered],
+            dropdown,
+            [groups[title] for title in ordered],
+            show_progress="hidden",
+            queue=False,
+        )
     return ScriptControls(dropdown, selectable, alwayson, groups)
 
 

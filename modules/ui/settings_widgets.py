@@ -36,22 +36,41 @@ def _with_value(choices: list[Any], value: Any) -> list[Any]:
     return choices if value in plain else [*choices, value]
 
 
-def option_component(option: OptionInfo, value: Any, interactive: bool = True, elem_prefix: str = "setting_",
-                     backend: Any = None, **extra: Any):
+def option_component(
+    option: OptionInfo,
+    value: Any,
+    interactive: bool = True,
+    elem_prefix: str = "setting_",
+    backend: Any = None,
+    **extra: Any,
+):
     """Create the component for ``option`` showing ``value``."""
-    common = {"label": option.label, "info": option.info or None, "elem_id": f"{elem_prefix}{option.key}",
-                  "interactive": interactive}
+    common = {
+        "label": option.label,
+        "info": option.info or None,
+        "elem_id": f"{elem_prefix}{option.key}",
+        "interactive": interactive,
+    }
     common.update(extra)
     kind = option.component
     if kind == "checkbox" or isinstance(option.default, bool):
         return gr.Checkbox(value=bool(value), **common)
     if kind == "slider":
-        return gr.Slider(value=value, minimum=option.minimum if option.minimum is not None else 0,
-                         maximum=option.maximum if option.maximum is not None else 100,
-                         step=option.step or 1, **common)
+        return gr.Slider(
+            value=value,
+            minimum=option.minimum if option.minimum is not None else 0,
+            maximum=option.maximum if option.maximum is not None else 100,
+            step=option.step or 1,
+            **common,
+        )
     if kind == "number":
-        return gr.Number(value=value, minimum=option.minimum, maximum=option.maximum,
-                         precision=0 if isinstance(option.default, int) else None, **common)
+        return gr.Number(
+            value=value,
+            minimum=option.minimum,
+            maximum=option.maximum,
+            precision=0 if isinstance(option.default, int) else None,
+            **common,
+        )
     if kind in ("dropdown", "multiselect"):
         multiselect = kind == "multiselect" or isinstance(option.default, list)
         current = list(value or []) if multiselect else value

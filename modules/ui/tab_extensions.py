@@ -30,13 +30,18 @@ def installed_table(manager: Any) -> str:
         url = f'<a href="{html.escape(git.remote)}" target="_blank">{html.escape(git.remote)}</a>' if git.remote else ""
         rows.append(
             f'<tr class="{css}"><td>{html.escape(ext.name)}{" <small>(built-in)</small>" if ext.is_builtin else ""}'
-            f'</td><td>{url}</td><td>{html.escape(git.branch)}</td><td>{html.escape(git.version)}</td>'
-            f'<td>{date}</td><td class="extension-status">{html.escape(status)}</td></tr>')
+            f"</td><td>{url}</td><td>{html.escape(git.branch)}</td><td>{html.escape(git.version)}</td>"
+            f'<td>{date}</td><td class="extension-status">{html.escape(status)}</td></tr>'
+        )
     if not rows:
-        return (f'<p class="hint">No extensions installed. Put an extension folder in '
-                f'{html.escape(str(manager.backend.paths.extensions))} or use Install from URL.</p>')
-    return ('<table id="extensions"><thead><tr><th>Extension</th><th>URL</th><th>Branch</th><th>Version</th>'
-            '<th>Date</th><th>Status</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+        return (
+            f'<p class="hint">No extensions installed. Put an extension folder in '
+            f"{html.escape(str(manager.backend.paths.extensions))} or use Install from URL.</p>"
+        )
+    return (
+        '<table id="extensions"><thead><tr><th>Extension</th><th>URL</th><th>Branch</th><th>Version</th>'
+        "<th>Date</th><th>Status</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
 def build_extensions_tab(backend: Any) -> None:
@@ -63,27 +68,43 @@ def build_extensions_tab(backend: Any) -> None:
     with gr.Tabs(elem_id="tabs_extensions"):
         with gr.Tab("Installed", id="extensions_installed_tab", elem_id="extensions_installed_tab"):
             with gr.Row():
-                apply = gr.Button("Apply and restart UI", variant="primary", interactive=allowed,
-                                  elem_id="extensions_apply")
+                apply = gr.Button(
+                    "Apply and restart UI", variant="primary", interactive=allowed, elem_id="extensions_apply"
+                )
                 check = gr.Button("Check for updates", interactive=allowed, elem_id="extensions_check")
                 update = gr.Button("Update all", interactive=allowed, elem_id="extensions_update")
-            enabled = gr.CheckboxGroup(label="Enabled extensions", choices=names(),
-                                       value=[ext.name for ext in manager.extensions if ext.enabled],
-                                       interactive=allowed, elem_id="extensions_enabled")
-            disable_all = gr.Radio(label="Disable all extensions", choices=list(DISABLE_ALL_CHOICES),
-                                   value=str(backend.settings.get("disable_all_extensions", "none") or "none"),
-                                   interactive=allowed, elem_id="extensions_disable_all")
+            enabled = gr.CheckboxGroup(
+                label="Enabled extensions",
+                choices=names(),
+                value=[ext.name for ext in manager.extensions if ext.enabled],
+                interactive=allowed,
+                elem_id="extensions_enabled",
+            )
+            disable_all = gr.Radio(
+                label="Disable all extensions",
+                choices=list(DISABLE_ALL_CHOICES),
+                value=str(backend.settings.get("disable_all_extensions", "none") or "none"),
+                interactive=allowed,
+                elem_id="extensions_disable_all",
+            )
             message = gr.HTML(elem_id="extensions_installed_message")
             table = gr.HTML(installed_table(manager), elem_id="extensions_installed_html")
 
-            apply.click(lambda chosen, mode: run(actions.apply_and_restart, manager, chosen or [], mode),
-                        [enabled, disable_all], message).then(
-                None, message, None,
-                js="(text) => { if (String(text).includes('Restarting')) webuiReloadWhenServerIsBack(true); }")
+            apply.click(
+                lambda chosen, mode: run(actions.apply_and_restart, manager, chosen or [], mode),
+                [enabled, disable_all],
+                message,
+            ).then(
+                None,
+                message,
+                None,
+                js="(text) => { if (String(text).includes('Restarting')) webuiReloadWhenServerIsBack(true); }",
+            )
 
             def check_updates():
-                text = run(lambda: "Checked: " + ", ".join(f"{k}: {v}" for k, v in
-                                                          actions.check_for_updates(manager).items()))
+                text = run(
+                    lambda: "Checked: " + ", ".join(f"{k}: {v}" for k, v in actions.check_for_updates(manager).items())
+                )
                 return text, installed_table(manager)
 
             check.click(check_updates, None, [message, table])
@@ -96,17 +117,23 @@ def build_extensions_tab(backend: Any) -> None:
 
         with gr.Tab("Install from URL", id="extensions_install_tab", elem_id="extensions_install_tab"):
             url = gr.Textbox(label="URL for extension's git repository", elem_id="extensions_install_url")
-            branch = gr.Textbox(label="Specific branch name", placeholder="Leave empty for default main branch",
-                                elem_id="extensions_install_branch")
-            dirname = gr.Textbox(label="Local directory name", placeholder="Leave empty for auto",
-                                 elem_id="extensions_install_dirname")
+            branch = gr.Textbox(
+                label="Specific branch name",
+                placeholder="Leave empty for default main branch",
+                elem_id="extensions_install_branch",
+            )
+            dirname = gr.Textbox(
+                label="Local directory name", placeholder="Leave empty for auto", elem_id="extensions_install_dirname"
+            )
             install = gr.Button("Install", variant="primary", interactive=allowed, elem_id="extensions_install_button")
             result = gr.HTML(elem_id="extensions_install_result")
 
             def do_install(link, name_of_branch, folder):
                 text = run(actions.install_from_url, manager, link, name_of_branch or "", folder or "")
-                return text, installed_table(manager), gr.update(choices=names(),
-                                                                  value=[e.name for e in manager.extensions
-                                                                         if e.enabled])
+                return (
+                    text,
+                    installed_table(manager),
+                    gr.update(choices=names(), value=[e.name for e in manager.extensions if e.enabled]),
+                )
 
             install.click(do_install, [url, branch, dirname], [result, table, enabled])

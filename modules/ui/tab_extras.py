@@ -58,20 +58,31 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             source = gr.State("single")
             with gr.Tabs(elem_id="mode_extras") as mode_tabs:
                 with gr.Tab("Single Image", id="extras_single_tab", elem_id="extras_single_tab") as tab_single:
-                    image = gr.Image(label="Source", type="pil", elem_id="extras_image", height=400,
-                                     sources=["upload", "clipboard"])
-                with gr.Tab("Batch Process", id="extras_batch_process_tab",
-                            elem_id="extras_batch_process_tab") as tab_batch:
-                    files = gr.File(label="Batch Process", file_count="multiple", file_types=["image"],
-                                    elem_id="extras_image_batch")
-                with gr.Tab("Batch from Directory", id="extras_batch_directory_tab",
-                            elem_id="extras_batch_directory_tab") as tab_dir:
-                    input_dir = gr.Textbox(label="Input directory", elem_id="extras_batch_input_dir",
-                                           placeholder="A directory on the same machine where the server is running.")
-                    output_dir = gr.Textbox(label="Output directory", elem_id="extras_batch_output_dir",
-                                            placeholder="Leave blank to save images to the default path.")
-                    show_results = gr.Checkbox(label="Show result images", value=True,
-                                               elem_id="extras_show_extras_results")
+                    image = gr.Image(
+                        label="Source", type="pil", elem_id="extras_image", height=400, sources=["upload", "clipboard"]
+                    )
+                with gr.Tab(
+                    "Batch Process", id="extras_batch_process_tab", elem_id="extras_batch_process_tab"
+                ) as tab_batch:
+                    files = gr.File(
+                        label="Batch Process", file_count="multiple", file_types=["image"], elem_id="extras_image_batch"
+                    )
+                with gr.Tab(
+                    "Batch from Directory", id="extras_batch_directory_tab", elem_id="extras_batch_directory_tab"
+                ) as tab_dir:
+                    input_dir = gr.Textbox(
+                        label="Input directory",
+                        elem_id="extras_batch_input_dir",
+                        placeholder="A directory on the same machine where the server is running.",
+                    )
+                    output_dir = gr.Textbox(
+                        label="Output directory",
+                        elem_id="extras_batch_output_dir",
+                        placeholder="Leave blank to save images to the default path.",
+                    )
+                    show_results = gr.Checkbox(
+                        label="Show result images", value=True, elem_id="extras_show_extras_results"
+                    )
             for name, tab in (("single", tab_single), ("batch", tab_batch), ("directory", tab_dir)):
                 tab.select(lambda name=name: name, None, source, queue=False, show_progress="hidden")
             with gr.Row(elem_id="extras_generate_box"):
@@ -81,14 +92,27 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             resize_tab = gr.State("by")
             with gr.Tabs(elem_id="extras_resize_mode"):
                 with gr.Tab("Scale by", id="extras_scale_by_tab", elem_id="extras_scale_by_tab") as tab_by:
-                    scale_by = gr.Slider(minimum=1.0, maximum=8.0, step=0.05, label="Resize", value=4,
-                                         elem_id="extras_upscaling_resize")
+                    scale_by = gr.Slider(
+                        minimum=1.0, maximum=8.0, step=0.05, label="Resize", value=4, elem_id="extras_upscaling_resize"
+                    )
                 with gr.Tab("Scale to", id="extras_scale_to_tab", elem_id="extras_scale_to_tab") as tab_to:
                     with gr.Row():
-                        to_width = gr.Slider(minimum=64, maximum=8192, step=8, label="Width", value=512,
-                                             elem_id="extras_upscaling_resize_w")
-                        to_height = gr.Slider(minimum=64, maximum=8192, step=8, label="Height", value=512,
-                                              elem_id="extras_upscaling_resize_h")
+                        to_width = gr.Slider(
+                            minimum=64,
+                            maximum=8192,
+                            step=8,
+                            label="Width",
+                            value=512,
+                            elem_id="extras_upscaling_resize_w",
+                        )
+                        to_height = gr.Slider(
+                            minimum=64,
+                            maximum=8192,
+                            step=8,
+                            label="Height",
+                            value=512,
+                            elem_id="extras_upscaling_resize_h",
+                        )
                     crop = gr.Checkbox(label="Crop to fit", value=True, elem_id="extras_upscaling_crop")
             tab_by.select(lambda: "by", None, resize_tab, queue=False, show_progress="hidden")
             tab_to.select(lambda: "to", None, resize_tab, queue=False, show_progress="hidden")
@@ -96,8 +120,14 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             with gr.Row():
                 upscaler_1 = gr.Dropdown(label="Upscaler 1", choices=names, value="None", elem_id="extras_upscaler_1")
                 upscaler_2 = gr.Dropdown(label="Upscaler 2", choices=names, value="None", elem_id="extras_upscaler_2")
-            visibility = gr.Slider(minimum=0.0, maximum=1.0, step=0.001, label="Upscaler 2 visibility", value=0.0,
-                                   elem_id="extras_upscaler_2_visibility")
+            visibility = gr.Slider(
+                minimum=0.0,
+                maximum=1.0,
+                step=0.001,
+                label="Upscaler 2 visibility",
+                value=0.0,
+                elem_id="extras_upscaler_2_visibility",
+            )
         with gr.Column(scale=1, elem_id="extras_results_column"):
             panel = output_panel.build(ctx, TAB)
 
@@ -117,23 +147,37 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             for number, (picture, stem) in enumerate(pairs):
                 if job.interrupted:
                     break
-                job.update(job_no=number, job_count=len(pairs), sampling_step=0, sampling_steps=0,
-                           textinfo="Upscaling")
+                job.update(job_no=number, job_count=len(pairs), sampling_step=0, sampling_steps=0, textinfo="Upscaling")
 
                 def progress(done: int, total: int) -> None:
                     job.update(sampling_step=done, sampling_steps=total)
 
                 result, _info_html = run_extras(
-                    picture, registry=registry, resize_mode=1 if values[resize_tab] == "to" else 0,
-                    upscaling_resize=float(values[scale_by]), upscaling_resize_w=int(values[to_width]),
-                    upscaling_resize_h=int(values[to_height]), upscaling_crop=bool(values[crop]),
-                    upscaler_1=values[upscaler_1] or "None", upscaler_2=values[upscaler_2] or "None",
-                    extras_upscaler_2_visibility=float(values[visibility]), progress=progress)
+                    picture,
+                    registry=registry,
+                    resize_mode=1 if values[resize_tab] == "to" else 0,
+                    upscaling_resize=float(values[scale_by]),
+                    upscaling_resize_w=int(values[to_width]),
+                    upscaling_resize_h=int(values[to_height]),
+                    upscaling_crop=bool(values[crop]),
+                    upscaler_1=values[upscaler_1] or "None",
+                    upscaler_2=values[upscaler_2] or "None",
+                    extras_upscaler_2_visibility=float(values[visibility]),
+                    progress=progress,
+                )
                 parameters = result.info.get("parameters")
                 extra = {"postprocessing": result.info["postprocessing"]} if "postprocessing" in result.info else None
-                save_image(result, folder, infotext=parameters, extra_text=extra, settings=backend.settings,
-                           forced_filename=stem if custom_dir and stem else None, no_prompt=True, short_filename=True,
-                           save_to_dirs=False if custom_dir else None)
+                save_image(
+                    result,
+                    folder,
+                    infotext=parameters,
+                    extra_text=extra,
+                    settings=backend.settings,
+                    forced_filename=stem if custom_dir and stem else None,
+                    no_prompt=True,
+                    short_filename=True,
+                    save_to_dirs=False if custom_dir else None,
+                )
                 shown.append(result)
                 texts.append(result.info.get("postprocessing", "") or "")
             if not shown:
@@ -151,6 +195,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 images, texts = [], []
             shown = output_panel.ShownResult(images, texts)
             return output_panel.shown_updates(panel, shown, f"Time taken: {format_seconds(seconds)}")
+
         return finish
 
     def run(values: dict[Any, Any]):
@@ -159,16 +204,61 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         except (ValueError, OSError) as error:
             yield {panel.message: error_html(describe_error(error))}
             return
-        yield from runner.run(backend, buttons, panel.job_id, panel.progress, panel.preview, panel.message,
-                              lambda: work(values, pairs), finish_for(values))
+        yield from runner.run(
+            backend,
+            buttons,
+            panel.job_id,
+            panel.progress,
+            panel.preview,
+            panel.message,
+            lambda: work(values, pairs),
+            finish_for(values),
+        )
 
-    inputs = {source, image, files, input_dir, output_dir, show_results, resize_tab, scale_by, to_width, to_height,
-              crop, upscaler_1, upscaler_2, visibility}
-    outputs = [generate, interrupt, skip, panel.job_id, panel.progress, panel.preview, panel.gallery, panel.result,
-               panel.selected, panel.html_info, panel.html_log, panel.download, panel.message]
+    inputs = {
+        source,
+        image,
+        files,
+        input_dir,
+        output_dir,
+        show_results,
+        resize_tab,
+        scale_by,
+        to_width,
+        to_height,
+        crop,
+        upscaler_1,
+        upscaler_2,
+        visibility,
+    }
+    outputs = [
+        generate,
+        interrupt,
+        skip,
+        panel.job_id,
+        panel.progress,
+        panel.preview,
+        panel.gallery,
+        panel.result,
+        panel.selected,
+        panel.html_info,
+        panel.html_log,
+        panel.download,
+        panel.message,
+    ]
     generate.click(run, inputs, outputs, show_progress="hidden", concurrency_limit=None)
-    ctx.add_target(SendTarget(TAB, TAB, [], image=image, mode_tabs=mode_tabs, mode_id="extras_single_tab",
-                              mode_state=source, mode_value="single"))
+    ctx.add_target(
+        SendTarget(
+            TAB,
+            TAB,
+            [],
+            image=image,
+            mode_tabs=mode_tabs,
+            mode_id="extras_single_tab",
+            mode_state=source,
+            mode_value="single",
+        )
+    )
 
     def refresh_upscalers():
         names = upscaler_names(backend)

@@ -56,19 +56,44 @@ class InpaintControls:
 def build_inpaint_controls() -> InpaintControls:
     with gr.Group(visible=False, elem_id="inpaint_controls") as group:
         with gr.Row():
-            mask_blur = gr.Slider(label="Mask blur", minimum=0, maximum=64, step=1, value=4,
-                                  elem_id="img2img_mask_blur")
-            mask_alpha = gr.Slider(label="Mask transparency", minimum=0, maximum=100, step=1, value=0,
-                                   visible=False, elem_id="img2img_mask_alpha")
-        mask_mode = gr.Radio(label="Mask mode", choices=list(MASK_MODES), value=MASK_MODES[0], type="index",
-                             elem_id="img2img_mask_mode")
-        fill = gr.Radio(label="Masked content", choices=list(INPAINTING_FILL), value="original", type="index",
-                        elem_id="img2img_inpainting_fill")
+            mask_blur = gr.Slider(
+                label="Mask blur", minimum=0, maximum=64, step=1, value=4, elem_id="img2img_mask_blur"
+            )
+            mask_alpha = gr.Slider(
+                label="Mask transparency",
+                minimum=0,
+                maximum=100,
+                step=1,
+                value=0,
+                visible=False,
+                elem_id="img2img_mask_alpha",
+            )
+        mask_mode = gr.Radio(
+            label="Mask mode", choices=list(MASK_MODES), value=MASK_MODES[0], type="index", elem_id="img2img_mask_mode"
+        )
+        fill = gr.Radio(
+            label="Masked content",
+            choices=list(INPAINTING_FILL),
+            value="original",
+            type="index",
+            elem_id="img2img_inpainting_fill",
+        )
         with gr.Row():
-            full_res = gr.Radio(label="Inpaint area", choices=list(INPAINT_AREAS), value=INPAINT_AREAS[0], type="index",
-                                elem_id="img2img_inpaint_full_res")
-            padding = gr.Slider(label="Only masked padding, pixels", minimum=0, maximum=256, step=4, value=32,
-                                elem_id="img2img_inpaint_full_res_padding")
+            full_res = gr.Radio(
+                label="Inpaint area",
+                choices=list(INPAINT_AREAS),
+                value=INPAINT_AREAS[0],
+                type="index",
+                elem_id="img2img_inpaint_full_res",
+            )
+            padding = gr.Slider(
+                label="Only masked padding, pixels",
+                minimum=0,
+                maximum=256,
+                step=4,
+                value=32,
+                elem_id="img2img_inpaint_full_res_padding",
+            )
     return InpaintControls(group, mask_blur, mask_alpha, mask_mode, fill, full_res, padding)
 
 
@@ -86,8 +111,13 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     with gr.Row(elem_id=f"{TAB}_extra_tabs", equal_height=False):
         with gr.Column(scale=1, elem_id=f"{TAB}_settings"):
             inputs = img2img_inputs.build()
-            resize_mode = gr.Radio(label="Resize mode", choices=list(RESIZE_MODES), value=RESIZE_MODES[0],
-                                   type="index", elem_id="resize_mode")
+            resize_mode = gr.Radio(
+                label="Resize mode",
+                choices=list(RESIZE_MODES),
+                value=RESIZE_MODES[0],
+                type="index",
+                elem_id="resize_mode",
+            )
             inpaint = build_inpaint_controls()
             sampler, scheduler, steps = gen_controls.build_sampler_row(backend, TAB)
             scale_tab = gr.State("to")
@@ -95,35 +125,47 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 with gr.Tab("Resize to", id="img2img_tab_resize_to", elem_id="img2img_tab_resize_to") as tab_to:
                     with gr.Row():
                         with gr.Column(scale=4):
-                            width = gr.Slider(minimum=64, maximum=2048, step=8, label="Width", value=512,
-                                              elem_id="img2img_width")
-                            height = gr.Slider(minimum=64, maximum=2048, step=8, label="Height", value=512,
-                                               elem_id="img2img_height")
+                            width = gr.Slider(
+                                minimum=64, maximum=2048, step=8, label="Width", value=512, elem_id="img2img_width"
+                            )
+                            height = gr.Slider(
+                                minimum=64, maximum=2048, step=8, label="Height", value=512, elem_id="img2img_height"
+                            )
                         with gr.Column(scale=0, min_width=44):
                             swap = tool_button(SWAP_SYMBOL, "img2img_res_switch_btn")
                             detect = tool_button(DETECT_SIZE_SYMBOL, "img2img_detect_image_size_btn")
                 with gr.Tab("Resize by", id="img2img_tab_resize_by", elem_id="img2img_tab_resize_by") as tab_by:
-                    scale_by = gr.Slider(minimum=0.05, maximum=4.0, step=0.05, label="Scale", value=1.0,
-                                         elem_id="img2img_scale")
+                    scale_by = gr.Slider(
+                        minimum=0.05, maximum=4.0, step=0.05, label="Scale", value=1.0, elem_id="img2img_scale"
+                    )
                     scale_info = gr.HTML(elem_id="img2img_scale_resolution_preview")
             tab_to.select(lambda: "to", None, scale_tab, queue=False, show_progress="hidden")
             tab_by.select(lambda: "by", None, scale_tab, queue=False, show_progress="hidden")
             with gr.Row():
-                batch_count = gr.Slider(minimum=1, maximum=100, step=1, label="Batch count", value=1,
-                                        elem_id="img2img_batch_count")
-                batch_size = gr.Slider(minimum=1, maximum=8, step=1, label="Batch size", value=1,
-                                       elem_id="img2img_batch_size")
+                batch_count = gr.Slider(
+                    minimum=1, maximum=100, step=1, label="Batch count", value=1, elem_id="img2img_batch_count"
+                )
+                batch_size = gr.Slider(
+                    minimum=1, maximum=8, step=1, label="Batch size", value=1, elem_id="img2img_batch_size"
+                )
             cfg_scale = gen_controls.build_cfg(TAB)
-            denoising = gr.Slider(minimum=0.0, maximum=1.0, step=0.01, label="Denoising strength", value=0.75,
-                                  elem_id="img2img_denoising_strength")
+            denoising = gr.Slider(
+                minimum=0.0,
+                maximum=1.0,
+                step=0.01,
+                label="Denoising strength",
+                value=0.75,
+                elem_id="img2img_denoising_strength",
+            )
             seed_parts = gen_controls.build_seed(TAB)
             override = build_override_dropdown(TAB)
             scripts = build_script_controls(backend, is_img2img=True)
         with gr.Column(scale=1, elem_id=f"{TAB}_results_column"):
             panel = output_panel.build(ctx, TAB)
 
-    controls = gen_controls.GenControls(sampler, scheduler, steps, width, height, swap, batch_count, batch_size,
-                                        cfg_scale, *seed_parts)
+    controls = gen_controls.GenControls(
+        sampler, scheduler, steps, width, height, swap, batch_count, batch_size, cfg_scale, *seed_parts
+    )
     swap.click(lambda w, h: (h, w), [width, height], [width, height], queue=False, show_progress="hidden")
     _wire_mode_visibility(inputs, inpaint)
 
@@ -140,8 +182,10 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         if image is None:
             return ""
         scale = float(values[scale_by])
-        return (f"<p>resize: from <b>{image.width}x{image.height}</b> to "
-                f"<b>{_snap(image.width * scale)}x{_snap(image.height * scale)}</b></p>")
+        return (
+            f"<p>resize: from <b>{image.width}x{image.height}</b> to "
+            f"<b>{_snap(image.width * scale)}x{_snap(image.height * scale)}</b></p>"
+        )
 
     scale_by.release(scale_preview, {scale_by, *inputs.image_inputs()}, scale_info, show_progress="hidden")
     tab_by.select(scale_preview, {scale_by, *inputs.image_inputs()}, scale_info, show_progress="hidden")
@@ -157,17 +201,26 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         extra: dict[str, Any] = {}
         if inpainting:
             fill = values[inpaint.fill]
-            extra = {"mask_blur": int(values[inpaint.mask_blur]),
-                     "inpainting_mask_invert": int(values[inpaint.mask_mode] or 0),
-                     "inpainting_fill": int(fill if fill is not None else 1),
-                     "inpaint_full_res": bool(values[inpaint.full_res]),
-                     "inpaint_full_res_padding": int(values[inpaint.padding])}
+            extra = {
+                "mask_blur": int(values[inpaint.mask_blur]),
+                "inpainting_mask_invert": int(values[inpaint.mask_mode] or 0),
+                "inpainting_fill": int(fill if fill is not None else 1),
+                "inpaint_full_res": bool(values[inpaint.full_res]),
+                "inpaint_full_res_padding": int(values[inpaint.padding]),
+            }
         return GenerationParams(
-            mode="img2img", prompt=values[row.prompt] or "", negative_prompt=values[row.negative_prompt] or "",
-            styles=tuple(values[row.styles] or ()), override_settings=overrides_from_entries(backend, values[override]),
-            script_name=script_name, script_args=script_args, alwayson_scripts=alwayson,
-            resize_mode=int(values[resize_mode] or 0), denoising_strength=float(values[denoising]),
-            **extra, **controls.params_kwargs(values),
+            mode="img2img",
+            prompt=values[row.prompt] or "",
+            negative_prompt=values[row.negative_prompt] or "",
+            styles=tuple(values[row.styles] or ()),
+            override_settings=overrides_from_entries(backend, values[override]),
+            script_name=script_name,
+            script_args=script_args,
+            alwayson_scripts=alwayson,
+            resize_mode=int(values[resize_mode] or 0),
+            denoising_strength=float(values[denoising]),
+            **extra,
+            **controls.params_kwargs(values),
         )
 
     def sized(params: GenerationParams, values: dict[Any, Any], image: Image.Image) -> GenerationParams:
@@ -178,8 +231,9 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
 
     def single(values: dict[Any, Any]):
         mode = values[inputs.mode]
-        image, mask = img2img_inputs.image_and_mask(mode, values, inputs, float(values[inpaint.mask_alpha]),
-                                                    int(values[inpaint.mask_blur]))
+        image, mask = img2img_inputs.image_and_mask(
+            mode, values, inputs, float(values[inpaint.mask_alpha]), int(values[inpaint.mask_blur])
+        )
         params = dataclasses.replace(base_params(values), init_images=(image,), mask=mask)
         return backend.generation.submit(sized(params, values, image))
 
@@ -189,47 +243,111 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             yield {panel.message: error_html(problem)}
             return
         if values[inputs.mode] == "batch":
-            yield from _run_batch(ctx, values, inputs, panel, buttons, lambda: base_params(values),
-                                  lambda params, image: sized(params, values, image))
+            yield from _run_batch(
+                ctx,
+                values,
+                inputs,
+                panel,
+                buttons,
+                lambda: base_params(values),
+                lambda params, image: sized(params, values, image),
+            )
             return
-        yield from runner.run(backend, buttons, panel.job_id, panel.progress, panel.preview, panel.message,
-                              lambda: single(values), finish_handler(ctx, panel))
+        yield from runner.run(
+            backend,
+            buttons,
+            panel.job_id,
+            panel.progress,
+            panel.preview,
+            panel.message,
+            lambda: single(values),
+            finish_handler(ctx, panel),
+        )
 
-    all_inputs = {row.prompt, row.negative_prompt, row.styles, override, resize_mode, denoising, scale_tab, scale_by,
-                  inpaint.mask_blur, inpaint.mask_alpha, inpaint.mask_mode, inpaint.fill, inpaint.full_res,
-                  inpaint.padding, *controls.inputs(), *scripts.inputs(), *inputs.image_inputs(),
-                  *inputs.batch_inputs()}
-    row.generate.click(generate, all_inputs, generation_outputs(row, panel), show_progress="hidden",
-                       concurrency_limit=None)
+    all_inputs = {
+        row.prompt,
+        row.negative_prompt,
+        row.styles,
+        override,
+        resize_mode,
+        denoising,
+        scale_tab,
+        scale_by,
+        inpaint.mask_blur,
+        inpaint.mask_alpha,
+        inpaint.mask_mode,
+        inpaint.fill,
+        inpaint.full_res,
+        inpaint.padding,
+        *controls.inputs(),
+        *scripts.inputs(),
+        *inputs.image_inputs(),
+        *inputs.batch_inputs(),
+    }
+    row.generate.click(
+        generate, all_inputs, generation_outputs(row, panel), show_progress="hidden", concurrency_limit=None
+    )
 
-    fields = (prompt_fields(row) + [override_field(backend, override)] + controls.paste_fields(backend) + [
-        PasteField(denoising, "Denoising strength"),
-        PasteField(inpaint.mask_blur, "Mask blur"),
-        PasteField(inpaint.mask_mode, _one_of("Mask mode", MASK_MODES)),
-        PasteField(inpaint.fill, _one_of("Masked content", INPAINTING_FILL)),
-        PasteField(inpaint.full_res, _one_of("Inpaint area", INPAINT_AREAS)),
-        PasteField(inpaint.padding, "Masked area padding"),
-    ])
-    target = ctx.add_target(SendTarget(TAB, TAB, fields, image=inputs.image, mode_tabs=inputs.tabs,
-                                       mode_id=img2img_inputs.tab_id("img2img"), mode_state=inputs.mode,
-                                       mode_value="img2img"))
-    ctx.add_target(SendTarget("inpaint", TAB, fields, image=inputs.inpaint, mode_tabs=inputs.tabs,
-                              mode_id=img2img_inputs.tab_id("inpaint"), mode_state=inputs.mode,
-                              mode_value="inpaint"))
+    fields = (
+        prompt_fields(row)
+        + [override_field(backend, override)]
+        + controls.paste_fields(backend)
+        + [
+            PasteField(denoising, "Denoising strength"),
+            PasteField(inpaint.mask_blur, "Mask blur"),
+            PasteField(inpaint.mask_mode, _one_of("Mask mode", MASK_MODES)),
+            PasteField(inpaint.fill, _one_of("Masked content", INPAINTING_FILL)),
+            PasteField(inpaint.full_res, _one_of("Inpaint area", INPAINT_AREAS)),
+            PasteField(inpaint.padding, "Masked area padding"),
+        ]
+    )
+    target = ctx.add_target(
+        SendTarget(
+            TAB,
+            TAB,
+            fields,
+            image=inputs.image,
+            mode_tabs=inputs.tabs,
+            mode_id=img2img_inputs.tab_id("img2img"),
+            mode_state=inputs.mode,
+            mode_value="img2img",
+        )
+    )
+    ctx.add_target(
+        SendTarget(
+            "inpaint",
+            TAB,
+            fields,
+            image=inputs.inpaint,
+            mode_tabs=inputs.tabs,
+            mode_id=img2img_inputs.tab_id("inpaint"),
+            mode_state=inputs.mode,
+            mode_value="inpaint",
+        )
+    )
     wire_paste_button(ctx, row.paste, row.prompt, target)
     toprow.wire_page_load(backend, demo, row)
 
 
 def _wire_mode_visibility(inputs: img2img_inputs.ModeInputs, inpaint: InpaintControls) -> None:
     def show(mode: str):
-        return (gr.update(visible=mode in img2img_inputs.INPAINT_MODES or mode == "batch"),
-                gr.update(visible=mode == "inpaint_sketch"))
+        return (
+            gr.update(visible=mode in img2img_inputs.INPAINT_MODES or mode == "batch"),
+            gr.update(visible=mode == "inpaint_sketch"),
+        )
 
     inputs.mode.change(show, inputs.mode, [inpaint.group, inpaint.mask_alpha], queue=False, show_progress="hidden")
 
 
-def _run_batch(ctx: UiContext, values: dict[Any, Any], inputs: img2img_inputs.ModeInputs,
-               panel: output_panel.OutputPanel, buttons: runner.RunButtons, make_params, sized):
+def _run_batch(
+    ctx: UiContext,
+    values: dict[Any, Any],
+    inputs: img2img_inputs.ModeInputs,
+    panel: output_panel.OutputPanel,
+    buttons: runner.RunButtons,
+    make_params,
+    sized,
+):
     """One job per input image; results go to the output directory when one is given."""
     backend = ctx.backend
     started = time.perf_counter()
@@ -250,9 +368,12 @@ def _run_batch(ctx: UiContext, values: dict[Any, Any], inputs: img2img_inputs.Mo
         try:
             with Image.open(path) as opened:
                 image = opened.copy()
-            params = dataclasses.replace(sized(base, image), init_images=(image,),
-                                         mask=img2img_inputs.batch_mask(mask_dir, path),
-                                         do_not_save_samples=bool(output_dir))
+            params = dataclasses.replace(
+                sized(base, image),
+                init_images=(image,),
+                mask=img2img_inputs.batch_mask(mask_dir, path),
+                do_not_save_samples=bool(output_dir),
+            )
             job = backend.generation.submit(params)
         except (OSError, ValueError) as error:
             problem = error_html(f"{path.name}: {describe_error(error)}")
@@ -271,12 +392,18 @@ def _run_batch(ctx: UiContext, values: dict[Any, Any], inputs: img2img_inputs.Mo
             if output_dir:
                 _save_batch_output(backend, result_image, infotexts[-1], Path(output_dir), path.stem, index)
     shown = output_panel.ShownResult(images, infotexts, 0, seeds, [])
-    final = {panel.progress: "", panel.preview: gr.update(visible=False, value=None), panel.job_id: None,
-             **runner.running_updates(buttons, False)}
+    final = {
+        panel.progress: "",
+        panel.preview: gr.update(visible=False, value=None),
+        panel.job_id: None,
+        **runner.running_updates(buttons, False),
+    }
     if images:
         ctx.last_infotext = shown.infotext(None)
-        text = f"Processed {len(images)} image(s) from {len(files)} input(s). Time taken: " \
-               f"{format_seconds(time.perf_counter() - started)}"
+        text = (
+            f"Processed {len(images)} image(s) from {len(files)} input(s). Time taken: "
+            f"{format_seconds(time.perf_counter() - started)}"
+        )
         final.update(output_panel.shown_updates(panel, shown, text))
     if problem is not None:
         final[panel.message] = problem

@@ -27,8 +27,10 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     backend = ctx.backend
     with gr.Row(equal_height=False, elem_id="modelmerger_row"):
         with gr.Column(variant="compact", elem_id="modelmerger_settings"):
-            gr.HTML('<p class="hint">A merger of the two checkpoints will be generated in your '
-                    '<b>checkpoint</b> directory.</p>')
+            gr.HTML(
+                '<p class="hint">A merger of the two checkpoints will be generated in your '
+                "<b>checkpoint</b> directory.</p>"
+            )
             with gr.Row():
                 names = checkpoint_titles(backend)
                 primary = gr.Dropdown(names, label="Primary model (A)", elem_id="modelmerger_primary_model_name")
@@ -36,13 +38,27 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 tertiary = gr.Dropdown(names, label="Tertiary model (C)", elem_id="modelmerger_tertiary_model_name")
                 refresh = tool_button(REFRESH_SYMBOL, "modelmerger_refresh_checkpoint_names")
             custom_name = gr.Textbox(label="Custom Name (Optional)", elem_id="modelmerger_custom_name")
-            multiplier = gr.Slider(minimum=0.0, maximum=1.0, step=0.05, value=0.3, elem_id="modelmerger_interp_amount",
-                                   label="Multiplier (M) - set to 0 to get model A")
-            method = gr.Radio(choices=list(METHODS), value="Weighted sum", label="Interpolation Method",
-                              elem_id="modelmerger_interp_method")
+            multiplier = gr.Slider(
+                minimum=0.0,
+                maximum=1.0,
+                step=0.05,
+                value=0.3,
+                elem_id="modelmerger_interp_amount",
+                label="Multiplier (M) - set to 0 to get model A",
+            )
+            method = gr.Radio(
+                choices=list(METHODS),
+                value="Weighted sum",
+                label="Interpolation Method",
+                elem_id="modelmerger_interp_method",
+            )
             with gr.Row():
-                checkpoint_format = gr.Radio(choices=list(FORMATS), value="safetensors", label="Checkpoint format",
-                                             elem_id="modelmerger_checkpoint_format")
+                checkpoint_format = gr.Radio(
+                    choices=list(FORMATS),
+                    value="safetensors",
+                    label="Checkpoint format",
+                    elem_id="modelmerger_checkpoint_format",
+                )
                 save_as_half = gr.Checkbox(value=False, label="Save as float16", elem_id="modelmerger_save_as_half")
             discard = gr.Textbox(label="Discard weights with matching name", elem_id="modelmerger_discard_weights")
             save_metadata = gr.Checkbox(value=True, label="Save metadata", elem_id="modelmerger_save_metadata")
@@ -65,8 +81,13 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         return [gr.update(choices=titles) for _ in dropdowns]
 
     refresh.click(refreshed_lists, None, dropdowns, show_progress="hidden")
-    demo.load(lambda: [gr.update(choices=checkpoint_titles(backend)) for _ in dropdowns], None, dropdowns,
-              show_progress="hidden", queue=False)
+    demo.load(
+        lambda: [gr.update(choices=checkpoint_titles(backend)) for _ in dropdowns],
+        None,
+        dropdowns,
+        show_progress="hidden",
+        queue=False,
+    )
 
     def path_of(title: str | None) -> Path | None:
         if not title:
@@ -78,18 +99,27 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
 
     def submit(values: dict[Any, Any]):
         request = MergeRequest(
-            primary=path_of(values[primary]), secondary=path_of(values[secondary]),
-            tertiary=path_of(values[tertiary]), method=values[method], multiplier=float(values[multiplier]),
-            save_as_half=bool(values[save_as_half]), checkpoint_format=values[checkpoint_format],
-            output_dir=backend.paths.checkpoints[0], custom_name=values[custom_name] or "",
-            discard_weights=values[discard] or "", save_metadata=bool(values[save_metadata]),
+            primary=path_of(values[primary]),
+            secondary=path_of(values[secondary]),
+            tertiary=path_of(values[tertiary]),
+            method=values[method],
+            multiplier=float(values[multiplier]),
+            save_as_half=bool(values[save_as_half]),
+            checkpoint_format=values[checkpoint_format],
+            output_dir=backend.paths.checkpoints[0],
+            custom_name=values[custom_name] or "",
+            discard_weights=values[discard] or "",
+            save_metadata=bool(values[save_metadata]),
         )
 
         def task(job):
             job.update(textinfo="Merging", job_count=1)
-            path = merge_checkpoints(request, lambda done, total: job.update(sampling_step=done, sampling_steps=total),
-                                     allow_unsafe_pickle=bool(backend.flags.disable_safe_unpickle),
-                                     should_stop=lambda: job.interrupted)
+            path = merge_checkpoints(
+                request,
+                lambda done, total: job.update(sampling_step=done, sampling_steps=total),
+                allow_unsafe_pickle=bool(backend.flags.disable_safe_unpickle),
+                should_stop=lambda: job.interrupted,
+            )
             job.update(textinfo="Calculating hash")
             backend.models.refresh()
             info = backend.models.find_checkpoint(str(path))
@@ -102,8 +132,10 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     def finish(outcome, seconds: float):
         path, title = outcome
         titles = checkpoint_titles(backend)
-        return {result: info_html(f"Checkpoint saved to {path}") + f'<p class="merge-title">{html.escape(title)}</p>',
-                **{dropdown: gr.update(choices=titles) for dropdown in dropdowns}}
+        return {
+            result: info_html(f"Checkpoint saved to {path}") + f'<p class="merge-title">{html.escape(title)}</p>',
+            **{dropdown: gr.update(choices=titles) for dropdown in dropdowns},
+        }
 
     def run(values: dict[Any, Any]):
         if backend.models is None:
@@ -118,7 +150,22 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             yield update
 
     runner.wire_interrupt(backend, runner.RunButtons(merge, interrupt, skip), job_id)
-    inputs = {primary, secondary, tertiary, method, multiplier, save_as_half, checkpoint_format, custom_name, discard,
-              save_metadata}
-    merge.click(run, inputs, [merge, interrupt, skip, job_id, progress, preview, result, *dropdowns],
-                show_progress="hidden", concurrency_limit=None)
+    inputs = {
+        primary,
+        secondary,
+        tertiary,
+        method,
+        multiplier,
+        save_as_half,
+        checkpoint_format,
+        custom_name,
+        discard,
+        save_metadata,
+    }
+    merge.click(
+        run,
+        inputs,
+        [merge, interrupt, skip, job_id, progress, preview, result, *dropdowns],
+        show_progress="hidden",
+        concurrency_limit=None,
+    )

@@ -48,8 +48,14 @@ def info_html(path: str | None) -> tuple[str, str]:
 def build(ctx: UiContext, demo: gr.Blocks) -> None:
     with gr.Row(equal_height=False, elem_id="pnginfo_row"):
         with gr.Column(variant="panel"):
-            image = gr.Image(label="Source", elem_id="pnginfo_image", sources=["upload", "clipboard"], type="filepath",
-                             image_mode=None, height=480)
+            image = gr.Image(
+                label="Source",
+                elem_id="pnginfo_image",
+                sources=["upload", "clipboard"],
+                type="filepath",
+                image_mode=None,
+                height=480,
+            )
         with gr.Column(variant="panel"):
             html_info = gr.HTML(elem_id="pnginfo_html_info")
             generation_info = gr.Textbox(visible=False, elem_id="pnginfo_generation_info")

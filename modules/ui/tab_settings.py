@@ -24,8 +24,11 @@ CATEGORY_ORDER = ("Saving images", "Stable Diffusion", "User Interface", "System
 
 def _structural_values(settings) -> dict:
     """Values of the settings the page is built from (all needing a UI reload except the language)."""
-    return {option.key: settings.get(option.key) for option in settings.registry
-            if option.needs_reload_ui and option.key != "localization"}
+    return {
+        option.key: settings.get(option.key)
+        for option in settings.registry
+        if option.needs_reload_ui and option.key != "localization"
+    }
 
 
 def _ordered_sections(sections):
@@ -46,32 +49,45 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
     with gr.Row(elem_id="settings_top"):
         apply_button = gr.Button("Apply settings", variant="primary", elem_id="settings_submit", interactive=not frozen)
         reload_button = gr.Button("Reload UI", elem_id="settings_reload_ui")
-    status = gr.HTML(info_html("Settings are read-only (--freeze-settings).") if frozen else "",
-                     elem_id="settings_result")
+    status = gr.HTML(
+        info_html("Settings are read-only (--freeze-settings).") if frozen else "", elem_id="settings_result"
+    )
     with gr.Row(elem_id="settings_body", equal_height=False):
         with gr.Column(scale=1, min_width=200, elem_id="settings_sidebar"):
-            search = gr.Textbox(label="Search", placeholder="Search...", elem_id="settings_search", show_label=False,
-                                lines=1)
+            search = gr.Textbox(
+                label="Search", placeholder="Search...", elem_id="settings_search", show_label=False, lines=1
+            )
             section_picker = gr.Radio(
                 choices=[(section.label, section.id) for section in sections] + [(ALL_PAGES, ALL_PAGES)],
-                value=first, label="Sections", show_label=False, elem_id="settings_sections",
+                value=first,
+                label="Sections",
+                show_label=False,
+                elem_id="settings_sections",
             )
         with gr.Column(scale=5, elem_id="settings_pages"):
             columns: dict[str, Any] = {}
             components = []
             for section in sections:
-                with gr.Column(visible=section.id == first, elem_id=f"settings_section_{section.id}",
-                               elem_classes=["settings-section"]) as column:
+                with gr.Column(
+                    visible=section.id == first,
+                    elem_id=f"settings_section_{section.id}",
+                    elem_classes=["settings-section"],
+                ) as column:
                     gr.HTML(f'<h2 class="settings-section-title">{section.label}</h2>')
                     for option in ordered:
                         if option.section.id == section.id:
-                            components.append(option_component(option, settings.get(option.key), not frozen,
-                                                               backend=backend))
+                            components.append(
+                                option_component(option, settings.get(option.key), not frozen, backend=backend)
+                            )
                 columns[section.id] = column
 
     def matches(option, query: str) -> bool:
-        return not query or query in option.label.lower() or query in option.key.lower() or \
-            query in (option.info or "").lower()
+        return (
+            not query
+            or query in option.label.lower()
+            or query in option.key.lower()
+            or query in (option.info or "").lower()
+        )
 
     def show(section_id: str, query: str):
         query = (query or "").strip().lower()
@@ -117,7 +133,8 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
 
     restarting = gr.State(False)
     reload_button.click(reload_ui, None, [status, restarting], show_progress="hidden").then(
-        None, restarting, None, js="(restarting) => { webuiReloadWhenServerIsBack(restarting); }")
+        None, restarting, None, js="(restarting) => { webuiReloadWhenServerIsBack(restarting); }"
+    )
 
     def current_values():
         return [refreshed(option, settings.get(option.key), backend) for option in ordered]

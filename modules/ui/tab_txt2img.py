@@ -20,13 +20,23 @@ TAB = "txt2img"
 
 
 def build_override_dropdown(tab: str) -> gr.Dropdown:
-    return gr.Dropdown(label="Override settings", choices=[], value=[], multiselect=True, visible=False,
-                       elem_id=f"{tab}_override_settings", allow_custom_value=True)
+    return gr.Dropdown(
+        label="Override settings",
+        choices=[],
+        value=[],
+        multiselect=True,
+        visible=False,
+        elem_id=f"{tab}_override_settings",
+        allow_custom_value=True,
+    )
 
 
 def prompt_fields(row: toprow.Toprow) -> list[PasteField]:
-    return [PasteField(row.prompt, "Prompt"), PasteField(row.negative_prompt, "Negative prompt"),
-            PasteField(row.styles, "Styles array")]
+    return [
+        PasteField(row.prompt, "Prompt"),
+        PasteField(row.negative_prompt, "Negative prompt"),
+        PasteField(row.styles, "Styles array"),
+    ]
 
 
 def finish_handler(ctx: UiContext, panel: output_panel.OutputPanel):
@@ -47,10 +57,12 @@ def finish_handler(ctx: UiContext, panel: output_panel.OutputPanel):
 
 def wire_reuse_seed(controls: gen_controls.GenControls, panel: output_panel.OutputPanel) -> None:
     """♻: the seed (or variation seed) of the selected image of the last result."""
+
     def reuse(subseed: bool):
         def pick(result, selected):
             seed = result.seed_at(selected, subseed=subseed) if result is not None else None
             return gr.update() if seed is None else seed
+
         return pick
 
     controls.reuse_seed.click(reuse(False), [panel.result, panel.selected], controls.seed, show_progress="hidden")
@@ -58,8 +70,21 @@ def wire_reuse_seed(controls: gen_controls.GenControls, panel: output_panel.Outp
 
 
 def generation_outputs(row: toprow.Toprow, panel: output_panel.OutputPanel) -> list[Any]:
-    return [row.generate, row.interrupt, row.skip, panel.job_id, panel.progress, panel.preview, panel.gallery,
-            panel.result, panel.selected, panel.html_info, panel.html_log, panel.download, panel.message]
+    return [
+        row.generate,
+        row.interrupt,
+        row.skip,
+        panel.job_id,
+        panel.progress,
+        panel.preview,
+        panel.gallery,
+        panel.result,
+        panel.selected,
+        panel.html_info,
+        panel.html_log,
+        panel.download,
+        panel.message,
+    ]
 
 
 def build(ctx: UiContext, demo: gr.Blocks) -> None:
@@ -80,9 +105,14 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     def make_params(values: dict[Any, Any]) -> GenerationParams:
         script_name, script_args, alwayson = scripts.to_params(values)
         return GenerationParams(
-            mode="txt2img", prompt=values[row.prompt] or "", negative_prompt=values[row.negative_prompt] or "",
-            styles=tuple(values[row.styles] or ()), override_settings=overrides_from_entries(backend, values[override]),
-            script_name=script_name, script_args=script_args, alwayson_scripts=alwayson,
+            mode="txt2img",
+            prompt=values[row.prompt] or "",
+            negative_prompt=values[row.negative_prompt] or "",
+            styles=tuple(values[row.styles] or ()),
+            override_settings=overrides_from_entries(backend, values[override]),
+            script_name=script_name,
+            script_args=script_args,
+            alwayson_scripts=alwayson,
             **controls.params_kwargs(values),
         )
 
@@ -91,14 +121,22 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         if problem:
             yield {panel.message: error_html(problem)}
             return
-        yield from runner.run(backend, buttons, panel.job_id, panel.progress, panel.preview, panel.message,
-                              lambda: backend.generation.submit(make_params(values)), finish_handler(ctx, panel))
+        yield from runner.run(
+            backend,
+            buttons,
+            panel.job_id,
+            panel.progress,
+            panel.preview,
+            panel.message,
+            lambda: backend.generation.submit(make_params(values)),
+            finish_handler(ctx, panel),
+        )
 
     inputs = {row.prompt, row.negative_prompt, row.styles, override, *controls.inputs(), *scripts.inputs()}
-    row.generate.click(generate, inputs, generation_outputs(row, panel), show_progress="hidden",
-                       concurrency_limit=None)
+    row.generate.click(generate, inputs, generation_outputs(row, panel), show_progress="hidden", concurrency_limit=None)
 
-    target = ctx.add_target(SendTarget(TAB, TAB, prompt_fields(row) + [override_field(backend, override)]
-                                       + controls.paste_fields(backend)))
+    target = ctx.add_target(
+        SendTarget(TAB, TAB, prompt_fields(row) + [override_field(backend, override)] + controls.paste_fields(backend))
+    )
     wire_paste_button(ctx, row.paste, row.prompt, target)
     toprow.wire_page_load(backend, demo, row)

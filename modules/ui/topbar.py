@@ -49,8 +49,9 @@ def build(backend: Any, demo: gr.Blocks) -> dict[str, Any]:
             interactive = not settings.frozen or key == CHECKPOINT_KEY  # switching models needs no write
             value = current_checkpoint_title(backend) if key == CHECKPOINT_KEY else settings.get(key)
             with gr.Row(elem_classes=["quicksetting"], elem_id=f"quicksetting_{key}"):
-                components[key] = option_component(option, value, interactive, backend=backend, min_width=160,
-                                                    info=None)
+                components[key] = option_component(
+                    option, value, interactive, backend=backend, min_width=160, info=None
+                )
                 if key in (CHECKPOINT_KEY, "sd_vae"):
                     refresh = tool_button(REFRESH_SYMBOL, f"refresh_{key}")
                     refresh.click(_refresh_models(backend, option), None, components[key], show_progress="hidden")
@@ -61,11 +62,17 @@ def build(backend: Any, demo: gr.Blocks) -> dict[str, Any]:
 
     for key, component in components.items():
         if key == CHECKPOINT_KEY:
-            component.input(_switch_checkpoint(backend), component, component, show_progress="hidden",
-                            concurrency_limit=None)
+            component.input(
+                _switch_checkpoint(backend), component, component, show_progress="hidden", concurrency_limit=None
+            )
         else:
-            component.input(_apply_quicksetting(backend, key), component, [component, status],
-                            show_progress="hidden", concurrency_limit=None)
+            component.input(
+                _apply_quicksetting(backend, key),
+                component,
+                [component, status],
+                show_progress="hidden",
+                concurrency_limit=None,
+            )
 
     checkpoint = components.get(CHECKPOINT_KEY)
     outputs = [status] + ([checkpoint, seen] if checkpoint is not None else [])
@@ -80,14 +87,25 @@ def build(backend: Any, demo: gr.Blocks) -> dict[str, Any]:
         return backend.status, refreshed(option, current_checkpoint_title(backend), backend), signature
 
     timer = gr.Timer(1.0)
-    timer.tick(tick, [seen] if checkpoint is not None else None, outputs, show_progress="hidden",
-               concurrency_limit=None, queue=False)
+    timer.tick(
+        tick,
+        [seen] if checkpoint is not None else None,
+        outputs,
+        show_progress="hidden",
+        concurrency_limit=None,
+        queue=False,
+    )
     demo.load(tick, [seen] if checkpoint is not None else None, outputs, show_progress="hidden", queue=False)
     for key, component in components.items():
         if key != CHECKPOINT_KEY:
             option = registry[key]
-            demo.load(lambda option=option: refreshed(option, settings.get(option.key), backend), None, component,
-                      show_progress="hidden", queue=False)
+            demo.load(
+                lambda option=option: refreshed(option, settings.get(option.key), backend),
+                None,
+                component,
+                show_progress="hidden",
+                queue=False,
+            )
     return components
 
 
@@ -105,6 +123,7 @@ def _refresh_models(backend: Any, option: Any):
         backend.models.refresh()
         value = current_checkpoint_title(backend) if option.key == CHECKPOINT_KEY else backend.settings.get(option.key)
         return gr.update(choices=option_choices(option, backend), value=value)
+
     return refresh
 
 
@@ -131,6 +150,7 @@ def _switch_checkpoint(backend: Any):
             except (FrozenSettingsError, ValueError) as error:
                 log.debug("sd_model_checkpoint not stored: %s", error)
         yield gr.update(value=current_checkpoint_title(backend))
+
     return switch
 
 
@@ -139,9 +159,11 @@ def _apply_quicksetting(backend: Any, key: str):
         try:
             backend.settings.set(key, value)
         except (FrozenSettingsError, ValueError) as error:
-            return refreshed(backend.settings.registry[key], backend.settings.get(key), backend), \
-                f"{key}: not changed: {describe_error(error)}"
+            return refreshed(
+                backend.settings.registry[key], backend.settings.get(key), backend
+            ), f"{key}: not changed: {describe_error(error)}"
         if key == "sd_vae" and backend.models is not None and backend.models.current is not None:
             backend.jobs.submit(lambda job: backend.models.set_vae(value), label="load VAE")
         return gr.update(), backend.status
+
     return apply

@@ -60,11 +60,14 @@ def require(name: str, folder: Path) -> Preprocessor:
         raise AnnotatorUnavailable(f"unknown preprocessor {name!r}")
     path = folder / annotator.weights
     if not path.is_file():
-        raise AnnotatorUnavailable(f"preprocessor {annotator.name} needs the weight file {annotator.weights} in "
-                                   f"{folder} (missing: {path}); nothing is downloaded, copy it there")
+        raise AnnotatorUnavailable(
+            f"preprocessor {annotator.name} needs the weight file {annotator.weights} in "
+            f"{folder} (missing: {path}); nothing is downloaded, copy it there"
+        )
     if not annotator.implemented:
-        raise AnnotatorUnavailable(f"preprocessor {annotator.name} is not available in this build yet "
-                                   f"(its weights were found at {path})")
+        raise AnnotatorUnavailable(
+            f"preprocessor {annotator.name} is not available in this build yet (its weights were found at {path})"
+        )
     return _preprocessor(annotator, folder)
 
 
@@ -72,13 +75,18 @@ def _preprocessor(annotator: Annotator, folder: Path) -> Preprocessor:
     path = folder / annotator.weights
 
     def run(image: np.ndarray, res: int, a: float, b: float, extra: dict[str, Any]) -> np.ndarray:
-        return hed_edges(path, resize_short_side(image, res), extra.get("device", "cpu"),
-                         bool(extra.get("allow_unsafe_pickle", False)))
+        return hed_edges(
+            path,
+            resize_short_side(image, res),
+            extra.get("device", "cpu"),
+            bool(extra.get("allow_unsafe_pickle", False)),
+        )
 
     return Preprocessor(annotator.name, run, weights=(annotator.weights,))
 
 
 # --- HED soft edges -------------------------------------------------------------------------------------------
+
 
 def _hed_network(state: dict[str, Any]) -> Any:
     """The Apache-2 HED layout: five VGG-style blocks, each with a 1x1 side projection, and an input offset."""
@@ -88,8 +96,9 @@ def _hed_network(state: dict[str, Any]) -> Any:
     class Block(nn.Module):
         def __init__(self, channels_in: int, channels_out: int, layers: int) -> None:
             super().__init__()
-            self.convs = nn.Sequential(*[nn.Conv2d(channels_in if i == 0 else channels_out, channels_out, 3,
-                                                   padding=1) for i in range(layers)])
+            self.convs = nn.Sequential(
+                *[nn.Conv2d(channels_in if i == 0 else channels_out, channels_out, 3, padding=1) for i in range(layers)]
+            )
             self.projection = nn.Conv2d(channels_out, 1, 1)
 
         def forward(self, x: torch.Tensor, pool: bool) -> tuple[torch.Tensor, torch.Tensor]:

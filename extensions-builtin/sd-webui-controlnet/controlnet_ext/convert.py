@@ -82,8 +82,9 @@ def config_from_shapes(shapes: Shapes, base: Mapping[str, Any] | None = None) ->
         raise NotAControlNet("no down blocks found")
     channels = [shapes[f"down_blocks.{i}.resnets.0.conv1.weight"][0] for i in levels]
     attention = [f"down_blocks.{i}.attentions.0.proj_in.weight" in shapes for i in levels]
-    depths = [len(_indices(shapes, rf"down_blocks\.{i}\.attentions\.0\.transformer_blocks\.(\d+)\.")) or 1
-              for i in levels]
+    depths = [
+        len(_indices(shapes, rf"down_blocks\.{i}\.attentions\.0\.transformer_blocks\.(\d+)\.")) or 1 for i in levels
+    ]
     attn_keys = [k for k in shapes if k.endswith("attn2.to_k.weight")]
     cross_dim = shapes[attn_keys[0]][1] if attn_keys else (base or {}).get("cross_attention_dim", 768)
     proj = next((k for k in shapes if k.endswith("proj_in.weight")), None)
@@ -102,18 +103,22 @@ def config_from_shapes(shapes: Shapes, base: Mapping[str, Any] | None = None) ->
         "attention_head_dim": _heads(channels, cross_dim, linear, base),
         "use_linear_projection": linear,
         "conditioning_embedding_out_channels": embedding,
-        "mid_block_type": "UNetMidBlock2DCrossAttn" if "mid_block.attentions.0.proj_in.weight" in shapes
+        "mid_block_type": "UNetMidBlock2DCrossAttn"
+        if "mid_block.attentions.0.proj_in.weight" in shapes
         else "UNetMidBlock2D",
     }
     if "add_embedding.linear_1.weight" in shapes:  # SDXL
-        config.update(addition_embed_type="text_time",
-                      projection_class_embeddings_input_dim=shapes["add_embedding.linear_1.weight"][1],
-                      addition_time_embed_dim=int((base or {}).get("addition_time_embed_dim") or 256))
+        config.update(
+            addition_embed_type="text_time",
+            projection_class_embeddings_input_dim=shapes["add_embedding.linear_1.weight"][1],
+            addition_time_embed_dim=int((base or {}).get("addition_time_embed_dim") or 256),
+        )
     return config
 
 
-def load_controlnet(path: Path, device: Any, dtype: Any, base_config: Mapping[str, Any] | None = None,
-                    allow_unsafe_pickle: bool = False) -> Any:
+def load_controlnet(
+    path: Path, device: Any, dtype: Any, base_config: Mapping[str, Any] | None = None, allow_unsafe_pickle: bool = False
+) -> Any:
     """Build the ``ControlNetModel`` of ``path`` on ``device`` in ``dtype``; ValueError naming the file."""
     import torch
     from diffusers import ControlNetModel
@@ -129,20 +134,21 @@ def load_controlnet(path: Path, device: Any, dtype: Any, base_config: Mapping[st
         raise NotAControlNet(f"{path.name}: not a usable ControlNet model: {error}") from error
     finally:
         state_file.close()
-    state = {key[len(prefix):]: value for key, value in tensors.items()}
+    state = {key[len(prefix) :]: value for key, value in tensors.items()}
     if kind == "original":
         state = convert_original(state)
     config_file = path.parent / "config.json"
     if kind == "diffusers" and config_file.is_file():
-        config = {k: v for k, v in json.loads(config_file.read_text(encoding="utf-8")).items()
-                  if not k.startswith("_")}
+        config = {k: v for k, v in json.loads(config_file.read_text(encoding="utf-8")).items() if not k.startswith("_")}
     else:
         config = config_from_shapes({k: tuple(v.shape) for k, v in state.items()}, base_config)
     with torch.device("meta"):
         model = ControlNetModel(**config)
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     if missing or unexpected:
-        raise NotAControlNet(f"{path.name}: weights do not fit the inferred ControlNet layout (missing "
-                             f"{sorted(missing)[:4]}, unexpected {sorted(unexpected)[:4]})")
+        raise NotAControlNet(
+            f"{path.name}: weights do not fit the inferred ControlNet layout (missing "
+            f"{sorted(missing)[:4]}, unexpected {sorted(unexpected)[:4]})"
+        )
     model.requires_grad_(False)
     return model.to(device).eval()  # tensors were read in ``dtype`` already

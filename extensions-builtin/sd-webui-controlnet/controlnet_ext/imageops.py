@@ -14,8 +14,13 @@ import numpy as np
 
 def to_rgb_array(image: Any) -> np.ndarray:
     """HxWx3 uint8 from a PIL image or array; transparency is composited over white (A1111's HWC3)."""
-    array = np.asarray(image.convert("RGBA") if hasattr(image, "convert") and image.mode in ("RGBA", "LA", "P")
-                       else image.convert("RGB") if hasattr(image, "convert") else image)
+    array = np.asarray(
+        image.convert("RGBA")
+        if hasattr(image, "convert") and image.mode in ("RGBA", "LA", "P")
+        else image.convert("RGB")
+        if hasattr(image, "convert")
+        else image
+    )
     if array.dtype != np.uint8:
         array = np.clip(array, 0, 255).astype(np.uint8)
     if array.ndim == 2:
@@ -94,13 +99,13 @@ def fit_to(image: np.ndarray, width: int, height: int, resize_mode: str, fill_bl
         canvas = np.empty((height, width, 3), dtype=image.dtype)
         canvas[:] = fill
         top, left = (height - new_h) // 2, (width - new_w) // 2
-        canvas[top:top + new_h, left:left + new_w] = fitted
+        canvas[top : top + new_h, left : left + new_w] = fitted
         return canvas
     scale = max(width / src_w, height / src_h)  # Crop and Resize
     new_w, new_h = max(width, round(src_w * scale)), max(height, round(src_h * scale))
     covered = _resize(image, new_w, new_h)
     top, left = (new_h - height) // 2, (new_w - width) // 2
-    return covered[top:top + height, left:left + width]
+    return covered[top : top + height, left : left + width]
 
 
 def to_control_tensor(detected: np.ndarray, batch: int, device: Any, dtype: Any) -> Any:

@@ -16,8 +16,12 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
-DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors",
-                     "diffusion_pytorch_model.bin", "diffusion_pytorch_model.fp16.bin")
+DIFFUSERS_WEIGHTS = (
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.fp16.safetensors",
+    "diffusion_pytorch_model.bin",
+    "diffusion_pytorch_model.fp16.bin",
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,8 +47,11 @@ class Preprocessor:
         return [s.as_dict() for s in (self.resolution, self.threshold_a, self.threshold_b) if s is not None]
 
     def defaults(self) -> tuple[int, float, float]:
-        return (int(self.resolution.value) if self.resolution else 512,
-                self.threshold_a.value if self.threshold_a else -1, self.threshold_b.value if self.threshold_b else -1)
+        return (
+            int(self.resolution.value) if self.resolution else 512,
+            self.threshold_a.value if self.threshold_a else -1,
+            self.threshold_b.value if self.threshold_b else -1,
+        )
 
 
 def _rgb(gray: np.ndarray) -> np.ndarray:
@@ -183,6 +186,13 @@ MODEL_FREE = (
     Preprocessor("inpaint_only", inpaint, resolution=None),
 )
 
-ALIASES = {"binary_threshold": "binary", "scribble": "scribble_xdog", "lineart": "lineart_standard",
-           "color": "t2ia_color_grid", "tile": "tile_resample", "blur": "blur_gaussian",
-           "inpaint": "inpaint_global_harmonious", "canny_edge": "canny"}
+ALIASES = {
+    "binary_threshold": "binary",
+    "scribble": "scribble_xdog",
+    "lineart": "lineart_standard",
+    "color": "t2ia_color_grid",
+    "tile": "tile_resample",
+    "blur": "blur_gaussian",
+    "inpaint": "inpaint_global_harmonious",
+    "canny_edge": "canny",
+}

@@ -80,8 +80,9 @@ class ControlNetHook:
         rows, _, latent_h, latent_w = sample.shape
         down_total, mid_total = None, None
         for unit in self.units:
-            if not unit.active_at(context.step, context.total_steps) or not self._pass_allowed(unit, latent_h,
-                                                                                             latent_w):
+            if not unit.active_at(context.step, context.total_steps) or not self._pass_allowed(
+                unit, latent_h, latent_w
+            ):
                 continue
             model = unit.model
             dtype = next(model.parameters()).dtype
@@ -91,16 +92,23 @@ class ControlNetHook:
             if kwargs.get("added_cond_kwargs") is not None and model.config.addition_embed_type == "text_time":
                 extra["added_cond_kwargs"] = {k: v.to(dtype) for k, v in kwargs["added_cond_kwargs"].items()}
             with torch.no_grad():
-                down, mid = model(sample[:, :model.config.in_channels].to(dtype), kwargs["timestep"],
-                                  encoder_hidden_states=kwargs["encoder_hidden_states"].to(dtype),
-                                  controlnet_cond=hint, conditioning_scale=1.0, return_dict=False, **extra)
+                down, mid = model(
+                    sample[:, : model.config.in_channels].to(dtype),
+                    kwargs["timestep"],
+                    encoder_hidden_states=kwargs["encoder_hidden_states"].to(dtype),
+                    controlnet_cond=hint,
+                    conditioning_scale=1.0,
+                    return_dict=False,
+                    **extra,
+                )
             unit.calls += 1
             soft = unit.control_mode != "Balanced"
             weights = scales(len(down) + 1, unit.weight, soft)
             row_mask = None
             if unit.control_mode == "ControlNet is more important":
-                row_mask = torch.tensor([0.0 if u else 1.0 for u in context.row_is_uncond], device=device,
-                                        dtype=sample.dtype)[:, None, None, None]
+                row_mask = torch.tensor(
+                    [0.0 if u else 1.0 for u in context.row_is_uncond], device=device, dtype=sample.dtype
+                )[:, None, None, None]
             down = [self._scaled(r, w, row_mask, sample.dtype) for r, w in zip(down, weights)]
             mid = self._scaled(mid, weights[-1], row_mask, sample.dtype)
             down_total = down if down_total is None else [a + b for a, b in zip(down_total, down)]

@@ -47,15 +47,53 @@ class ControlNetService:
         from modules.settings.registry import OptionInfo
 
         section = opts.section("control_net", "ControlNet")
-        opts.add_option(OptionInfo("control_net_unit_count", 3, "Multi-ControlNet: ControlNet unit number",
-                                   section, "slider", minimum=1, maximum=10, step=1, needs_reload_ui=True))
-        opts.add_option(OptionInfo("control_net_model_cache_size", 2, "Model cache size", section, "slider",
-                                   minimum=1, maximum=10, step=1, info="ControlNet models kept loaded"))
-        opts.add_option(OptionInfo("control_net_models_path", "", "Extra path to scan for ControlNet models",
-                                   section, "textbox", restrict_api=True))
-        opts.add_option(OptionInfo("control_net_modules_path", "", "Path to the annotator (preprocessor) weights",
-                                   section, "textbox", restrict_api=True,
-                                   info="default: the extension's annotator/downloads folder"))
+        opts.add_option(
+            OptionInfo(
+                "control_net_unit_count",
+                3,
+                "Multi-ControlNet: ControlNet unit number",
+                section,
+                "slider",
+                minimum=1,
+                maximum=10,
+                step=1,
+                needs_reload_ui=True,
+            )
+        )
+        opts.add_option(
+            OptionInfo(
+                "control_net_model_cache_size",
+                2,
+                "Model cache size",
+                section,
+                "slider",
+                minimum=1,
+                maximum=10,
+                step=1,
+                info="ControlNet models kept loaded",
+            )
+        )
+        opts.add_option(
+            OptionInfo(
+                "control_net_models_path",
+                "",
+                "Extra path to scan for ControlNet models",
+                section,
+                "textbox",
+                restrict_api=True,
+            )
+        )
+        opts.add_option(
+            OptionInfo(
+                "control_net_modules_path",
+                "",
+                "Path to the annotator (preprocessor) weights",
+                section,
+                "textbox",
+                restrict_api=True,
+                info="default: the extension's annotator/downloads folder",
+            )
+        )
 
     def setting(self, key: str, default: Any) -> Any:
         value = self.context.settings.get(key, default)
@@ -111,8 +149,13 @@ class ControlNetService:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            model = load_controlnet(item.path, sd_model.device, dtype, dict(sd_model.unet.config),
-                                    bool(getattr(self.context.flags, "disable_safe_unpickle", False)))
+            model = load_controlnet(
+                item.path,
+                sd_model.device,
+                dtype,
+                dict(sd_model.unet.config),
+                bool(getattr(self.context.flags, "disable_safe_unpickle", False)),
+            )
             self._cache[key] = model
             while len(self._cache) > int(self.setting("control_net_model_cache_size", 2)):
                 self._cache.popitem(last=False)
@@ -140,16 +183,28 @@ class ControlNetService:
                 raise ControlNetError(str(error)) from error
         raise ControlNetError(f"unknown preprocessor {name!r}; available: {', '.join(known)}")
 
-    def detect(self, module: str, image: Any, resolution: int = -1, threshold_a: float = -1,
-               threshold_b: float = -1, mask: Any = None, seed: int = 0) -> tuple[np.ndarray, int, float, float]:
+    def detect(
+        self,
+        module: str,
+        image: Any,
+        resolution: int = -1,
+        threshold_a: float = -1,
+        threshold_b: float = -1,
+        mask: Any = None,
+        seed: int = 0,
+    ) -> tuple[np.ndarray, int, float, float]:
         """(detected map, resolution, threshold A, threshold B actually used) for ``image``."""
         pre = self.resolve_module(module)
         default_res, default_a, default_b = pre.defaults()
         res = int(resolution) if resolution is not None and resolution > 0 else default_res
         a = float(threshold_a) if threshold_a is not None and threshold_a >= 0 and pre.threshold_a else default_a
         b = float(threshold_b) if threshold_b is not None and threshold_b >= 0 and pre.threshold_b else default_b
-        extra = {"mask": mask, "seed": seed, "device": "cpu",
-                 "allow_unsafe_pickle": bool(getattr(self.context.flags, "disable_safe_unpickle", False))}
+        extra = {
+            "mask": mask,
+            "seed": seed,
+            "device": "cpu",
+            "allow_unsafe_pickle": bool(getattr(self.context.flags, "disable_safe_unpickle", False)),
+        }
         return pre.run(to_rgb_array(image), res, a, b, extra), res, a, b
 
     # --- one generation -----------------------------------------------------------------------------------
@@ -164,7 +219,11 @@ class ControlNetService:
 
                 raise InvalidParams(f"ControlNet unit {index}: {error}") from error
         if prepared:
-            hires = (lambda h, w: bool(p.params.enable_hr) and (h * 8, w * 8) != (p.height, p.width))
+
+            def hires(h: int, w: int) -> bool:
+                """True in the hires pass: the latents are not the first pass's size."""
+                return bool(p.params.enable_hr) and (h * 8, w * 8) != (p.height, p.width)
+
             p.hooks.add("before_unet", ControlNetHook(prepared, hires), name="controlnet")
         return prepared
 
@@ -180,14 +239,27 @@ class ControlNetService:
         if unit.pixel_perfect:
             width, height = image.size
             resolution = pixel_perfect_resolution(height, width, p.height, p.width, unit.resize_mode)
-        detected, res, a, b = self.detect(unit.module, image, resolution, unit.threshold_a, unit.threshold_b,
-                                          mask, seed=p.seed)
+        detected, res, a, b = self.detect(
+            unit.module, image, resolution, unit.threshold_a, unit.threshold_b, mask, seed=p.seed
+        )
         model = self.load_model(item, p.model)
         base_dim = p.model.unet.config.cross_attention_dim
         if model.config.cross_attention_dim != base_dim:
-            raise ControlNetError(f"model {item.title} expects text width {model.config.cross_attention_dim} but the "
-                                  f"loaded checkpoint has {base_dim} (e.g. an SD 1.x ControlNet with SDXL)")
+            raise ControlNetError(
+                f"model {item.title} expects text width {model.config.cross_attention_dim} but the "
+                f"loaded checkpoint has {base_dim} (e.g. an SD 1.x ControlNet with SDXL)"
+            )
         p.extra_generation_params[f"ControlNet {number}"] = infotext(unit, item.title, res, a, b)
         pre = self.resolve_module(unit.module)
-        return PreparedUnit(index, model, detected, unit.weight, unit.guidance_start, unit.guidance_end,
-                            unit.control_mode, unit.resize_mode, pre.line_map, unit.hr_option)
+        return PreparedUnit(
+            index,
+            model,
+            detected,
+            unit.weight,
+            unit.guidance_start,
+            unit.guidance_end,
+            unit.control_mode,
+            unit.resize_mode,
+            pre.line_map,
+            unit.hr_option,
+        )

@@ -28,8 +28,16 @@ def _slider_updates(service: Any, module: str) -> list[Any]:
         if slider is None:
             updates.append(gr.update(visible=False))
         else:
-            updates.append(gr.update(visible=True, label=slider.name, minimum=slider.min, maximum=slider.max,
-                                     step=slider.step, value=slider.value))
+            updates.append(
+                gr.update(
+                    visible=True,
+                    label=slider.name,
+                    minimum=slider.min,
+                    maximum=slider.max,
+                    step=slider.step,
+                    value=slider.value,
+                )
+            )
     return updates
 
 
@@ -40,39 +48,55 @@ def _unit(service: Any, number: int, elem_id: Callable[[str], str]) -> list[Any]
         return elem_id(f"unit{number}_{name}")
 
     with gr.Row():
-        image = gr.Image(label="Image", type="pil", sources=["upload", "clipboard"], height=260,
-                         elem_id=eid("image"))
-        preview = gr.Image(label="Preprocessor Preview", type="pil", interactive=False, height=260,
-                           elem_id=eid("preview"))
+        image = gr.Image(label="Image", type="pil", sources=["upload", "clipboard"], height=260, elem_id=eid("image"))
+        preview = gr.Image(
+            label="Preprocessor Preview", type="pil", interactive=False, height=260, elem_id=eid("preview")
+        )
     with gr.Row():
         enabled = gr.Checkbox(label="Enable", value=False, elem_id=eid("enable"))
         pixel_perfect = gr.Checkbox(label="Pixel Perfect", value=False, elem_id=eid("pixel_perfect"))
         run = gr.Button("Run preprocessor 💥", size="sm", elem_id=eid("run_preprocessor"))
     with gr.Row():
-        module = gr.Dropdown(label="Preprocessor", choices=service.module_names(), value="none",
-                             elem_id=eid("module"))
+        module = gr.Dropdown(label="Preprocessor", choices=service.module_names(), value="none", elem_id=eid("module"))
         model = gr.Dropdown(label="Model", choices=service.model_titles(), value="None", elem_id=eid("model"))
         refresh = gr.Button("🔄", elem_id=eid("refresh_models"), scale=0, min_width=40)
     weight = gr.Slider(label="Control Weight", minimum=0.0, maximum=2.0, value=1.0, step=0.05, elem_id=eid("weight"))
     with gr.Row():
-        start = gr.Slider(label="Starting Control Step", minimum=0.0, maximum=1.0, value=0.0, step=0.01,
-                          elem_id=eid("guidance_start"))
-        end = gr.Slider(label="Ending Control Step", minimum=0.0, maximum=1.0, value=1.0, step=0.01,
-                        elem_id=eid("guidance_end"))
+        start = gr.Slider(
+            label="Starting Control Step", minimum=0.0, maximum=1.0, value=0.0, step=0.01, elem_id=eid("guidance_start")
+        )
+        end = gr.Slider(
+            label="Ending Control Step", minimum=0.0, maximum=1.0, value=1.0, step=0.01, elem_id=eid("guidance_end")
+        )
     with gr.Row():
-        resolution = gr.Slider(label="Preprocessor Resolution", minimum=64, maximum=2048, value=512, step=8,
-                               visible=False, elem_id=eid("processor_res"))
-        threshold_a = gr.Slider(label="Threshold A", minimum=-1, maximum=255, value=-1, step=1, visible=False,
-                                elem_id=eid("threshold_a"))  # -1: the preprocessor's default
-        threshold_b = gr.Slider(label="Threshold B", minimum=-1, maximum=255, value=-1, step=1, visible=False,
-                                elem_id=eid("threshold_b"))
-    control_mode = gr.Radio(label="Control Mode", choices=list(CONTROL_MODES), value=CONTROL_MODES[0],
-                            elem_id=eid("control_mode"))
-    resize_mode = gr.Radio(label="Resize Mode", choices=list(RESIZE_MODES), value="Crop and Resize",
-                           elem_id=eid("resize_mode"))
+        resolution = gr.Slider(
+            label="Preprocessor Resolution",
+            minimum=64,
+            maximum=2048,
+            value=512,
+            step=8,
+            visible=False,
+            elem_id=eid("processor_res"),
+        )
+        threshold_a = gr.Slider(
+            label="Threshold A", minimum=-1, maximum=255, value=-1, step=1, visible=False, elem_id=eid("threshold_a")
+        )  # -1: the preprocessor's default
+        threshold_b = gr.Slider(
+            label="Threshold B", minimum=-1, maximum=255, value=-1, step=1, visible=False, elem_id=eid("threshold_b")
+        )
+    control_mode = gr.Radio(
+        label="Control Mode", choices=list(CONTROL_MODES), value=CONTROL_MODES[0], elem_id=eid("control_mode")
+    )
+    resize_mode = gr.Radio(
+        label="Resize Mode", choices=list(RESIZE_MODES), value="Crop and Resize", elem_id=eid("resize_mode")
+    )
 
-    module.change(lambda name: _slider_updates(service, name), module, [resolution, threshold_a, threshold_b],
-                  show_progress="hidden")
+    module.change(
+        lambda name: _slider_updates(service, name),
+        module,
+        [resolution, threshold_a, threshold_b],
+        show_progress="hidden",
+    )
     refresh.click(lambda: gr.update(choices=service.model_titles(refresh=True)), None, model, show_progress="hidden")
 
     def preview_map(picture: Any, name: str, res: float, a: float, b: float) -> Any:
@@ -87,8 +111,21 @@ def _unit(service: Any, number: int, elem_id: Callable[[str], str]) -> list[Any]
         return to_preview(detected)
 
     run.click(preview_map, [image, module, resolution, threshold_a, threshold_b], preview)
-    return [enabled, image, module, model, weight, start, end, control_mode, resize_mode, pixel_perfect,
-            resolution, threshold_a, threshold_b]
+    return [
+        enabled,
+        image,
+        module,
+        model,
+        weight,
+        start,
+        end,
+        control_mode,
+        resize_mode,
+        pixel_perfect,
+        resolution,
+        threshold_a,
+        threshold_b,
+    ]
 
 
 def build(service: Any, is_img2img: bool, elem_id: Callable[[str], str]) -> list[Any]:

@@ -17,14 +17,37 @@ from typing import Any
 RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill")
 CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
 HR_OPTIONS = ("Both", "Low res only", "High res only")
-_RESIZE_ALIASES = {"inner fit (scale to fit)": "Crop and Resize", "scale to fit (inner fit)": "Crop and Resize",
-                   "envelope (outer fit)": "Resize and Fill", "just resize": "Just Resize",
-                   "crop and resize": "Crop and Resize", "resize and fill": "Resize and Fill"}
-_KEY_ALIASES = {"lowvram": "low_vram", "guidance": "guidance_end", "input_image": "image", "mask_image": "mask",
-                "processor_resolution": "processor_res"}
+_RESIZE_ALIASES = {
+    "inner fit (scale to fit)": "Crop and Resize",
+    "scale to fit (inner fit)": "Crop and Resize",
+    "envelope (outer fit)": "Resize and Fill",
+    "just resize": "Just Resize",
+    "crop and resize": "Crop and Resize",
+    "resize and fill": "Resize and Fill",
+}
+_KEY_ALIASES = {
+    "lowvram": "low_vram",
+    "guidance": "guidance_end",
+    "input_image": "image",
+    "mask_image": "mask",
+    "processor_resolution": "processor_res",
+}
 # The order of values a UI unit panel produces (``ui.py`` builds its components in this order).
-UI_FIELDS = ("enabled", "image", "module", "model", "weight", "guidance_start", "guidance_end", "control_mode",
-             "resize_mode", "pixel_perfect", "processor_res", "threshold_a", "threshold_b")
+UI_FIELDS = (
+    "enabled",
+    "image",
+    "module",
+    "model",
+    "weight",
+    "guidance_start",
+    "guidance_end",
+    "control_mode",
+    "resize_mode",
+    "pixel_perfect",
+    "processor_res",
+    "threshold_a",
+    "threshold_b",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,7 +199,7 @@ def units_from_args(args: Sequence[Any]) -> list[ControlNetUnit]:
             units.append(parse_unit(value))
             index += 1
             continue
-        chunk = args[index:index + len(UI_FIELDS)]
+        chunk = args[index : index + len(UI_FIELDS)]
         if len(chunk) < len(UI_FIELDS):
             raise ValueError(f"ControlNet got {len(chunk)} trailing values; a unit needs {len(UI_FIELDS)}")
         values = dict(zip(UI_FIELDS, chunk))
@@ -192,12 +215,19 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def infotext(unit: ControlNetUnit, model_title: str, processor_res: int, threshold_a: float,
-             threshold_b: float) -> str:
+def infotext(unit: ControlNetUnit, model_title: str, processor_res: int, threshold_a: float, threshold_b: float) -> str:
     """The value A1111's ControlNet extension writes under ``ControlNet N`` in the infotext."""
-    parts = [("Module", unit.module), ("Model", model_title), ("Weight", unit.weight),
-             ("Resize Mode", unit.resize_mode), ("Processor Res", processor_res), ("Threshold A", threshold_a),
-             ("Threshold B", threshold_b), ("Guidance Start", unit.guidance_start),
-             ("Guidance End", unit.guidance_end), ("Pixel Perfect", unit.pixel_perfect),
-             ("Control Mode", unit.control_mode)]
+    parts = [
+        ("Module", unit.module),
+        ("Model", model_title),
+        ("Weight", unit.weight),
+        ("Resize Mode", unit.resize_mode),
+        ("Processor Res", processor_res),
+        ("Threshold A", threshold_a),
+        ("Threshold B", threshold_b),
+        ("Guidance Start", unit.guidance_start),
+        ("Guidance End", unit.guidance_end),
+        ("Pixel Perfect", unit.pixel_perfect),
+        ("Control Mode", unit.control_mode),
+    ]
     return ", ".join(f"{key}: {_fmt(value)}" for key, value in parts)
