@@ -37,13 +37,6 @@ def target_size(params: GenerationParams) -> tuple[int, int]:
     return target_w, target_h
 
 
-def _to_pil(pixels: torch.Tensor) -> list:
-    from PIL import Image
-
-    array = pixels.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return [Image.fromarray(image) for image in array]
-
-
 def second_pass(
     backend: Any,
     p: ProcessingState,
@@ -68,7 +61,8 @@ def second_pass(
                 f"Unknown hires upscaler {upscaler!r}; choose one of: {', '.join(registry.hires_upscaler_names())}"
             )
         images = [
-            registry.upscale(image, upscaler, (width, height)) for image in _to_pil(decode_latents(model, latents))
+            registry.upscale(image, upscaler, (width, height))
+            for image in img2img_inputs.tensor_to_pil(decode_latents(model, latents))
         ]
         pixels = img2img_inputs.pil_to_tensor(images)
         upscaled = encode_images(model, pixels)

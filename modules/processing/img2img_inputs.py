@@ -35,6 +35,12 @@ def pil_to_tensor(images: list[Image.Image]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
 
 
+def tensor_to_pil(pixels: torch.Tensor) -> list[Image.Image]:
+    """Decoded images ``[B, 3, H, W]`` in [0, 1] → 8-bit RGB PIL images."""
+    array = pixels.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(image) for image in array]
+
+
 def _mask_tensor(mask: Image.Image, height: int, width: int) -> torch.Tensor:
     """Latent-resolution blend mask as A1111: the mask resized to latent size, values 0..1."""
     small = mask.convert("L").resize((width // 8, height // 8), Image.LANCZOS)

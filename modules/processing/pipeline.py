@@ -211,7 +211,7 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
         )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
     pixels = decode_latents(model, latents)
-    images = _to_pil(pixels)
+    images = img2img_inputs.tensor_to_pil(pixels)
     now = datetime.datetime.now()
     for offset, image in enumerate(images):
         index = start + offset
@@ -328,15 +328,8 @@ def _time_ids(model: Any, width: int, height: int, batch: int) -> tuple[torch.Te
 
 def _preview(p: ProcessingState, denoised: torch.Tensor):
     if p.settings.get("show_progress_type", "Approx cheap") == "Full":
-        return _to_pil(decode_latents(p.model, denoised[:1]))[0]
+        return img2img_inputs.tensor_to_pil(decode_latents(p.model, denoised[:1]))[0]
     return previews.approx_rgb(denoised[:1], sdxl=p.model.arch.is_sdxl)[0]
-
-
-def _to_pil(pixels: torch.Tensor) -> list:
-    from PIL import Image
-
-    array = pixels.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return [Image.fromarray(image) for image in array]
 
 
 def _inpaint_infotext(p: ProcessingState) -> None:

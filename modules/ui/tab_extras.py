@@ -18,6 +18,7 @@ from modules.ui.common import describe_error, error_html, format_seconds
 from modules.ui.context import SendTarget, UiContext
 from modules.ui.img2img_inputs import IMAGE_SUFFIXES
 from modules.ui.save_log import output_folder
+from modules.ui.tab_txt2img import generation_outputs
 
 log = logging.getLogger(__name__)
 
@@ -231,21 +232,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         upscaler_2,
         visibility,
     }
-    outputs = [
-        generate,
-        interrupt,
-        skip,
-        panel.job_id,
-        panel.progress,
-        panel.preview,
-        panel.gallery,
-        panel.result,
-        panel.selected,
-        panel.html_info,
-        panel.html_log,
-        panel.download,
-        panel.message,
-    ]
+    outputs = generation_outputs(buttons, panel)
     generate.click(run, inputs, outputs, show_progress="hidden", concurrency_limit=None)
     ctx.add_target(
         SendTarget(

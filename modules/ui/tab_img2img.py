@@ -26,13 +26,14 @@ from modules.ui.common import (
     tool_button,
 )
 from modules.ui.context import PasteField, SendTarget, UiContext
-from modules.ui.paste import override_field, overrides_from_entries, wire_paste_button
+from modules.ui.paste import override_field, wire_paste_button
 from modules.ui.script_slots import build_script_controls
 from modules.ui.tab_txt2img import (
     build_override_dropdown,
     finish_handler,
     generation_outputs,
     prompt_fields,
+    prompt_params,
     wire_reuse_seed,
 )
 
@@ -195,7 +196,6 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     wire_reuse_seed(controls, panel)
 
     def base_params(values: dict[Any, Any]) -> GenerationParams:
-        script_name, script_args, alwayson = scripts.to_params(values)
         mode = values[inputs.mode]
         inpainting = mode in img2img_inputs.INPAINT_MODES or (mode == "batch" and values[inputs.batch_mask_dir])
         extra: dict[str, Any] = {}
@@ -210,13 +210,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             }
         return GenerationParams(
             mode="img2img",
-            prompt=values[row.prompt] or "",
-            negative_prompt=values[row.negative_prompt] or "",
-            styles=tuple(values[row.styles] or ()),
-            override_settings=overrides_from_entries(backend, values[override]),
-            script_name=script_name,
-            script_args=script_args,
-            alwayson_scripts=alwayson,
+            **prompt_params(backend, values, row, override, scripts),
             resize_mode=int(values[resize_mode] or 0),
             denoising_strength=float(values[denoising]),
             **extra,
@@ -285,7 +279,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         *inputs.batch_inputs(),
     }
     row.generate.click(
-        generate, all_inputs, generation_outputs(row, panel), show_progress="hidden", concurrency_limit=None
+        generate, all_inputs, generation_outputs(buttons, panel), show_progress="hidden", concurrency_limit=None
     )
 
     fields = (

@@ -69,11 +69,12 @@ def wire_reuse_seed(controls: gen_controls.GenControls, panel: output_panel.Outp
     controls.reuse_subseed.click(reuse(True), [panel.result, panel.selected], controls.subseed, show_progress="hidden")
 
 
-def generation_outputs(row: toprow.Toprow, panel: output_panel.OutputPanel) -> list[Any]:
+def generation_outputs(buttons: runner.RunButtons, panel: output_panel.OutputPanel) -> list[Any]:
+    """What a run handler updates: the three buttons and every part of the output panel."""
     return [
-        row.generate,
-        row.interrupt,
-        row.skip,
+        buttons.generate,
+        buttons.interrupt,
+        buttons.skip,
         panel.job_id,
         panel.progress,
         panel.preview,
@@ -85,6 +86,20 @@ def generation_outputs(row: toprow.Toprow, panel: output_panel.OutputPanel) -> l
         panel.download,
         panel.message,
     ]
+
+
+def prompt_params(backend: Any, values: dict[Any, Any], row: toprow.Toprow, override: Any, scripts: Any) -> dict:
+    """The GenerationParams fields both generation tabs take from the top row, overrides and scripts."""
+    script_name, script_args, alwayson = scripts.to_params(values)
+    return {
+        "prompt": values[row.prompt] or "",
+        "negative_prompt": values[row.negative_prompt] or "",
+        "styles": tuple(values[row.styles] or ()),
+        "override_settings": overrides_from_entries(backend, values[override]),
+        "script_name": script_name,
+        "script_args": script_args,
+        "alwayson_scripts": alwayson,
+    }
 
 
 def build(ctx: UiContext, demo: gr.Blocks) -> None:
@@ -103,17 +118,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     wire_reuse_seed(controls, panel)
 
     def make_params(values: dict[Any, Any]) -> GenerationParams:
-        script_name, script_args, alwayson = scripts.to_params(values)
         return GenerationParams(
-            mode="txt2img",
-            prompt=values[row.prompt] or "",
-            negative_prompt=values[row.negative_prompt] or "",
-            styles=tuple(values[row.styles] or ()),
-            override_settings=overrides_from_entries(backend, values[override]),
-            script_name=script_name,
-            script_args=script_args,
-            alwayson_scripts=alwayson,
-            **controls.params_kwargs(values),
+            mode="txt2img", **prompt_params(backend, values, row, override, scripts), **controls.params_kwargs(values)
         )
 
     def generate(values: dict[Any, Any]):
@@ -133,7 +139,9 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         )
 
     inputs = {row.prompt, row.negative_prompt, row.styles, override, *controls.inputs(), *scripts.inputs()}
-    row.generate.click(generate, inputs, generation_outputs(row, panel), show_progress="hidden", concurrency_limit=None)
+    row.generate.click(
+        generate, inputs, generation_outputs(buttons, panel), show_progress="hidden", concurrency_limit=None
+    )
 
     target = ctx.add_target(
         SendTarget(TAB, TAB, prompt_fields(row) + [override_field(backend, override)] + controls.paste_fields(backend))
