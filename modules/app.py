@@ -84,12 +84,18 @@ class Backend:
         return self.models
 
     def upscalers(self) -> Any:
-        """The upscaler registry (ESRGAN-family models found in models/ESRGAN, plus Lanczos and Nearest)."""
+        """The upscaler registry (ESRGAN-family models found in models/ESRGAN, plus Lanczos and Nearest).
+
+        It runs models on the device the checkpoints use; before the model subsystem exists (the page is
+        built first) a throw-away CPU registry answers for the names.
+        """
+        from modules.upscaling.upscalers import UpscalerRegistry
+
         registry = self.services.get("upscalers")
         if registry is None:
-            from modules.upscaling.upscalers import UpscalerRegistry
-
-            device = self.models.device if self.models is not None and hasattr(self.models, "device") else "cpu"
+            if self.models is None:
+                return UpscalerRegistry(self.paths.esrgan, settings=self.settings)
+            device = self.models.device_info.device
             registry = UpscalerRegistry(self.paths.esrgan, settings=self.settings, device=device)
             self.services["upscalers"] = registry
         return registry

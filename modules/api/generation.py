@@ -214,19 +214,15 @@ def _interrupted_result(params: GenerationParams) -> Processed:
     )
 
 
-def _settle_overrides(backend: Any, request: GenerationRequest, params: GenerationParams, stored: Any) -> None:
-    """After the job: keep overrides when asked (A1111's restore_afterwards=false), else undo the one write
-    an overlay causes: loading the override checkpoint records it as the selected one."""
-    try:
-        if request.override_settings_restore_afterwards is False:
-            if params.override_settings:  # A1111 keeps them as current settings, unsaved
-                backend.settings.update(params.override_settings, save=False)
-            return
-        wanted = params.override_settings.get("sd_model_checkpoint")
-        if wanted and wanted != stored and backend.settings.get("sd_model_checkpoint") == wanted:
-            backend.settings.set("sd_model_checkpoint", stored)
-    except FrozenSettingsError:
-        pass
+def _settle_overrides(backend: Any, request: GenerationRequest, params: GenerationParams) -> None:
+    """After the job: keep the overrides when asked (A1111's restore_afterwards=false), as current, unsaved
+    settings. Otherwise nothing is left to undo: overrides were an overlay and an override checkpoint is
+    loaded without being remembered."""
+    if request.override_settings_restore_afterwards is False and params.override_settings:
+        try:
+            backend.settings.update(params.override_settings, save=False)
+        except FrozenSettingsError:
+            pass
 
 
 def generate(backend: Any, request: GenerationRequest) -> dict[str, Any]:
@@ -234,14 +230,13 @@ def generate(backend: Any, request: GenerationRequest) -> dict[str, Any]:
     backend.require_models()
     request = apply_infotext(backend, request)
     params = to_params(backend, request)
-    stored_checkpoint = backend.settings.get("sd_model_checkpoint")
     job = backend.generation.submit(params, label=f"api {params.mode}", job_id=request.force_task_id or None)
     try:
         processed: Processed = job.wait()
     except JobInterrupted:
         processed = _interrupted_result(params)
     finally:
-        _settle_overrides(backend, request, params, stored_checkpoint)
+        _settle_overrides(backend, request, params)
 
     images: list[str] = []
     if request.send_images is not False:
