@@ -319,6 +319,8 @@ def test_user_errors_stop_the_generation_with_a_clear_message(backend):
 def test_weighted_preprocessors_appear_only_with_their_weights(backend, tmp_path):
     service = backend.services["controlnet"]
     assert "softedge_hed" not in service.module_names()
+    with pytest.raises(ValueError, match=r"hed/ControlNetHED\.pth"):
+        service.detect("softedge_hed", sample_image(), 64)
     specs = ((3, 64, 2), (64, 128, 2), (128, 256, 3), (256, 512, 3), (512, 512, 3))
     state = {"norm": torch.zeros(1, 3, 1, 1)}
     generator = torch.Generator().manual_seed(0)
@@ -337,6 +339,10 @@ def test_weighted_preprocessors_appear_only_with_their_weights(backend, tmp_path
         assert "softedge_hed" in service.module_names()
         detected, *_ = service.detect("softedge_hed", sample_image(), 64)
         assert detected.shape == (64, 85, 3) and detected.dtype == np.uint8
+        assert len(np.unique(detected)) > 8  # a soft map, not a constant
+        (tmp_path / "hed" / "ControlNetHED.pth").write_bytes(b"\x80\x02not a checkpoint")
+        with pytest.raises(ValueError, match="ControlNetHED.pth"):  # a changed file is read again: clear error
+            service.detect("softedge_hed", sample_image(), 64)
     finally:
         backend.settings.update({"control_net_modules_path": ""}, save=False)
 

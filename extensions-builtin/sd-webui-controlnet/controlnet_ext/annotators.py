@@ -2,46 +2,83 @@
 
 The folder is ``--controlnet-annotator-models-path``, else the setting ``control_net_modules_path``, else the
 extension's ``annotator/downloads`` (A1111's layout: ``<folder>/hed/ControlNetHED.pth`` ...). A preprocessor
-is listed only when its file is there; asking for one whose file is missing gives a message naming the file
-to put where. ``softedge_hed`` is implemented here (a small VGG-style edge network); the others are known by
-name so the message is right, and say plainly that this build cannot run them yet.
+is listed only when all its files are there; asking for one whose file is missing gives a message naming the
+file to put where.
+
+Each network lives in its own module ``controlnet_ext.annotator_<name>`` with two functions:
+``build(weights, state) -> nn.Module`` (the network for one file, from its float32 tensors, strict) and
+``detect(networks, image, threshold_a, threshold_b, **options) -> HxWx3 uint8`` (``image`` is already at the
+processor resolution; the map has the same size). Files are read through the program's safe loader
+(pickles cannot run code) and built networks are kept in an ``AnnotatorCache`` owned by the service.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import importlib
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from controlnet_ext.imageops import resize_short_side
-from controlnet_ext.preprocessors import Preprocessor
+from controlnet_ext.preprocessors import Preprocessor, Slider
 
 log = logging.getLogger(__name__)
 
 
 class AnnotatorUnavailable(ValueError):
-    """A weight-needing preprocessor that cannot run: which file is missing, or that it is not implemented."""
+    """A weight-needing preprocessor that cannot run: unknown, or a file missing or unusable."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Annotator:
     name: str
-    weights: str  # relative to the annotator folder
-    implemented: bool = False
+    module: str  # "hed" -> controlnet_ext.annotator_hed
+    weights: tuple[str, ...]  # relative to the annotator folder, handed to detect in this order
+    threshold_a: Slider | None = None
+    threshold_b: Slider | None = None
+    line_map: bool = False
+    options: tuple[tuple[str, Any], ...] = ()  # keyword arguments for detect
 
+
+_BODY, _HAND, _FACE = "openpose/body_pose_model.pth", "openpose/hand_pose_model.pth", "openpose/facenet.pth"
+_MIDAS = "midas/dpt_hybrid-midas-501f0c75.pt"
 
 ANNOTATORS = (
-    Annotator("softedge_hed", "hed/ControlNetHED.pth", implemented=True),
-    Annotator("openpose", "openpose/body_pose_model.pth"),
-    Annotator("depth_midas", "midas/dpt_hybrid-midas-501f0c75.pt"),
-    Annotator("mlsd", "mlsd/mlsd_large_512_fp32.pth"),
-    Annotator("seg_ofade20k", "oneformer/250_16_swin_l_oneformer_ade20k_160k.pth"),
-    Annotator("normal_bae", "normal_bae/scannet.pt"),
+    Annotator("softedge_hed", "hed", ("hed/ControlNetHED.pth",), line_map=True),
+    Annotator("openpose", "openpose", (_BODY,), line_map=True, options=(("hands", False), ("face", False))),
+    Annotator("openpose_hand", "openpose", (_BODY, _HAND), line_map=True, options=(("hands", True), ("face", False))),
+    Annotator("openpose_face", "openpose", (_BODY, _FACE), line_map=True, options=(("hands", False), ("face", True))),
+    Annotator(
+        "openpose_faceonly", "openpose", (_BODY, _FACE), line_map=True, options=(("body", False), ("face", True))
+    ),
+    Annotator(
+        "openpose_full", "openpose", (_BODY, _HAND, _FACE), line_map=True, options=(("hands", True), ("face", True))
+    ),
+    Annotator("depth_midas", "midas", (_MIDAS,)),
+    Annotator(
+        "normal_midas",
+        "midas",
+        (_MIDAS,),
+        threshold_a=Slider("Normal Background Threshold", 0.4, 0.0, 1.0, 0.01),
+        options=(("normal", True),),
+    ),
+    Annotator(
+        "mlsd",
+        "mlsd",
+        ("mlsd/mlsd_large_512_fp32.pth",),
+        threshold_a=Slider("MLSD Value Threshold", 0.1, 0.01, 2.0, 0.01),
+        threshold_b=Slider("MLSD Distance Threshold", 0.1, 0.01, 20.0, 0.01),
+        line_map=True,
+    ),
+    Annotator("seg_ufade20k", "uniformer", ("uniformer/upernet_global_small.pth",)),
+    Annotator("normal_bae", "normal_bae", ("normal_bae/scannet.pt",)),
 )
-ALIASES = {"hed": "softedge_hed", "depth": "depth_midas", "seg": "seg_ofade20k", "normal": "normal_bae"}
+ALIASES = {"hed": "softedge_hed", "depth": "depth_midas", "normal_map": "normal_midas", "segmentation": "seg_ufade20k"}
 
 
 def find(name: str) -> Annotator | None:
@@ -49,101 +86,96 @@ def find(name: str) -> Annotator | None:
     return next((a for a in ANNOTATORS if a.name == name), None)
 
 
-def available(folder: Path) -> list[Preprocessor]:
-    """Preprocessors whose weights are present and that this build can run."""
-    return [_preprocessor(a, folder) for a in ANNOTATORS if a.implemented and (folder / a.weights).is_file()]
+def available(folder: Path, cache: AnnotatorCache) -> list[Preprocessor]:
+    """Preprocessors whose weight files are all present."""
+    return [_preprocessor(a, folder, cache) for a in ANNOTATORS if all((folder / w).is_file() for w in a.weights)]
 
 
-def require(name: str, folder: Path) -> Preprocessor:
+def require(name: str, folder: Path, cache: AnnotatorCache) -> Preprocessor:
     annotator = find(name)
     if annotator is None:
         raise AnnotatorUnavailable(f"unknown preprocessor {name!r}")
-    path = folder / annotator.weights
-    if not path.is_file():
-        raise AnnotatorUnavailable(
-            f"preprocessor {annotator.name} needs the weight file {annotator.weights} in "
-            f"{folder} (missing: {path}); nothing is downloaded, copy it there"
-        )
-    if not annotator.implemented:
-        raise AnnotatorUnavailable(
-            f"preprocessor {annotator.name} is not available in this build yet (its weights were found at {path})"
-        )
-    return _preprocessor(annotator, folder)
-
-
-def _preprocessor(annotator: Annotator, folder: Path) -> Preprocessor:
-    path = folder / annotator.weights
-
-    def run(image: np.ndarray, res: int, a: float, b: float, extra: dict[str, Any]) -> np.ndarray:
-        return hed_edges(
-            path,
-            resize_short_side(image, res),
-            extra.get("device", "cpu"),
-            bool(extra.get("allow_unsafe_pickle", False)),
-        )
-
-    return Preprocessor(annotator.name, run, weights=(annotator.weights,))
-
-
-# --- HED soft edges -------------------------------------------------------------------------------------------
-
-
-def _hed_network(state: dict[str, Any]) -> Any:
-    """The Apache-2 HED layout: five VGG-style blocks, each with a 1x1 side projection, and an input offset."""
-    import torch
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self, channels_in: int, channels_out: int, layers: int) -> None:
-            super().__init__()
-            self.convs = nn.Sequential(
-                *[nn.Conv2d(channels_in if i == 0 else channels_out, channels_out, 3, padding=1) for i in range(layers)]
+    for weights in annotator.weights:
+        path = folder / weights
+        if not path.is_file():
+            raise AnnotatorUnavailable(
+                f"preprocessor {annotator.name} needs the weight file {weights} in "
+                f"{folder} (missing: {path}); nothing is downloaded, copy it there"
             )
-            self.projection = nn.Conv2d(channels_out, 1, 1)
-
-        def forward(self, x: torch.Tensor, pool: bool) -> tuple[torch.Tensor, torch.Tensor]:
-            if pool:
-                x = nn.functional.max_pool2d(x, 2, 2)
-            for conv in self.convs:
-                x = nn.functional.relu(conv(x))
-            return x, self.projection(x)
-
-    class Hed(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.norm = nn.Parameter(torch.zeros(1, 3, 1, 1))
-            specs = ((3, 64, 2), (64, 128, 2), (128, 256, 3), (256, 512, 3), (512, 512, 3))
-            for index, spec in enumerate(specs, start=1):
-                setattr(self, f"block{index}", Block(*spec))
-
-        def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-            h, sides = x - self.norm, []
-            for index in range(1, 6):
-                h, side = getattr(self, f"block{index}")(h, index > 1)
-                sides.append(side)
-            return sides
-
-    network = Hed()
-    network.load_state_dict(state)
-    return network.eval()
+    return _preprocessor(annotator, folder, cache)
 
 
-def hed_edges(path: Path, image: np.ndarray, device: Any = "cpu", allow_unsafe_pickle: bool = False) -> np.ndarray:
-    import cv2
+def _preprocessor(annotator: Annotator, folder: Path, cache: AnnotatorCache) -> Preprocessor:
+    def run(image: np.ndarray, res: int, a: float, b: float, extra: dict[str, Any]) -> np.ndarray:
+        import torch
+
+        module = importlib.import_module(f"controlnet_ext.annotator_{annotator.module}")
+        device = extra.get("device", "cpu")
+        unsafe = bool(extra.get("allow_unsafe_pickle", False))
+        networks = [cache.network(module, folder / w, w, device, unsafe) for w in annotator.weights]
+        with torch.inference_mode():
+            return module.detect(networks, resize_short_side(image, res), a, b, **dict(annotator.options))
+
+    return Preprocessor(
+        annotator.name,
+        run,
+        threshold_a=annotator.threshold_a,
+        threshold_b=annotator.threshold_b,
+        line_map=annotator.line_map,
+        weights=annotator.weights,
+    )
+
+
+class AnnotatorCache:
+    """Built annotator networks by (file, its size and time, device); the least recently used go first."""
+
+    def __init__(self, size: int = 3) -> None:
+        self.size = size
+        self._networks: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def network(self, module: Any, path: Path, weights: str, device: Any, allow_unsafe_pickle: bool) -> Any:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns, str(device))
+        with self._lock:
+            if key in self._networks:
+                self._networks.move_to_end(key)
+                return self._networks[key]
+            state = read_weights(path, allow_unsafe_pickle)
+            try:
+                network = module.build(weights, state)
+            except (RuntimeError, KeyError, ValueError) as error:
+                first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise AnnotatorUnavailable(f"{path} is not the expected {weights} network: {first}") from error
+            network = network.eval().requires_grad_(False).to(device)
+            self._networks[key] = network
+            while len(self._networks) > self.size:
+                self._networks.popitem(last=False)
+            return network
+
+    def clear(self) -> None:
+        with self._lock:
+            self._networks.clear()
+
+
+def read_weights(path: Path, allow_unsafe_pickle: bool = False) -> dict[str, Any]:
+    """float32 tensors of an annotator file; ``{"model": ...}`` / ``{"state_dict": ...}`` wrappers removed."""
     import torch
 
-    from modules.models.statedict import open_state_dict
+    from modules.models.errors import ModelLoadError
+    from modules.models.statedict import open_state_dict, unwrap_state_dict
 
-    state_file = open_state_dict(path, allow_unsafe_pickle)
     try:
-        state = state_file.read(state_file.keys(), lambda key: torch.float32)
-    finally:
-        state_file.close()
-    network = _hed_network(state).to(device)
-    height, width = image.shape[:2]
-    with torch.no_grad():
-        tensor = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None].to(device)
-        sides = [side[0, 0].float().cpu().numpy() for side in network(tensor)]
-    sides = [cv2.resize(side, (width, height), interpolation=cv2.INTER_LINEAR) for side in sides]
-    edge = 1.0 / (1.0 + np.exp(-np.mean(np.stack(sides, axis=2), axis=2)))
-    return np.repeat((edge * 255.0).clip(0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+        state_file = open_state_dict(path, allow_unsafe_pickle)
+        try:
+            if not state_file.keys() and isinstance(getattr(state_file, "raw", None), dict):
+                inner = state_file.raw.get("model")
+                tensors = unwrap_state_dict(inner)
+                return {
+                    k: v.to(torch.float32 if v.is_floating_point() else v.dtype, copy=True) for k, v in tensors.items()
+                }
+            return state_file.read(state_file.keys(), lambda key: torch.float32)
+        finally:
+            state_file.close()
+    except ModelLoadError as error:
+        raise AnnotatorUnavailable(str(error)) from error

@@ -36,6 +36,7 @@ class ControlNetService:
         self._files: list[model_files.ControlNetFile] | None = None
         self._cache: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
         self._lock = threading.RLock()
+        self.annotator_cache = annotators.AnnotatorCache()
 
     @staticmethod
     def parse_units(args: Any) -> list[ControlNetUnit]:
@@ -164,8 +165,15 @@ class ControlNetService:
     # --- preprocessors ------------------------------------------------------------------------------------
     def preprocessors(self) -> dict[str, Preprocessor]:
         found = {p.name: p for p in MODEL_FREE}
-        found.update({p.name: p for p in annotators.available(self.annotator_folder())})
+        found.update({p.name: p for p in annotators.available(self.annotator_folder(), self.annotator_cache)})
         return found
+
+    def annotator_device(self) -> Any:
+        """Where preprocessor networks run: the checkpoints' device, the CPU before models exist."""
+        try:
+            return self.context.device()
+        except Exception:  # the model subsystem is still starting or failed: the CPU always works
+            return "cpu"
 
     def module_names(self) -> list[str]:
         return list(self.preprocessors())
@@ -178,7 +186,7 @@ class ControlNetService:
             return known[key]
         if annotators.find(key) is not None:
             try:
-                return annotators.require(key, self.annotator_folder())
+                return annotators.require(key, self.annotator_folder(), self.annotator_cache)
             except annotators.AnnotatorUnavailable as error:
                 raise ControlNetError(str(error)) from error
         raise ControlNetError(f"unknown preprocessor {name!r}; available: {', '.join(known)}")
@@ -202,10 +210,13 @@ class ControlNetService:
         extra = {
             "mask": mask,
             "seed": seed,
-            "device": "cpu",
+            "device": self.annotator_device(),
             "allow_unsafe_pickle": bool(getattr(self.context.flags, "disable_safe_unpickle", False)),
         }
-        return pre.run(to_rgb_array(image), res, a, b, extra), res, a, b
+        try:
+            return pre.run(to_rgb_array(image), res, a, b, extra), res, a, b
+        except annotators.AnnotatorUnavailable as error:  # a weight file that cannot be read or built
+            raise ControlNetError(str(error)) from error
 
     # --- one generation -----------------------------------------------------------------------------------
     def prepare(self, p: Any, units: list[ControlNetUnit]) -> list[PreparedUnit]:
