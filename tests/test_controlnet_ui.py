@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from tests.checkpoint_factory import make_state_dict, write_checkpoint, write_state_dict
 from tests.conftest import RunningServer
+from tests.test_controlnet_annotator_hed import write_hed_weights
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "extensions" / "example-ext"
 CN = "#script_txt2img_controlnet"
@@ -28,7 +29,7 @@ def server(tmp_path_factory):
     }
     write_state_dict(control, data / "models" / "ControlNet" / "control_tiny.safetensors")
     shutil.copytree(FIXTURE, data / "extensions" / "example-ext")
-    running = RunningServer(data)
+    running = RunningServer(data, ["--controlnet-annotator-models-path", str(data / "annotators")])
     try:
         running.wait_up()
     except Exception:
@@ -75,6 +76,28 @@ def test_controlnet_unit_preview_and_generate(server, page, tmp_path):
     info = page.locator("#html_info_txt2img").inner_text()
     assert re.search(r"ControlNet 0: \"Module: canny, Model: control_tiny \[[0-9a-f]{8}\], Weight: 1", info), info
     assert "Example: hello-3" in info  # the example extension's always-on script ran with its UI value
+
+
+def test_annotator_weights_dropped_in_make_their_preprocessor_appear(server, page, tmp_path):
+    source = tmp_path / "shape.png"
+    image = Image.new("RGB", (80, 64), "white")
+    ImageDraw.Draw(image).ellipse((10, 8, 60, 56), fill=(40, 40, 200))
+    image.save(source)
+    page.goto(server.url)
+    page.locator(f"{CN}_accordion").get_by_text("ControlNet", exact=True).first.click()
+    page.locator(f"{CN}_unit0_module input").click()
+    page.get_by_role("option", name="canny", exact=True).wait_for()
+    assert page.get_by_role("option", name="softedge_hed", exact=True).count() == 0
+    page.keyboard.press("Escape")
+    write_hed_weights(server.data_dir / "annotators" / "hed" / "ControlNetHED.pth")
+    page.locator(f"{CN}_unit0_refresh_models").click()
+    page.locator(f"{CN}_unit0_image input[type=file]").set_input_files(str(source))
+    page.locator(f"{CN}_unit0_image img").first.wait_for(timeout=30_000)
+    choose(page, f"{CN}_unit0_module", "softedge_hed")
+    page.locator(f"{CN}_unit0_run_preprocessor").click()
+    preview = page.locator(f"{CN}_unit0_preview img").first
+    preview.wait_for(timeout=60_000)
+    assert preview.evaluate("img => img.naturalWidth") > 0
 
 
 def test_example_extension_tab_assets_and_extensions_list(server, page):

@@ -1,7 +1,10 @@
-"""softedge_hed: the Apache-2 HED edge network of ControlNet 1.1 (``hed/ControlNetHED.pth``).
+"""softedge_hed, softedge_hedsafe, scribble_hed: the Apache-2 HED edge network of ControlNet 1.1
+(``hed/ControlNetHED.pth``).
 
 Five VGG-style blocks, each with a 1x1 side projection; the soft edge map is the sigmoid of the mean of the
-five side outputs, each scaled back to the input size.
+five side outputs, each scaled back to the input size. "safe" quantises the map to a few levels (hides the
+fine gradients the softedge models could copy); "scribble" thins it to one-pixel strokes and thickens them
+again into the binary scribbles the scribble models were trained on.
 """
 
 from __future__ import annotations
@@ -52,7 +55,15 @@ def build(weights: str, state: dict[str, torch.Tensor]) -> nn.Module:
     return network
 
 
-def detect(networks: list[nn.Module], image: np.ndarray, threshold_a: float, threshold_b: float, **_: Any):
+def detect(
+    networks: list[nn.Module],
+    image: np.ndarray,
+    threshold_a: float,
+    threshold_b: float,
+    safe: bool = False,
+    scribble: bool = False,
+    **_: Any,
+) -> np.ndarray:
     import cv2
 
     (network,) = networks
@@ -62,4 +73,39 @@ def detect(networks: list[nn.Module], image: np.ndarray, threshold_a: float, thr
     sides = [side[0, 0].float().cpu().numpy() for side in network(tensor)]
     sides = [cv2.resize(side, (width, height), interpolation=cv2.INTER_LINEAR) for side in sides]
     edge = 1.0 / (1.0 + np.exp(-np.mean(np.stack(sides, axis=2), axis=2)))
-    return np.repeat((edge * 255.0).clip(0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    if safe:
+        edge = quantize_edges(edge)
+    edge = (edge * 255.0).clip(0, 255).astype(np.uint8)
+    if scribble:
+        edge = scribble_strokes(edge)
+    return np.repeat(edge[:, :, None], 3, axis=2)
+
+
+def quantize_edges(edge: np.ndarray, levels: int = 2) -> np.ndarray:
+    """Soft edges in [0, 1] rounded down to steps of 1/levels (values at 1 and above stay white)."""
+    return np.floor(edge.astype(np.float32) * (levels + 1)) / levels
+
+
+_LINE_KERNELS = [
+    np.array(rows, dtype=np.uint8)
+    for rows in (
+        [[0, 0, 0], [1, 1, 1], [0, 0, 0]],
+        [[0, 1, 0], [0, 1, 0], [0, 1, 0]],
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+        [[0, 0, 1], [0, 1, 0], [1, 0, 0]],
+    )
+]
+
+
+def scribble_strokes(edge: np.ndarray, threshold: float = 127, sigma: float = 3.0) -> np.ndarray:
+    """Binary scribble lines from a soft edge map: ridge pixels (a maximum along one of four directions after
+    smoothing) above ``threshold``, blurred and re-binarised so strokes are a few pixels wide."""
+    import cv2
+
+    smooth = cv2.GaussianBlur(edge.astype(np.float32), (0, 0), sigma)
+    ridges = np.zeros_like(smooth)
+    for kernel in _LINE_KERNELS:
+        is_peak = cv2.dilate(smooth, kernel) == smooth
+        ridges[is_peak] = smooth[is_peak]
+    thin = np.where(ridges > threshold, 255, 0).astype(np.uint8)
+    return np.where(cv2.GaussianBlur(thin, (0, 0), sigma) > 4, 255, 0).astype(np.uint8)

@@ -46,10 +46,12 @@ class Annotator:
 
 
 _BODY, _HAND, _FACE = "openpose/body_pose_model.pth", "openpose/hand_pose_model.pth", "openpose/facenet.pth"
-_MIDAS = "midas/dpt_hybrid-midas-501f0c75.pt"
+_HED, _MIDAS = "hed/ControlNetHED.pth", "midas/dpt_hybrid-midas-501f0c75.pt"
 
 ANNOTATORS = (
-    Annotator("softedge_hed", "hed", ("hed/ControlNetHED.pth",), line_map=True),
+    Annotator("softedge_hed", "hed", (_HED,), line_map=True),
+    Annotator("softedge_hedsafe", "hed", (_HED,), line_map=True, options=(("safe", True),)),
+    Annotator("scribble_hed", "hed", (_HED,), line_map=True, options=(("scribble", True),)),
     Annotator("openpose", "openpose", (_BODY,), line_map=True, options=(("hands", False), ("face", False))),
     Annotator("openpose_hand", "openpose", (_BODY, _HAND), line_map=True, options=(("hands", True), ("face", False))),
     Annotator("openpose_face", "openpose", (_BODY, _FACE), line_map=True, options=(("hands", False), ("face", True))),
@@ -79,6 +81,39 @@ ANNOTATORS = (
     Annotator("normal_bae", "normal_bae", ("normal_bae/scannet.pt",)),
 )
 ALIASES = {"hed": "softedge_hed", "depth": "depth_midas", "normal_map": "normal_midas", "segmentation": "seg_ufade20k"}
+
+# Preprocessors of A1111's ControlNet extension that this build does not run, with the closest one it does
+# (named in the error, so an API client or a pasted infotext gets an answer it can act on).
+NOT_IN_THIS_BUILD = {
+    "seg_ofade20k": "seg_ufade20k",
+    "seg_ofcoco": "seg_ufade20k",
+    "seg_anime_face": "seg_ufade20k",
+    "depth_leres": "depth_midas",
+    "depth_leres++": "depth_midas",
+    "depth_zoe": "depth_midas",
+    "depth_anything": "depth_midas",
+    "depth_anything_v2": "depth_midas",
+    "depth_hand_refiner": "depth_midas",
+    "normal_dsine": "normal_bae",
+    "dw_openpose_full": "openpose_full",
+    "animal_openpose": "openpose",
+    "densepose": "openpose",
+    "densepose_parula": "openpose",
+    "mediapipe_face": "openpose_faceonly",
+    "softedge_pidinet": "softedge_hed",
+    "softedge_pidisafe": "softedge_hedsafe",
+    "softedge_teed": "softedge_hed",
+    "softedge_anyline": "softedge_hed",
+    "scribble_pidinet": "scribble_hed",
+    "t2ia_sketch_pidi": "scribble_hed",
+    "lineart_realistic": "lineart_standard",
+    "lineart_coarse": "lineart_standard",
+    "lineart_anime": "lineart_standard",
+    "lineart_anime_denoise": "lineart_standard",
+    "inpaint_only+lama": "inpaint_only",
+    "tile_colorfix": "tile_resample",
+    "tile_colorfix+sharp": "tile_resample",
+}
 
 
 def find(name: str) -> Annotator | None:

@@ -189,6 +189,12 @@ class ControlNetService:
                 return annotators.require(key, self.annotator_folder(), self.annotator_cache)
             except annotators.AnnotatorUnavailable as error:
                 raise ControlNetError(str(error)) from error
+        closest = annotators.NOT_IN_THIS_BUILD.get(key)
+        if closest is not None:
+            raise ControlNetError(
+                f"preprocessor {text!r} of A1111's ControlNet extension is not available in this build; "
+                f"the closest one here is {closest!r}"
+            )
         raise ControlNetError(f"unknown preprocessor {name!r}; available: {', '.join(known)}")
 
     def detect(

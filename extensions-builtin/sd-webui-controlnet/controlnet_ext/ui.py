@@ -97,7 +97,12 @@ def _unit(service: Any, number: int, elem_id: Callable[[str], str]) -> list[Any]
         [resolution, threshold_a, threshold_b],
         show_progress="hidden",
     )
-    refresh.click(lambda: gr.update(choices=service.model_titles(refresh=True)), None, model, show_progress="hidden")
+
+    def refresh_lists() -> tuple[Any, Any]:
+        """Models and preprocessors dropped in while the server runs (annotator files make theirs appear)."""
+        return gr.update(choices=service.model_titles(refresh=True)), gr.update(choices=service.module_names())
+
+    refresh.click(refresh_lists, None, [model, module], show_progress="hidden")
 
     def preview_map(picture: Any, name: str, res: float, a: float, b: float) -> Any:
         from controlnet_ext.imageops import to_preview
