@@ -42,6 +42,19 @@ def write_hed_weights(path: Path, seed: int = 0) -> Path:
     return write_state_dict(state, path, fmt="ckpt", wrap=False)
 
 
+def test_padding_to_a_multiple_of_64_repeats_the_edges():
+    hed_module()  # puts the extension on the path
+    from controlnet_ext.imageops import pad_to_multiple  # shared by the annotators that need 64-px multiples
+
+    image = np.arange(100 * 130 * 3, dtype=np.int64).reshape(100, 130, 3).astype(np.uint8)
+    padded = pad_to_multiple(image)
+    assert padded.shape == (128, 192, 3) and np.array_equal(padded[:100, :130], image)
+    assert np.array_equal(padded[127, :130], image[99]) and np.array_equal(padded[:100, 191], image[:, 129])
+    assert (padded[127, 191] == image[99, 129]).all()
+    assert pad_to_multiple(padded) is padded
+    assert pad_to_multiple(np.zeros((70, 10), np.float32)).shape == (128, 64)  # one-channel maps too
+
+
 def test_quantized_edges_keep_few_levels():
     hed = hed_module()
     edges = np.array([0.0, 0.3, 0.34, 0.66, 0.67, 0.9, 1.0])

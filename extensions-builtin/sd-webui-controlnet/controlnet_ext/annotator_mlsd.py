@@ -17,10 +17,11 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from controlnet_ext.imageops import pad_to_multiple
+
 # MobileNetV2 stages kept by M-LSD: (expansion, output channels, repeats, stride of the first repeat)
 STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1))
 SKIP_FEATURES = (1, 3, 6, 10, 13)  # backbone layers whose outputs feed the decoder, shallow to deep
-PAD_MULTIPLE = 64  # A1111 pads every side to this before detection
 CANDIDATES = 200  # centre peaks considered, best first (pred_lines' topk)
 PEAK_WINDOW = 3  # a centre must be the maximum of this window
 TP_CHANNELS = slice(7, 16)  # the decoder's last 9 of 16 channels are the tri-points map
@@ -213,7 +214,7 @@ def detect(networks: list[nn.Module], image: np.ndarray, threshold_a: float, thr
     (network,) = networks
     device = next(network.parameters()).device
     height, width = image.shape[:2]
-    padded = np.pad(image, [[0, -height % PAD_MULTIPLE], [0, -width % PAD_MULTIPLE], [0, 0]], mode="edge")
+    padded = pad_to_multiple(image)
     tp_map = network(network_input(padded).to(device))[0]
     segments = decode_segments(tp_map, threshold_a, threshold_b) * 2.0  # the map is at half resolution
     lines = draw_segments(segments, *padded.shape[:2])[:height, :width]

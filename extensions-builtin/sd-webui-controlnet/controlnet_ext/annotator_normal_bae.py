@@ -20,9 +20,10 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from controlnet_ext.imageops import pad_to_multiple
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PAD_MULTIPLE = 64  # A1111 pads the processor-sized image to a multiple of 64 (edge pixels) and crops the map back
 ENCODER_BN_EPS = 1e-3  # the TF-ported EfficientNet weights were trained with TensorFlow's BatchNorm epsilon
 STEM_CHANNELS, HEAD_CHANNELS = 48, 2048
 # EfficientNet-B5 stages (B0 scaled by width 1.6, depth 2.2, channels rounded to multiples of 8):
@@ -247,13 +248,6 @@ def normals_to_rgb(normals: np.ndarray) -> np.ndarray:
     """HxWx3 normal components in [-1, 1] -> uint8 colours, (n + 1) / 2 * 255 truncated, as A1111 maps them."""
     unit = ((normals.astype(np.float32) + 1.0) * 0.5).clip(0.0, 1.0)
     return (unit * 255.0).clip(0, 255).astype(np.uint8)
-
-
-def pad_to_multiple(image: np.ndarray, multiple: int = PAD_MULTIPLE) -> np.ndarray:
-    """Repeat the bottom row and right column until both sides are multiples of ``multiple``."""
-    height, width = image.shape[:2]
-    extra_h, extra_w = -height % multiple, -width % multiple
-    return np.pad(image, ((0, extra_h), (0, extra_w), (0, 0)), mode="edge")
 
 
 def detect(networks: list[nn.Module], image: np.ndarray, threshold_a: float, threshold_b: float, **_: Any):

@@ -124,3 +124,13 @@ def to_preview(detected: np.ndarray) -> Any:
     if detected.dtype != np.uint8:
         detected = (np.clip(detected, 0, 1) * 255).round().astype(np.uint8)
     return Image.fromarray(detected)
+
+
+def pad_to_multiple(image: np.ndarray, multiple: int = 64) -> np.ndarray:
+    """Repeat the bottom row and right column until both sides are multiples of ``multiple``: A1111's
+    ``resize_image_with_pad``, which most annotator networks need (their strides only fit such sizes)."""
+    height, width = image.shape[:2]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not (pad_h or pad_w):
+        return image
+    return np.pad(image, ((0, pad_h), (0, pad_w)) + ((0, 0),) * (image.ndim - 2), mode="edge")
