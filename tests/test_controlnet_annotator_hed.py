@@ -3,7 +3,6 @@ the three through the ControlNet service with a random-weight ``ControlNetHED.pt
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +11,15 @@ import torch
 from PIL import Image, ImageDraw
 
 from modules.extensions.manager import install_extensions
+from tests.annotator_weights import controlnet_module
 from tests.checkpoint_factory import write_state_dict
 from tests.helpers import make_backend
 
-CN_DIR = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"
 HED_BLOCKS = ((3, 64, 2), (64, 128, 2), (128, 256, 3), (256, 512, 3), (512, 512, 3))
 
 
 def hed_module():
-    if str(CN_DIR) not in sys.path:
-        sys.path.insert(0, str(CN_DIR))
-    from controlnet_ext import annotator_hed
-
-    return annotator_hed
+    return controlnet_module("annotator_hed")
 
 
 def write_hed_weights(path: Path, seed: int = 0) -> Path:
@@ -43,9 +38,7 @@ def write_hed_weights(path: Path, seed: int = 0) -> Path:
 
 
 def test_padding_to_a_multiple_of_64_repeats_the_edges():
-    hed_module()  # puts the extension on the path
-    from controlnet_ext.imageops import pad_to_multiple  # shared by the annotators that need 64-px multiples
-
+    pad_to_multiple = controlnet_module("imageops").pad_to_multiple  # shared by the annotators
     image = np.arange(100 * 130 * 3, dtype=np.int64).reshape(100, 130, 3).astype(np.uint8)
     padded = pad_to_multiple(image)
     assert padded.shape == (128, 192, 3) and np.array_equal(padded[:100, :130], image)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +15,10 @@ from PIL import Image, ImageDraw
 
 from modules.extensions.manager import install_extensions
 from tests.checkpoint_factory import write_state_dict
+from tests.annotator_weights import controlnet_module, released_layout
 from tests.helpers import make_backend
 
-CN_DIR = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "annotators"
-LAYOUT = FIXTURES / "dpt_hybrid-midas-501f0c75.json"
 REFERENCE_DEPTH = FIXTURES / "midas_reference_depth.json"  # the reference implementation's output, see the file
 WEIGHTS = "midas/dpt_hybrid-midas-501f0c75.pt"
 FLAT = [255, 127, 127]  # the encoded normal (0, 0, 1) in (z, y, x) order: background and flat ground
@@ -28,22 +26,14 @@ FLAT = [255, 127, 127]  # the encoded normal (0, 0, 1) in (z, y, x) order: backg
 
 @pytest.fixture(scope="module")
 def midas():
-    if str(CN_DIR) not in sys.path:
-        sys.path.insert(0, str(CN_DIR))
-    from controlnet_ext import annotator_midas
-
-    return annotator_midas
-
-
-def released_layout() -> dict[str, list[int]]:
-    return json.loads(LAYOUT.read_text())
+    return controlnet_module("annotator_midas")
 
 
 def random_state(seed: int = 0, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
     """Weights in the released file's layout (from the fixture, not from the module), scaled to stay finite."""
     generator = torch.Generator().manual_seed(seed)
     state = {}
-    for key, shape in released_layout().items():
+    for key, shape in released_layout("dpt_hybrid-midas-501f0c75").items():
         if len(shape) == 4:
             value = torch.randn(shape, generator=generator) / float(np.prod(shape[1:])) ** 0.5
         elif len(shape) == 2:
@@ -107,7 +97,7 @@ def network(midas):
 
 
 def test_network_loads_the_released_layout_strictly(midas, network):
-    assert {k: list(v.shape) for k, v in network.state_dict().items()} == released_layout()
+    assert {k: list(v.shape) for k, v in network.state_dict().items()} == released_layout("dpt_hybrid-midas-501f0c75")
     assert sum(v.numel() for v in network.state_dict().values()) == 123_146_985
     with torch.inference_mode():
         square = network(torch.zeros(1, 3, 64, 64))

@@ -4,9 +4,6 @@ user's path through the ControlNet service with a weight file in the annotator f
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,43 +12,19 @@ from PIL import Image, ImageDraw
 
 from modules.extensions.manager import install_extensions
 from tests.checkpoint_factory import write_state_dict
+from tests.annotator_weights import controlnet_module, released_layout, random_state as random_layout_state
 from tests.helpers import make_backend
 
-CN_DIR = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"
-LAYOUT = Path(__file__).resolve().parent / "fixtures" / "annotators" / "mlsd_large_512_fp32.json"
 WEIGHTS = "mlsd/mlsd_large_512_fp32.pth"
 
 
 @pytest.fixture(scope="module")
 def mlsd():
-    if str(CN_DIR) not in sys.path:
-        sys.path.insert(0, str(CN_DIR))
-    from controlnet_ext import annotator_mlsd
-
-    return annotator_mlsd
-
-
-def released_layout() -> dict[str, list[int]]:
-    return json.loads(LAYOUT.read_text())
+    return controlnet_module("annotator_mlsd")
 
 
 def random_state(seed: int = 0, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-    """Weights in the released file's layout (from the fixture, not from the module), scaled to stay finite."""
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, shape in released_layout().items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(0)
-            continue
-        if key.endswith("running_var"):
-            value = 0.5 + torch.rand(shape, generator=generator)
-        elif len(shape) == 4:
-            value = torch.randn(shape, generator=generator) / float(np.prod(shape[1:])) ** 0.5
-        elif key.endswith("weight"):
-            value = 1 + 0.1 * torch.randn(shape, generator=generator)
-        else:
-            value = 0.1 * torch.randn(shape, generator=generator)
-        state[key] = value.to(dtype)
+    state = random_layout_state("mlsd_large_512_fp32", seed, dtype)
     state["block23.conv3.weight"] = state["block23.conv3.weight"] * 25  # displacements of several pixels
     return state
 
@@ -138,7 +111,7 @@ def white_runs(row: np.ndarray) -> list[tuple[int, int]]:
 def test_network_loads_the_released_layout_strictly(mlsd):
     state = random_state()
     network = mlsd.build(WEIGHTS, state).eval()
-    assert {k: list(v.shape) for k, v in network.state_dict().items()} == released_layout()
+    assert {k: list(v.shape) for k, v in network.state_dict().items()} == released_layout("mlsd_large_512_fp32")
     with torch.inference_mode():
         out = network(torch.zeros(1, 4, 64, 128))
     assert out.shape == (1, 9, 32, 64)  # the tri-points map at half resolution

@@ -4,9 +4,6 @@ layout (``{"model": ..., "iter": ...}``, DistributedDataParallel ``module.`` key
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,26 +11,21 @@ import torch
 from PIL import Image, ImageDraw
 
 from modules.extensions.manager import install_extensions
+from tests.annotator_weights import controlnet_module, released_layout
 from tests.helpers import make_backend
 
-CN_DIR = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"
-LAYOUT = Path(__file__).resolve().parent / "fixtures" / "annotators" / "scannet.json"
 WEIGHTS = "normal_bae/scannet.pt"
 
 
 def normal_bae_module():
-    if str(CN_DIR) not in sys.path:
-        sys.path.insert(0, str(CN_DIR))
-    from controlnet_ext import annotator_normal_bae
-
-    return annotator_normal_bae
+    return controlnet_module("annotator_normal_bae")
 
 
 def random_scannet_state(seed: int = 0) -> dict[str, torch.Tensor]:
     """fp16 tensors with every key and shape of the released scannet.pt; BatchNorm layers start as identities."""
     generator = torch.Generator().manual_seed(seed)
     state = {}
-    for key, shape in json.loads(LAYOUT.read_text()).items():
+    for key, shape in released_layout("scannet").items():
         if key.endswith("num_batches_tracked"):
             state[key] = torch.zeros((), dtype=torch.long)
         elif len(shape) == 1 and key.endswith(("weight", "running_var")):  # 1-D weights are BatchNorm scales

@@ -9,8 +9,6 @@ into part heatmaps (and a constant affinity field), so the drawn skeleton can be
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +17,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from modules.extensions.manager import install_extensions
+from tests.annotator_weights import controlnet_module, released_layout
 from tests.checkpoint_factory import write_state_dict
 from tests.helpers import make_backend
 
-ROOT = Path(__file__).resolve().parent.parent
-CN_DIR = ROOT / "extensions-builtin" / "sd-webui-controlnet"
-FIXTURES = ROOT / "tests" / "fixtures" / "annotators"
 NAMES = ("openpose", "openpose_hand", "openpose_face", "openpose_faceonly", "openpose_full")
 
 # COCO-18 body parts used below
@@ -32,15 +28,7 @@ NOSE, NECK, R_SHOULDER, R_ELBOW, R_WRIST, R_EYE = 0, 1, 2, 3, 4, 14
 
 
 def openpose():
-    if str(CN_DIR) not in sys.path:
-        sys.path.insert(0, str(CN_DIR))
-    from controlnet_ext import annotator_openpose
-
-    return annotator_openpose
-
-
-def layout(stem: str) -> dict[str, list[int]]:
-    return json.loads((FIXTURES / f"{stem}.json").read_text())
+    return controlnet_module("annotator_openpose")
 
 
 # --- synthetic network outputs -------------------------------------------------------------------------------
@@ -184,7 +172,7 @@ def random_state(stem: str, seed: int = 0) -> dict[str, torch.Tensor]:
     """Random tensors in the released file's layout (keys and shapes from the fixture, not from the module)."""
     generator = torch.Generator().manual_seed(seed)
     state = {}
-    for key, shape in layout(stem).items():
+    for key, shape in released_layout(stem).items():
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
         state[key] = torch.randn(shape, generator=generator) / fan_in**0.5 if len(shape) > 1 else torch.zeros(shape)
     return state
@@ -240,7 +228,7 @@ def _carry(state, layers, channels) -> None:
 
 def painted_body_weights() -> dict[str, torch.Tensor]:
     op = openpose()
-    state = {key: torch.zeros(shape) for key, shape in layout("body_pose_model").items()}
+    state = {key: torch.zeros(shape) for key, shape in released_layout("body_pose_model").items()}
     channels = range(len(BODY_COLOURS))
     for channel, rgb in enumerate(BODY_COLOURS):
         _indicator(state, "conv1_1", channel, rgb)
@@ -256,7 +244,7 @@ def painted_body_weights() -> dict[str, torch.Tensor]:
 def painted_crop_weights(stem: str, channels: int, colour: tuple[int, int, int]) -> dict[str, torch.Tensor]:
     """Hand or face network whose point 0 heatmap lights up on squares of ``colour``."""
     op = openpose()
-    state = {key: torch.zeros(shape) for key, shape in layout(stem).items()}
+    state = {key: torch.zeros(shape) for key, shape in released_layout(stem).items()}
     _indicator(state, "conv1_1", 0, colour)
     _carry(state, [layer[0] for layer in op.CROP_FRONT if layer != op.POOL][1:], [0])
     state["Mconv1_stage6.weight"][0, channels, 3, 3] = 1.0  # the stage input is (previous maps, features)

@@ -5,9 +5,7 @@ upsampled arg-max and the ADE20K palette, and the user's path through the Contro
 from __future__ import annotations
 
 import collections
-import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,45 +14,20 @@ import torch
 from PIL import Image, ImageDraw
 
 from modules.extensions.manager import install_extensions
+from tests.annotator_weights import controlnet_module, released_layout, random_state as random_layout_state
 from tests.helpers import make_backend
 
-CN_DIR = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"
-LAYOUT = Path(__file__).resolve().parent / "fixtures" / "annotators" / "upernet_global_small.json"
 WEIGHTS = "uniformer/upernet_global_small.pth"
 SKY = 2  # ADE20K class index of "sky"
 
 
 @pytest.fixture(scope="module")
 def uniformer():
-    if str(CN_DIR) not in sys.path:
-        sys.path.insert(0, str(CN_DIR))
-    from controlnet_ext import annotator_uniformer
-
-    return annotator_uniformer
-
-
-def released_layout() -> dict[str, list[int]]:
-    return json.loads(LAYOUT.read_text())
+    return controlnet_module("annotator_uniformer")
 
 
 def random_state(seed: int = 0, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
-    """Weights in the released file's layout (from the fixture, not from the module), scaled to stay finite."""
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, shape in released_layout().items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(1000)
-            continue
-        if key.endswith("running_var"):
-            value = 0.5 + torch.rand(shape, generator=generator)
-        elif len(shape) >= 2:
-            value = torch.randn(shape, generator=generator) / float(np.prod(shape[1:])) ** 0.5
-        elif key.endswith("weight"):
-            value = 1 + 0.1 * torch.randn(shape, generator=generator)
-        else:
-            value = 0.1 * torch.randn(shape, generator=generator)
-        state[key] = value.to(dtype)
-    return state
+    return random_layout_state("upernet_global_small", seed, dtype)
 
 
 def write_mmseg_checkpoint(state: dict[str, torch.Tensor], path: Path) -> Path:
@@ -113,7 +86,7 @@ def test_upsampled_argmax_in_chunks_equals_one_full_argmax(uniformer):
 
 
 def test_network_has_the_released_layout_and_loads_strictly(uniformer):
-    layout = released_layout()
+    layout = released_layout("upernet_global_small")
     assert len(layout) == 414
     state = {key: torch.zeros(shape) for key, shape in layout.items()}
     network = uniformer.build(WEIGHTS, state)
