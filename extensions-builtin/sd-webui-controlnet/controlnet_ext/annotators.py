@@ -148,8 +148,13 @@ def _preprocessor(annotator: Annotator, folder: Path, cache: AnnotatorCache) -> 
         device = extra.get("device", "cpu")
         unsafe = bool(extra.get("allow_unsafe_pickle", False))
         networks = [cache.network(module, folder / w, w, device, unsafe) for w in annotator.weights]
-        with torch.inference_mode():
-            return module.detect(networks, resize_short_side(image, res), a, b, **dict(annotator.options))
+        try:
+            with torch.inference_mode():
+                return module.detect(networks, resize_short_side(image, res), a, b, **dict(annotator.options))
+        finally:
+            if extra.get("offload"):  # --medvram/--lowvram: the GPU memory goes back to the checkpoint
+                for network in networks:
+                    network.to("cpu")
 
     return Preprocessor(
         annotator.name,
@@ -162,7 +167,8 @@ def _preprocessor(annotator: Annotator, folder: Path, cache: AnnotatorCache) -> 
 
 
 class AnnotatorCache:
-    """Built annotator networks by (file, its size and time, device); the least recently used go first."""
+    """Built annotator networks by (file, its size and time); the least recently used go first. A network is
+    moved to the device asked for when it is handed out (a no-op when it is already there)."""
 
     def __init__(self, size: int = 3) -> None:
         self.size = size
@@ -171,11 +177,11 @@ class AnnotatorCache:
 
     def network(self, module: Any, path: Path, weights: str, device: Any, allow_unsafe_pickle: bool) -> Any:
         stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns, str(device))
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
         with self._lock:
             if key in self._networks:
                 self._networks.move_to_end(key)
-                return self._networks[key]
+                return self._networks[key].to(device)
             state = read_weights(path, allow_unsafe_pickle)
             try:
                 network = module.build(weights, state)

@@ -172,7 +172,7 @@ class ControlNetService:
         """Where preprocessor networks run: the checkpoints' device, the CPU before models exist."""
         try:
             return self.context.device()
-        except Exception:  # the model subsystem is still starting or failed: the CPU always works
+        except RuntimeError:  # the model subsystem is still starting or failed to start: the CPU always works
             return "cpu"
 
     def module_names(self) -> list[str]:
@@ -218,6 +218,9 @@ class ControlNetService:
             "seed": seed,
             "device": self.annotator_device(),
             "allow_unsafe_pickle": bool(getattr(self.context.flags, "disable_safe_unpickle", False)),
+            "offload": bool(
+                getattr(self.context.flags, "medvram", False) or getattr(self.context.flags, "lowvram", False)
+            ),
         }
         try:
             return pre.run(to_rgb_array(image), res, a, b, extra), res, a, b
