@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 from modules.extensions.manager import install_extensions
 from modules.processing.params import GenerationParams, InvalidParams, ScriptArgs
 from tests.checkpoint_factory import make_state_dict, write_checkpoint, write_state_dict
+from tests.test_controlnet_annotator_hed import write_hed_weights
 from tests.helpers import make_backend
 
 CN_DIR = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"
@@ -67,6 +68,9 @@ def backend(tmp_path_factory):
     write_state_dict({k: v.half() for k, v in control.items()}, folder / "control_tiny_fp16.safetensors")
     backend = make_backend(data)
     install_extensions(backend)
+    # an empty annotator folder: weights a user put in the extension's own folder must not leak in
+    (data / "annotators").mkdir()
+    backend.settings.update({"control_net_modules_path": str(data / "annotators")}, save=False)
     return backend
 
 
@@ -318,22 +322,11 @@ def test_user_errors_stop_the_generation_with_a_clear_message(backend):
 
 def test_weighted_preprocessors_appear_only_with_their_weights(backend, tmp_path):
     service = backend.services["controlnet"]
+    empty = backend.settings.get("control_net_modules_path")
     assert "softedge_hed" not in service.module_names()
     with pytest.raises(ValueError, match=r"hed/ControlNetHED\.pth"):
         service.detect("softedge_hed", sample_image(), 64)
-    specs = ((3, 64, 2), (64, 128, 2), (128, 256, 3), (256, 512, 3), (512, 512, 3))
-    state = {"norm": torch.zeros(1, 3, 1, 1)}
-    generator = torch.Generator().manual_seed(0)
-    for block, (cin, cout, layers) in enumerate(specs, start=1):
-        for layer in range(layers):
-            fan = (cin if layer == 0 else cout) * 9
-            state[f"block{block}.convs.{layer}.weight"] = (
-                torch.randn(cout, cin if layer == 0 else cout, 3, 3, generator=generator).half() / fan**0.5
-            )
-            state[f"block{block}.convs.{layer}.bias"] = torch.zeros(cout).half()
-        state[f"block{block}.projection.weight"] = torch.randn(1, cout, 1, 1, generator=generator).half() / cout**0.5
-        state[f"block{block}.projection.bias"] = torch.zeros(1).half()
-    write_state_dict(state, tmp_path / "hed" / "ControlNetHED.pth", fmt="ckpt", wrap=False)
+    write_hed_weights(tmp_path / "hed" / "ControlNetHED.pth")
     backend.settings.update({"control_net_modules_path": str(tmp_path)}, save=False)
     try:
         assert "softedge_hed" in service.module_names()
@@ -344,7 +337,7 @@ def test_weighted_preprocessors_appear_only_with_their_weights(backend, tmp_path
         with pytest.raises(ValueError, match="ControlNetHED.pth"):  # a changed file is read again: clear error
             service.detect("softedge_hed", sample_image(), 64)
     finally:
-        backend.settings.update({"control_net_modules_path": ""}, save=False)
+        backend.settings.update({"control_net_modules_path": empty}, save=False)
 
 
 # --- HTTP API -----------------------------------------------------------------------------------------------
