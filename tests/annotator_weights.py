@@ -13,9 +13,12 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from tests.checkpoint_factory import write_state_dict
+
 ROOT = Path(__file__).resolve().parent.parent
 CN_DIR = ROOT / "extensions-builtin" / "sd-webui-controlnet"
 LAYOUTS = ROOT / "tests" / "fixtures" / "annotators"
+HED_BLOCKS = ((3, 64, 2), (64, 128, 2), (128, 256, 3), (256, 512, 3), (512, 512, 3))  # (in, out, convs)
 
 
 def controlnet_module(name: str) -> ModuleType:
@@ -50,3 +53,18 @@ def random_state(stem: str, seed: int = 0, dtype: torch.dtype = torch.float32) -
             value = 0.1 * torch.randn(shape, generator=generator)
         state[key] = value.to(dtype)
     return state
+
+
+def write_hed_weights(path: Path, seed: int = 0) -> Path:
+    """A pickled plain state dict with the keys and shapes of lllyasviel's ControlNetHED.pth (fp16)."""
+    state = {"norm": torch.zeros(1, 3, 1, 1)}
+    generator = torch.Generator().manual_seed(seed)
+    for block, (cin, cout, layers) in enumerate(HED_BLOCKS, start=1):
+        for layer in range(layers):
+            fan_in = (cin if layer == 0 else cout) * 9
+            weight = torch.randn(cout, cin if layer == 0 else cout, 3, 3, generator=generator) / fan_in**0.5
+            state[f"block{block}.convs.{layer}.weight"] = weight.half()
+            state[f"block{block}.convs.{layer}.bias"] = torch.zeros(cout).half()
+        state[f"block{block}.projection.weight"] = (torch.randn(1, cout, 1, 1, generator=generator) / cout**0.5).half()
+        state[f"block{block}.projection.bias"] = torch.zeros(1).half()
+    return write_state_dict(state, path, fmt="ckpt", wrap=False)

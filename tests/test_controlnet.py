@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from modules.extensions.manager import install_extensions
 from modules.processing.params import GenerationParams, InvalidParams, ScriptArgs
 from tests.checkpoint_factory import make_state_dict, write_checkpoint, write_state_dict
-from tests.test_controlnet_annotator_hed import write_hed_weights
+from tests.annotator_weights import write_hed_weights
 from tests.helpers import make_backend
 
 CN_DIR = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"

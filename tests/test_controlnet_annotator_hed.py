@@ -3,38 +3,18 @@ the three through the ControlNet service with a random-weight ``ControlNetHED.pt
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageDraw
 
 from modules.extensions.manager import install_extensions
-from tests.annotator_weights import controlnet_module
-from tests.checkpoint_factory import write_state_dict
+from tests.annotator_weights import controlnet_module, write_hed_weights
 from tests.helpers import make_backend
-
-HED_BLOCKS = ((3, 64, 2), (64, 128, 2), (128, 256, 3), (256, 512, 3), (512, 512, 3))
 
 
 def hed_module():
     return controlnet_module("annotator_hed")
-
-
-def write_hed_weights(path: Path, seed: int = 0) -> Path:
-    """A pickled plain state dict with the keys and shapes of lllyasviel's ControlNetHED.pth (fp16)."""
-    state = {"norm": torch.zeros(1, 3, 1, 1)}
-    generator = torch.Generator().manual_seed(seed)
-    for block, (cin, cout, layers) in enumerate(HED_BLOCKS, start=1):
-        for layer in range(layers):
-            fan_in = (cin if layer == 0 else cout) * 9
-            weight = torch.randn(cout, cin if layer == 0 else cout, 3, 3, generator=generator) / fan_in**0.5
-            state[f"block{block}.convs.{layer}.weight"] = weight.half()
-            state[f"block{block}.convs.{layer}.bias"] = torch.zeros(cout).half()
-        state[f"block{block}.projection.weight"] = (torch.randn(1, cout, 1, 1, generator=generator) / cout**0.5).half()
-        state[f"block{block}.projection.bias"] = torch.zeros(1).half()
-    return write_state_dict(state, path, fmt="ckpt", wrap=False)
 
 
 def test_padding_to_a_multiple_of_64_repeats_the_edges():

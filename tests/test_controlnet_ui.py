@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from tests.checkpoint_factory import make_state_dict, write_checkpoint, write_state_dict
 from tests.conftest import RunningServer
-from tests.test_controlnet_annotator_hed import write_hed_weights
+from tests.annotator_weights import write_hed_weights
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "extensions" / "example-ext"
 CN = "#script_txt2img_controlnet"
