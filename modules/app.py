@@ -58,10 +58,8 @@ class Backend:
             self._ready.set()
             for callback in list(self._ready_callbacks):
                 callback(self)
-            if load_model:
-                info = self.models.startup_checkpoint()
-                if info is not None:
-                    self.jobs.run(lambda job: self.models.load(info), label="load checkpoint")
+            if load_model:  # a checkpoint that fails is skipped with a warning on the page; the next one loads
+                self.jobs.run(lambda job: self.models.load_startup(), label="load checkpoint")
         except Exception as error:  # shown on the page; the server keeps running
             log.exception("Start-up failed")
             self._init_error = f"Start-up failed: {error}"
@@ -115,4 +113,5 @@ class Backend:
             return self._init_error
         if self.models is None:
             return self._status
-        return self.models.status
+        warnings = getattr(self.models, "warnings", [])  # skipped start-up checkpoints, refused VAE files
+        return "\n\n".join([self.models.status, *(f"⚠️ {warning}" for warning in warnings)])

@@ -1,7 +1,5 @@
 """Upscaler registry, ESRGAN-family networks from tiny random weights, latent modes and the Extras backend."""
 
-import pickle
-
 import numpy as np
 import pytest
 import torch
@@ -9,6 +7,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from modules import postprocessing
+from modules.models.errors import ModelLoadError
 from modules.upscaling import esrgan
 from modules.upscaling.options import OPTIONS
 from modules.upscaling.upscalers import LATENT_UPSCALE_MODES, UpscalerRegistry, latent_upscale
@@ -189,7 +188,7 @@ def test_unknown_architecture_and_pickled_code_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unsupported upscaler architecture"):
         esrgan.build_model({"weird.weight": torch.zeros(3)})
     torch.save({"payload": Image.new("RGB", (2, 2))}, tmp_path / "evil.pth")  # any non-tensor object
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(ModelLoadError, match="refused"):
         esrgan.read_state_dict(tmp_path / "evil.pth")
 
 

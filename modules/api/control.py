@@ -79,14 +79,24 @@ def get_options(backend: Any) -> dict[str, Any]:
 
 
 def set_options(backend: Any, values: dict[str, Any]) -> None:
-    """Validate everything first (unknown checkpoint → 404, bad value → 422), then save; switch the model."""
+    """Validate everything (unknown checkpoint → 404, bad value → 422), switch the model, then save.
+
+    Transactional: the checkpoint and VAE are loaded first; one that fails answers 422 naming the file and
+    nothing is saved, so the previous model stays loaded and selected.
+    """
     accepted = validate_settings(backend, values, "options")
-    backend.settings.update(accepted)
     title = accepted.get("sd_model_checkpoint")
     if title:
         info = find_checkpoint(backend, title)
         manager = backend.require_models()
-        backend.jobs.run(lambda job: manager.load(info), label="load checkpoint")
+        model = backend.jobs.run(lambda job: manager.load(info, remember=False), label="load checkpoint")
+        accepted["sd_model_checkpoint"] = model.checkpoint.title
+    vae = accepted.get("sd_vae")
+    if "sd_vae" in accepted and backend.models is not None and backend.models.current is not None:
+        manager = backend.require_models()
+        if vae != backend.settings.get("sd_vae") or title:
+            backend.jobs.run(lambda job: manager.set_vae(vae), label="load VAE")
+    backend.settings.update(accepted)
 
 
 def cmd_flags(backend: Any) -> dict[str, Any]:

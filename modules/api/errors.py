@@ -36,7 +36,7 @@ def _status_table() -> list[tuple[type[BaseException], int]]:
         (FrozenSettingsError, 403),
         (SamplerError, 400),
         (InvalidParams, 422),
-        (ModelLoadError, 500),
+        (ModelLoadError, 422),  # the named file cannot be used; the previous model stays loaded
     ]
 
 

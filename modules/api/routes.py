@@ -17,6 +17,7 @@ from modules.api import catalog, control, generation, models, scripts, tools
 from modules.api import catalog_models as cm
 from modules.api.auth import ApiAuthMiddleware
 from modules.api.errors import ApiError, install_error_handlers
+from modules.models.safe_text import printable_tree
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def _named(handler: Callable[[], Any], path: str) -> Callable[[], Any]:
     """A zero-argument endpoint with a readable name, which FastAPI uses for the operation id in /docs."""
 
     def endpoint() -> Any:
-        return handler()
+        return printable_tree(handler())  # file names that are not UTF-8 must not break the JSON answer
 
     endpoint.__name__ = path.strip("/").replace("-", "_")
     return endpoint

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modules.models.errors import ModelLoadError
+from modules.models.safe_text import printable_name
 from modules.models.statedict import load_pickle, open_state_dict
 
 if TYPE_CHECKING:
@@ -92,6 +93,14 @@ def read_embedding_file(path: Path, allow_unsafe_pickle: bool = False) -> dict[s
     return parse_embedding(data, path)
 
 
+def _mtime_size(path: Path) -> tuple[float, int]:
+    try:
+        info = path.stat()
+    except OSError:  # removed since the scan
+        return 0.0, -1
+    return info.st_mtime, info.st_size
+
+
 class EmbeddingDatabase:
     """All embeddings of one folder, reloaded when the folder's files change."""
 
@@ -105,26 +114,31 @@ class EmbeddingDatabase:
         self._lock = threading.Lock()
 
     def _files(self) -> list[Path]:
-        if self.directory is None or not self.directory.is_dir():
+        from modules.models.folder_scan import scan_files
+
+        if self.directory is None:
             return []
-        return sorted(p for p in self.directory.rglob("*") if p.is_file() and p.suffix.lower() in EMBEDDING_SUFFIXES)
+        return scan_files(self.directory, EMBEDDING_SUFFIXES).files
 
     def refresh(self, force: bool = False) -> None:
         """Reload when files were added, removed or modified (cheap stat of the folder otherwise)."""
         with self._lock:
             files = self._files()
-            stamp = tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in files)
+            stamp = tuple((str(p), *_mtime_size(p)) for p in files)
             if stamp == self._stamp and not force:
                 return
             embeddings: dict[str, Embedding] = {}
             skipped: dict[str, str] = {}
             for path in files:
-                name = path.stem
+                name = printable_name(path.stem)
                 try:
                     embeddings[name] = Embedding(name, path, read_embedding_file(path, self.allow_unsafe_pickle))
-                except (ModelLoadError, ValueError, KeyError, RuntimeError, OSError) as error:
+                except ModelLoadError as error:
                     skipped[name] = str(error)
-                    log.warning("Embedding %s skipped: %s", path, error)
+                    log.warning("Embedding skipped: %s", error)
+                except Exception as error:  # untrusted file: any library error means "not an embedding"
+                    skipped[name] = str(ModelLoadError(path, f"is not a usable embedding ({error})"))
+                    log.warning("Embedding skipped: %s", skipped[name])
             self.embeddings, self.skipped, self._stamp = embeddings, skipped, stamp
             self.version += 1
 

@@ -22,10 +22,13 @@ from modules.models import conversion
 from modules.models.detection import Detection, detect
 from modules.models.errors import ModelLoadError
 from modules.models.prediction import COMFY_KEY, is_v_prediction
+from modules.models.safe_text import plain_sentence, printable_name
 from modules.models.sd_model import ModelArch, SDModel
 from modules.models.statedict import StateDictFile, open_state_dict
 
 log = logging.getLogger(__name__)
+
+MAX_YAML_BYTES = 1024 * 1024  # an LDM config is a few KB
 
 SCHEDULER_BASE = {
     "num_train_timesteps": 1000,
@@ -51,15 +54,21 @@ ConditionerFactory = Callable[[ModelArch, list[tuple[dict, Any]], Any, Any], Any
 def read_yaml_config(checkpoint_path: Path) -> dict[str, Any]:
     """The LDM config ``<checkpoint>.yaml`` beside the checkpoint, {} when absent or unreadable."""
     path = checkpoint_path.with_suffix(".yaml")
-    if not path.is_file():
+    try:
+        if not path.is_file():
+            return {}
+        if path.stat().st_size > MAX_YAML_BYTES:
+            log.warning("Ignoring %s: larger than %d bytes, not an LDM config", printable_name(path), MAX_YAML_BYTES)
+            return {}
+    except OSError:
         return {}
     import yaml
 
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle)
-    except (OSError, yaml.YAMLError) as error:
-        log.warning("Ignoring %s: %s", path, error)
+    except Exception as error:  # untrusted text: YAML errors, bad UTF-8, absurd nesting (RecursionError)
+        log.warning("Ignoring %s: %s", printable_name(path), plain_sentence(error))
         return {}
     if isinstance(data, dict):
         log.info("Using config %s", path)

@@ -207,9 +207,12 @@ def lora_patch(model: Any, networks: Sequence[tuple[LoraNetwork, float, float]])
 
 
 def find_lora_files(directory: Path | None) -> list[Path]:
-    if directory is None or not Path(directory).is_dir():
+    """LoRA files under ``directory`` (bounded: symlink loops and unreadable entries are skipped)."""
+    from modules.models.folder_scan import scan_files
+
+    if directory is None:
         return []
-    return sorted(p for p in Path(directory).rglob("*") if p.is_file() and p.suffix.lower() in LORA_SUFFIXES)
+    return scan_files(Path(directory), LORA_SUFFIXES).files
 
 
 _ALIAS_RE = re.compile(r"[^\w\-. ]")

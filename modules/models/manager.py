@@ -43,6 +43,8 @@ class ModelManager:
         self._current: Any = None
         self._cache: collections.OrderedDict[str, Any] = collections.OrderedDict()
         self._status = ""
+        self._refused_vaes: dict[tuple[str, int, float], str] = {}  # (path, size, mtime) -> reason
+        self.warnings: list[str] = []  # model problems shown on the page (skipped start-up files, refused VAEs)
         self.hashes = HashCache(getattr(paths, "cache_file", None))
         self.hasher = BackgroundHasher(self.hashes)
         self.allow_unsafe_pickle = bool(getattr(flags, "disable_safe_unpickle", False))
@@ -106,6 +108,7 @@ class ModelManager:
             vae.sha256 = self.hashes.cached(vae.path)
         with self._lock:
             self._checkpoints, self._vaes = infos, vaes
+            self._refused_vaes.clear()  # a replaced file gets a new chance
             if self._current is not None and self._status.startswith("Failed"):
                 self._status = f"Loaded {self._current.checkpoint.title}"  # the failure was reported; move on
         self.networks.refresh()
@@ -137,6 +140,25 @@ class ModelManager:
             log.warning("Last used checkpoint %r not found; using the first one", last)
         infos = self.checkpoints()
         return infos[0] if infos else None
+
+    def load_startup(self) -> Any:
+        """Load the start-up checkpoint; one that fails is skipped with a warning and the next one is tried.
+
+        Returns the loaded model, or None when no file could be loaded (every failure is in ``warnings``).
+        """
+        first = self.startup_checkpoint()
+        if first is None:
+            return None
+        candidates = [first, *(info for info in self.checkpoints() if info is not first)]
+        for info in candidates:
+            try:
+                return self.load(info)
+            except ModelLoadError as error:
+                warning = f"Start-up checkpoint skipped: {error}"
+                log.warning(warning)
+                self.add_warning(warning)
+        self._status = f"No checkpoint could be loaded: {'; '.join(self.warnings[-3:])}"
+        return None
 
     # --- status -----------------------------------------------------------------------------------------------
 
@@ -231,7 +253,7 @@ class ModelManager:
                     self._move(previous, "cpu")
                     self._move(model, self.device_info.device)
                     try:
-                        self._apply_vae(model, self.resolve_vae(info))
+                        self._apply_vae_or_own(model, self.resolve_vae(info))
                     except BaseException:
                         self._move(model, "cpu")  # stays cached
                         raise
@@ -287,7 +309,7 @@ class ModelManager:
             report,
             (state_file, detection),
         )
-        self._apply_vae(model, vae_info, force=vae_info is not None)
+        self._apply_vae_or_own(model, vae_info, force=vae_info is not None)
         return model
 
     def _with_vae_config_of(self, detection: Any, vae_info: VaeInfo) -> Any:
@@ -356,14 +378,74 @@ class ModelManager:
         log.info("VAE: %s", vae_info.name if vae_info else "from the checkpoint")
 
     def set_vae(self, name: str | None) -> None:
-        """Switch the VAE ("Automatic", "None" or a file name) in the current model; only VAE weights change."""
+        """Switch the VAE ("Automatic", "None" or a file name) in the current model; only VAE weights change.
+
+        Transactional: a VAE file that cannot be used raises ModelLoadError and neither the setting nor the
+        model's VAE changes.
+        """
         with self._lock:
             choice = name or "Automatic"
             if choice not in ("Automatic", "None") and registry.find_vae(self.vaes(), choice) is None:
                 self.refresh()  # a file added since the last scan
-            self._store_setting("sd_vae", choice)
+                if registry.find_vae(self.vaes(), choice) is None:
+                    raise ModelLoadError(
+                        None, f"VAE {choice!r} not found; refresh the list or check {self.paths.vae[0]}"
+                    )
             if self._current is not None:
                 self._apply_vae(self._current, self.resolve_vae(self._current.checkpoint, choice))
+            self._store_setting("sd_vae", choice)
+
+    def use_vae(self, model: Any, choice: str | None, strict: bool) -> None:
+        """Give ``model`` the VAE the effective ``sd_vae`` (``choice``) names, before a generation.
+
+        So a VAE set through options or ``override_settings`` takes effect at the next job. ``strict`` (a
+        request's own override): a VAE that cannot be used is a ModelLoadError; otherwise the checkpoint's own
+        VAE is used with a warning.
+        """
+        with self._lock:
+            if (
+                strict
+                and choice not in (None, "", "Automatic", "None")
+                and registry.find_vae(self.vaes(), choice) is None
+            ):
+                raise ModelLoadError(None, f"VAE {choice!r} not found; choose one of the listed VAEs")
+            vae_info = self.resolve_vae(model.checkpoint, choice)
+            if strict:
+                self._apply_vae(model, vae_info)
+            else:
+                self._apply_vae_or_own(model, vae_info)
+
+    def _vae_key(self, vae_info: VaeInfo) -> tuple[str, int, float]:
+        try:
+            stat = vae_info.path.stat()
+            return str(vae_info.path), stat.st_size, stat.st_mtime
+        except OSError:
+            return str(vae_info.path), -1, 0.0
+
+    def _apply_vae_or_own(self, model: Any, vae_info: VaeInfo | None, force: bool = False) -> None:
+        """``_apply_vae``; a VAE file that fails falls back to the checkpoint's own VAE with a warning."""
+        if (
+            vae_info is not None
+            and self._vae_key(vae_info) in self._refused_vaes
+            and model.arch.text_config.get("has_vae", True)
+        ):
+            vae_info = None  # refused before (and unchanged since): do not read it at every job
+        try:
+            self._apply_vae(model, vae_info, force)
+        except ModelLoadError as error:
+            if vae_info is None or not model.arch.text_config.get("has_vae", True):
+                raise
+            self._refused_vaes[self._vae_key(vae_info)] = error.reason
+            warning = f"VAE {vae_info.name} was not used ({error}); using the checkpoint's own VAE instead"
+            log.warning(warning)
+            self.add_warning(warning)
+            self._apply_vae(model, None, force=True)
+
+    def add_warning(self, text: str) -> None:
+        """Remember a model problem for the page (the newest few)."""
+        if text not in self.warnings:
+            self.warnings.append(text)
+            del self.warnings[:-10]
 
     # --- LoRA and embeddings (delegated to the NetworkLibrary) --------------------------------------------------
 

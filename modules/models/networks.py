@@ -17,6 +17,7 @@ from typing import Any
 
 from modules.models.embeddings import Embedding, EmbeddingDatabase
 from modules.models.hashing import HashCache
+from modules.models.safe_text import printable_name
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ class NetworkLibrary:
             infos = []
             for path in find_lora_files(self.lora_dir):
                 metadata = read_safetensors_metadata(path) if path.suffix == ".safetensors" else {}
-                infos.append(LoraInfo(path.stem, path, lora_alias(path, metadata), metadata))
+                name = printable_name(path.stem)
+                infos.append(LoraInfo(name, path, printable_name(lora_alias(path, metadata)), metadata))
             self._loras = infos
         return list(self._loras)
 

@@ -14,6 +14,9 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from modules.models.folder_scan import scan_files
+from modules.models.safe_text import printable_name
+
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
@@ -31,27 +34,29 @@ def is_vae_file_name(name: str) -> bool:
     return any(lower.endswith(".vae" + suffix) for suffix in VAE_SUFFIXES)
 
 
-def walk_files(directory: Path, suffixes: Sequence[str]) -> list[Path]:
-    """Files under ``directory`` (recursive, following symlinks) whose name ends with one of ``suffixes``."""
-    found: list[Path] = []
-    if not directory.is_dir():
-        return found
-    for root, dirs, files in os.walk(directory, followlinks=True):
-        dirs.sort()
-        for file_name in files:
-            if file_name.lower().endswith(tuple(suffixes)):
-                found.append(Path(root) / file_name)
-    return found
+def walk_files(directory: Path, suffixes: Sequence[str], problems: list[str] | None = None) -> list[Path]:
+    """Files under ``directory`` (recursive, following symlinks, each real folder once) ending in ``suffixes``.
+
+    Loops, unreadable entries and over-long scans are skipped (see ``folder_scan``); ``problems`` collects
+    one sentence per skip when given.
+    """
+    result = scan_files(Path(directory), suffixes)
+    if problems is not None:
+        problems.extend(result.problems)
+    return result.files
 
 
 def relative_name(path: Path, bases: Iterable[Path]) -> str:
-    """``path`` relative to the first base that contains it, with '/' separators; else the file name."""
+    """``path`` relative to the first base that contains it, with '/' separators; else the file name.
+
+    Bytes that are not UTF-8 are shown as U+FFFD: the name appears in listings, settings and JSON answers.
+    """
     for base in bases:
         try:
-            return path.resolve().relative_to(base.resolve()).as_posix()
-        except ValueError:
+            return printable_name(path.resolve().relative_to(base.resolve()).as_posix())
+        except (ValueError, OSError, RuntimeError):  # outside the base; resolve() of a loop
             continue
-    return path.name
+    return printable_name(path.name)
 
 
 @dataclasses.dataclass(eq=False)

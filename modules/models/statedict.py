@@ -185,12 +185,16 @@ def _open_safetensors(path: Path, size: int) -> StateDictFile:
             )
         raw = handle.read(header_len)
     try:
-        header = json.loads(raw)
+        header = json.loads(raw)  # C parser: linear time; absurd nesting ends in RecursionError
+    except RecursionError as error:
+        raise ModelLoadError(path, "is not a safetensors file (its header is nested absurdly deep)") from error
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelLoadError(path, f"is not a safetensors file (its header is not JSON: {error})") from error
     if not isinstance(header, dict):
         raise ModelLoadError(path, "is not a safetensors file (its header is not a JSON object)")
     metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict):
+        raise ModelLoadError(path, "has an invalid __metadata__ entry in its header (not a JSON object)")
     data_len = size - 8 - header_len
     entries: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
     import torch
@@ -283,11 +287,15 @@ def load_pickle(path: Path, allow_unsafe: bool = False, mmap: bool = True) -> An
                 f"like this can run code when opened. Use a .safetensors version; only if "
                 f"you trust the file, start with --disable-safe-unpickle",
             ) from error
-        except (RuntimeError, EOFError, ValueError, OSError) as error:
+        except MemoryError as error:
+            raise ModelLoadError(
+                path, "is not a readable PyTorch checkpoint (it claims more memory than exists)"
+            ) from error
+        except Exception as error:  # any library error on untrusted bytes: zipfile, struct, KeyError...
             raise ModelLoadError(
                 path,
                 f"is not a readable PyTorch checkpoint (truncated or corrupt?): "
-                f"{str(error).splitlines()[0] if str(error) else type(error).__name__}",
+                f"{str(error).strip() or type(error).__name__}",
             ) from error
 
 

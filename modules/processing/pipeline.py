@@ -38,6 +38,8 @@ class NoModelError(InvalidParams):
 def generate(backend: Any, params: GenerationParams, job: Job) -> Processed:
     settings = backend.settings.overlay(params.override_settings)
     model = _model_for(backend, settings, job)
+    # the VAE follows the effective sd_vae: options and override_settings take effect at this job
+    backend.require_models().use_vae(model, settings.get("sd_vae"), strict="sd_vae" in settings.overrides)
     sampler_info, schedule = resolve_sampler(params.sampler_name, params.scheduler)
     p = ProcessingState(
         params=params,
@@ -376,6 +378,7 @@ def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
             "scheduler": p.scheduler,
             "is_using_inpainting_conditioning": p.model.arch.unet_in_channels == 9,
             "elapsed": round(time.time() - started, 3),
+            **({"comments": "\n".join(p.comments)} if p.comments else {}),  # warnings (a skipped unit) in the API
         },
         comments="\n".join(p.comments),
     )

@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from modules.models.errors import ModelLoadError
+from modules.models.safe_text import printable_name
+
 log = logging.getLogger(__name__)
 
 _WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net")
@@ -109,20 +112,30 @@ class SRVGGNetCompact(nn.Module):
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of an upscaler file, unwrapped from ``params_ema``/``params``/... and ``module.`` prefixes."""
-    if path.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
+    """Tensors of an upscaler file, unwrapped from ``params_ema``/``params``/... and ``module.`` prefixes.
 
-        data: object = load_file(str(path), device="cpu")
+    Read through the checkpoint readers (header limits, safe unpickler): ModelLoadError naming the file.
+    """
+    from modules.models.statedict import load_pickle, open_state_dict
+
+    data: object
+    if path.suffix.lower() == ".safetensors":
+        state_file = open_state_dict(path)
+        try:
+            data = state_file.read(state_file.keys(), lambda key: None)
+        finally:
+            state_file.close()
     else:
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
+        if path.stat().st_size == 0:
+            raise ModelLoadError(path, "the file is empty (0 bytes); it was probably not downloaded completely")
+        data = load_pickle(path, mmap=False)
     while isinstance(data, dict) and not any(isinstance(v, torch.Tensor) for v in data.values()):
         inner = next((data[k] for k in _WRAPPER_KEYS if isinstance(data.get(k), dict)), None)
         if inner is None:
             break
         data = inner
     if not isinstance(data, dict):
-        raise TypeError(f"{path}: not a state dict of tensors")
+        raise ModelLoadError(path, "is not an upscaler model (no tensors in it)")
     return {k.removeprefix("module."): v for k, v in data.items() if isinstance(v, torch.Tensor)}
 
 
@@ -184,7 +197,12 @@ def build_model(sd: dict[str, torch.Tensor], source: str = "state dict") -> nn.M
 
 
 def load_model(path: Path) -> nn.Module:
-    return build_model(read_state_dict(path), str(path))
+    """The network of an upscaler file; ModelLoadError (one plain sentence naming the file) when unusable."""
+    state = read_state_dict(path)
+    try:
+        return build_model(state, printable_name(path.name))
+    except (ValueError, KeyError, IndexError, RuntimeError, TypeError) as error:  # wrong keys or shapes
+        raise ModelLoadError(path, f"is not a usable upscaler model: {error}") from error
 
 
 def _positions(size: int, tile: int, overlap: int) -> list[int]:

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from modules.models.folder_scan import scan_files
+from modules.models.safe_text import printable_name
+
 if TYPE_CHECKING:
     import torch
 
@@ -103,15 +106,12 @@ class UpscalerRegistry:
             **{name: UpscalerInfo(name, "resample") for name in RESAMPLERS},
         }
         for folder in self.model_dirs:
-            if not folder.is_dir():
-                continue
-            for path in sorted(folder.rglob("*"), key=lambda p: str(p).lower()):
-                if path.suffix.lower() not in MODEL_EXTENSIONS or not path.is_file():
+            for path in sorted(scan_files(folder, tuple(MODEL_EXTENSIONS)).files, key=lambda p: str(p).lower()):
+                name = printable_name(path.stem)  # shown in dropdowns and JSON: never lone surrogates
+                if name in entries:
+                    log.warning("Upscaler %s ignored: the name %r is already taken", printable_name(path), name)
                     continue
-                if path.stem in entries:
-                    log.warning("Upscaler %s ignored: the name %r is already taken", path, path.stem)
-                    continue
-                entries[path.stem] = UpscalerInfo(path.stem, "model", path, _nominal_scale(path.stem))
+                entries[name] = UpscalerInfo(name, "model", path, _nominal_scale(name))
         with self._list_lock:
             self._entries = entries
 
@@ -214,8 +214,8 @@ class UpscalerRegistry:
         dtype = self.dtype or torch.float32
         key = (entry.path, str(device), dtype)
         if self._loaded is None or self._loaded[0] != key:
-            self._loaded = None  # drop the previous network before loading the next
-            log.info("Loading upscaler %s from %s", entry.name, entry.path)
+            # the previous network stays until the new one is built: a file that fails changes nothing
+            log.info("Loading upscaler %s from %s", entry.name, printable_name(entry.path))
             self._loaded = (key, load_model(entry.path).to(device=device, dtype=dtype))
         return self._loaded[1]
 

@@ -46,19 +46,24 @@ def _legacy_hash(path: Path) -> str:
 
 
 def scan(folders: Iterable[Path]) -> list[ControlNetFile]:
+    """Model files in ``folders`` (bounded scan: symlink loops and unreadable entries are skipped).
+
+    Names are shown with U+FFFD for bytes that are not UTF-8, so listings and the page never fail on them.
+    """
+    from modules.models.folder_scan import scan_files
+    from modules.models.safe_text import printable_name
+
     found: dict[str, ControlNetFile] = {}
     for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.rglob("*")):
-            if not path.is_file() or path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
+        for path in scan_files(Path(folder), SUFFIXES).files:
+            if path.name.startswith("."):
                 continue
             if path.name in DIFFUSERS_WEIGHTS:
                 if not (path.parent / "config.json").is_file():
                     continue
-                name = path.parent.name
+                name = printable_name(path.parent.name)
             else:
-                name = path.stem
+                name = printable_name(path.stem)
             if name in found:
                 continue
             found[name] = ControlNetFile(name, path, _legacy_hash(path))

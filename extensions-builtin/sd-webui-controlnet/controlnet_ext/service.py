@@ -20,6 +20,7 @@ from controlnet_ext.imageops import pixel_perfect_resolution, to_rgb_array
 from controlnet_ext.preprocessors import ALIASES, MODEL_FREE, Preprocessor
 from controlnet_ext.runtime import ControlNetHook, PreparedUnit
 from controlnet_ext.units import ControlNetUnit, infotext, units_from_args
+from modules.models.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,10 @@ EXTENSION_DIR = Path(__file__).resolve().parent.parent
 
 class ControlNetError(ValueError):
     """A unit that cannot run as given (no image, unknown model or preprocessor, wrong base model)."""
+
+
+class UnloadableModel(ControlNetError):
+    """The unit's model file exists but cannot be loaded (corrupt, refused pickle, not a ControlNet)."""
 
 
 class ControlNetService:
@@ -72,6 +77,15 @@ class ControlNetService:
                 maximum=10,
                 step=1,
                 info="ControlNet models kept loaded",
+            )
+        )
+        opts.add_option(
+            OptionInfo(
+                "control_net_skip_unloadable_models",
+                False,
+                "Skip a unit whose model file cannot be loaded (with a warning) instead of failing the generation",
+                section,
+                "checkbox",
             )
         )
         opts.add_option(
@@ -234,6 +248,14 @@ class ControlNetService:
         for number, (index, unit) in enumerate(active):
             try:
                 prepared.append(self._prepare_unit(p, index, number, unit))
+            except UnloadableModel as error:
+                if not self.setting("control_net_skip_unloadable_models", False):
+                    from modules.processing.params import InvalidParams
+
+                    raise InvalidParams(f"ControlNet unit {index}: {error}") from error
+                warning = f"ControlNet unit {index} skipped: {error}"
+                log.warning(warning)
+                p.comments.append(warning)
             except ControlNetError as error:
                 from modules.processing.params import InvalidParams
 
@@ -262,7 +284,13 @@ class ControlNetService:
         detected, res, a, b = self.detect(
             unit.module, image, resolution, unit.threshold_a, unit.threshold_b, mask, seed=p.seed
         )
-        model = self.load_model(item, p.model)
+        try:
+            model = self.load_model(item, p.model)
+        except ModelLoadError as error:
+            raise UnloadableModel(f"model {item.title} cannot be loaded: {error}") from error
+        except (ValueError, RuntimeError, OSError, KeyError, TypeError) as error:  # convert/diffusers on bad weights
+            reason = ModelLoadError(item.path, f"is not a usable ControlNet model ({error})")
+            raise UnloadableModel(f"model {item.title} cannot be loaded: {reason}") from error
         base_dim = p.model.unet.config.cross_attention_dim
         if model.config.cross_attention_dim != base_dim:
             raise ControlNetError(
