@@ -61,6 +61,11 @@ def addnet_hash(path: str | Path) -> str:
 _KINDS = {"sha256": sha256_file, "legacy": legacy_model_hash, "addnet": addnet_hash}
 
 
+def _cache_key(path: Path) -> str:
+    """The cache.json key of ``path``: its text, with bytes that are not UTF-8 as ``\\xNN`` (still unique)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 class HashCache:
     """Hashes of files by (path, size, mtime), persisted in one section of ``cache.json``.
 
@@ -119,7 +124,7 @@ class HashCache:
         except OSError:
             return None
         with self._lock:
-            entry = self._load().get(str(path))
+            entry = self._load().get(_cache_key(path))
             if entry and entry.get("size") == size and entry.get("mtime") == mtime:
                 return entry.get(kind)
         return None
@@ -136,11 +141,11 @@ class HashCache:
         value = _KINDS[kind](path)
         with self._lock:
             entries = self._load()
-            entry = entries.get(str(path))
+            entry = entries.get(_cache_key(path))
             if not entry or entry.get("size") != size or entry.get("mtime") != mtime:
                 entry = {"size": size, "mtime": mtime}
             entry[kind] = value
-            entries[str(path)] = entry
+            entries[_cache_key(path)] = entry
             self._save()
         return value
 

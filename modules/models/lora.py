@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modules.models.errors import ModelLoadError
 from modules.models.statedict import open_state_dict
 
 if TYPE_CHECKING:
@@ -182,7 +183,12 @@ def lora_patch(model: Any, networks: Sequence[tuple[LoraNetwork, float, float]])
                         unmatched.append(module_name)
                         continue
                     param = module.weight
-                    delta = network_delta(parts, param)
+                    try:
+                        delta = network_delta(parts, param)
+                    except (RuntimeError, ValueError, TypeError, IndexError) as error:  # factors of wrong shapes
+                        raise ModelLoadError(
+                            network.path, f"LoRA module {module_name} does not fit the loaded model ({error})"
+                        ) from error
                     if delta is None:
                         unmatched.append(module_name)
                         continue
