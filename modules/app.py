@@ -49,8 +49,22 @@ class Backend:
         thread.start()
         return thread
 
+    def _remove_crash_leftovers(self) -> None:
+        """Temporaries of ``config.json`` and of images that a killed process left half-written."""
+        from modules.images.save import remove_orphaned_temporaries
+
+        store = getattr(self.settings, "store", None)
+        if store is not None and hasattr(store, "remove_leftovers"):
+            store.remove_leftovers()
+        folders = {self.paths.outputs}
+        for key, value in self.settings.data().items():
+            if key.startswith("outdir_") and isinstance(value, str) and value.strip():
+                folders.add(self.paths.data / value)  # an absolute value replaces the base
+        remove_orphaned_temporaries(sorted(folders))
+
     def _background_init(self, load_model: bool) -> None:
         try:
+            self._remove_crash_leftovers()
             from modules.models.manager import ModelManager  # heavy: imports torch and diffusers
 
             self.models = ModelManager(self.paths, self.settings, self.flags)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,32 @@ def _free_path(path: Path) -> Path:
         counter += 1
         candidate = path.with_name(f"{path.stem}-{counter}{path.suffix}")
     return candidate
+
+
+_TEMP_NAME = re.compile(r"\.[0-9a-f]{32}\.tmp")
+
+
+def remove_orphaned_temporaries(folders: Iterable[Path]) -> list[Path]:
+    """Delete half-written images (``.<uuid>.tmp``) a crash left in the output ``folders`` (at start-up).
+
+    The scan is bounded (``folder_scan``): huge output trees or symlink loops cannot hang start-up.
+    """
+    from modules.models.folder_scan import scan_files
+
+    removed = []
+    for folder in folders:
+        for path in scan_files(Path(folder), (".tmp",), time_limit=10.0).files:
+            if _TEMP_NAME.fullmatch(path.name) and not path.is_symlink():
+                try:
+                    path.unlink()
+                    removed.append(path)
+                except FileNotFoundError:  # listed twice (nested output folders)
+                    continue
+                except OSError as error:
+                    log.warning("Could not remove the leftover %s: %s", path, error)
+    if removed:
+        log.info("Removed %d half-written image file(s) left by a crash", len(removed))
+    return removed
 
 
 def save_image(

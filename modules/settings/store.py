@@ -71,3 +71,33 @@ class JsonSettingsStore:
 
     def save(self, values: dict[str, Any]) -> None:
         write_json_atomic(self.path, values)
+
+    def remove_leftovers(self) -> list[Path]:
+        """Delete ``.config.json.*.tmp`` files a crash left mid-save (call at start-up, before any save)."""
+        return remove_temporaries_of(self.path)
+
+
+def remove_temporaries_of(path: Path) -> list[Path]:
+    """Delete the temporaries ``write_text_atomic`` makes for ``path`` (``.<name>.<random>.tmp`` beside it)."""
+    path = Path(path)
+    removed = []
+    try:
+        candidates = list(path.parent.glob(f".{glob_escape(path.name)}.*.tmp"))
+    except OSError:
+        return removed
+    for leftover in candidates:
+        try:
+            if leftover.is_file() and not leftover.is_symlink():
+                leftover.unlink()
+                removed.append(leftover)
+        except OSError as error:
+            log.warning("Could not remove the leftover %s: %s", leftover, error)
+    if removed:
+        log.info("Removed %d temporary file(s) a crash left beside %s", len(removed), path)
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
