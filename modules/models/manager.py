@@ -441,6 +441,10 @@ class ModelManager:
             self.add_warning(warning)
             self._apply_vae(model, None, force=True)
 
+    def remember_checkpoint(self, info: CheckpointInfo) -> None:
+        """Store ``info`` as the ``sd_model_checkpoint`` setting (after a stored choice failed to load)."""
+        self._store_setting("sd_model_checkpoint", info.title)
+
     def add_warning(self, text: str) -> None:
         """Remember a model problem for the page (the newest few)."""
         if text not in self.warnings:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from modules.jobs.queue import Job, JobInterrupted
+from modules.models.errors import ModelLoadError
 from modules.models.vae import decode_latents
 from modules.processing import hires, img2img_inputs, outputs, previews
 from modules.processing.conditioning import PromptCondProvider
@@ -103,7 +104,14 @@ def _model_for(backend: Any, settings: Any, job: Job) -> Any:
                 return current  # the stored choice vanished from disk: keep what is loaded
             raise InvalidParams(f"Checkpoint {wanted!r} not found; choose one of the listed checkpoints")
         job.update(textinfo=f"Loading {info.title}")
-        return models.load(info, remember="sd_model_checkpoint" not in settings.overrides)
+        if "sd_model_checkpoint" in settings.overrides or current is None:
+            return models.load(info, remember="sd_model_checkpoint" not in settings.overrides)
+        try:
+            return models.load(info)
+        except ModelLoadError as error:  # a stored choice that fails (Settings tab): keep the loaded model
+            models.add_warning(f"{error}; still using {current.checkpoint.title}")
+            models.remember_checkpoint(current.checkpoint)
+            return current
     if current is None:
         if not models.checkpoints():
             raise NoModelError(models.status)

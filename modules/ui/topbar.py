@@ -156,14 +156,20 @@ def _switch_checkpoint(backend: Any):
 
 def _apply_quicksetting(backend: Any, key: str):
     def apply(value: Any):
+        if key == "sd_vae" and backend.models is not None and backend.models.current is not None:
+            # transactional: the VAE is loaded first and stored only when it works (set_vae stores it)
+            try:
+                backend.jobs.run(lambda job: backend.models.set_vae(value), label="load VAE")
+            except Exception as error:  # ModelLoadError: shown, the previous VAE stays
+                message = f"{key}: not changed: {describe_error(error)}"
+                return refreshed(backend.settings.registry[key], backend.settings.get(key), backend), message
+            return gr.update(), backend.status
         try:
             backend.settings.set(key, value)
         except (FrozenSettingsError, ValueError) as error:
             return refreshed(
                 backend.settings.registry[key], backend.settings.get(key), backend
             ), f"{key}: not changed: {describe_error(error)}"
-        if key == "sd_vae" and backend.models is not None and backend.models.current is not None:
-            backend.jobs.submit(lambda job: backend.models.set_vae(value), label="load VAE")
         return gr.update(), backend.status
 
     return apply
