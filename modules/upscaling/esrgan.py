@@ -198,7 +198,10 @@ def build_model(sd: dict[str, torch.Tensor], source: str = "state dict") -> nn.M
 
 def load_model(path: Path) -> nn.Module:
     """The network of an upscaler file; ModelLoadError (one plain sentence naming the file) when unusable."""
-    state = read_state_dict(path)
+    try:
+        state = read_state_dict(path)
+    except OSError as error:  # removed or unreadable since the list was made
+        raise ModelLoadError(path, f"cannot be read ({error.strerror or error})") from error
     try:
         return build_model(state, printable_name(path.name))
     except (ValueError, KeyError, IndexError, RuntimeError, TypeError) as error:  # wrong keys or shapes

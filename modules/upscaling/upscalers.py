@@ -95,7 +95,6 @@ class UpscalerRegistry:
         self._list_lock = threading.RLock()
         self._model_lock = threading.Lock()  # one network in memory and one run at a time
         self._entries: dict[str, UpscalerInfo] | None = None
-        self._stamp: tuple = ()
         self._loaded: tuple[tuple[Path, str, Any], Any] | None = None  # (path, device, dtype), module
 
     # ------------------------------------------------------------------------------------------ listing
@@ -116,22 +115,10 @@ class UpscalerRegistry:
         with self._list_lock:
             self._entries = entries
 
-    def _folders_stamp(self) -> tuple:
-        """Modification times of the model folders: a file added or removed there changes it."""
-        stamp = []
-        for folder in self.model_dirs:
-            try:
-                stamp.append((str(folder), folder.stat().st_mtime_ns))
-            except OSError:
-                stamp.append((str(folder), None))
-        return tuple(stamp)
-
     def list(self) -> list[UpscalerInfo]:
         with self._list_lock:
-            stamp = self._folders_stamp()
-            if self._entries is None or stamp != self._stamp:
+            if self._entries is None:
                 self.refresh()
-                self._stamp = stamp
             assert self._entries is not None
             return list(self._entries.values())
 
