@@ -1,8 +1,8 @@
 """Server state through the API: progress of the running job, interrupt/skip, options, flags, model lists.
 
 Progress, interrupt and skip act on whatever job the shared queue is running, whether the UI or the API
-submitted it. Anything that touches the loaded model (switching, unloading, rescanning) runs as a queue job
-too, so it never interleaves with a generation.
+submitted it. Anything that touches the loaded model (switching, unloading) runs as a queue job too, so it
+never interleaves with a generation; rescanning folders only swaps lists and runs beside the queue.
 """
 
 from __future__ import annotations
@@ -107,9 +107,14 @@ def cmd_flags(backend: Any) -> dict[str, Any]:
 
 
 def _run_on_manager(backend: Any, method: str, fallback: str = "refresh") -> None:
+    """Rescan a model folder in the request's own thread, not on the job queue.
+
+    A scan only lists files (bounded: symlink loops, unreadable entries and slow disks are cut short) and
+    swaps the lists in one step, so it never waits for a running generation nor makes one wait.
+    """
     manager = backend.require_models()
     action = getattr(manager, method, None) or getattr(manager, fallback)
-    backend.jobs.run(lambda job: action(), label=method.replace("_", " "))
+    action()
 
 
 def refresh_checkpoints(backend: Any) -> None:
