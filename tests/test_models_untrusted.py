@@ -100,3 +100,23 @@ def test_refreshing_model_lists_does_not_wait_for_a_running_generation(tmp_path)
     finally:
         release.set()
         job.wait(30)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("[1, 2]", "not a JSON object"), ("[" * 100_000, "not a readable JSON"), (" " * (1024 * 1024 + 1), "larger")],
+)
+def test_a_bad_controlnet_config_sidecar_is_refused_with_its_name(tmp_path, text, expected):
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    from controlnet_ext.convert import NotAControlNet, _read_config_sidecar
+
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(NotAControlNet, match=expected) as caught:
+        _read_config_sidecar(path)
+    assert str(path) in str(caught.value)

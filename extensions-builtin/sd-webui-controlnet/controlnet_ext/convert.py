@@ -116,6 +116,22 @@ def config_from_shapes(shapes: Shapes, base: Mapping[str, Any] | None = None) ->
     return config
 
 
+MAX_CONFIG_BYTES = 1024 * 1024  # a diffusers config.json is about 2 KB
+
+
+def _read_config_sidecar(path: Path) -> dict[str, Any]:
+    """The ``config.json`` beside a diffusers ControlNet: a JSON object of at most 1 MB, else NotAControlNet."""
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise NotAControlNet(f"{path}: larger than {MAX_CONFIG_BYTES} bytes, not a diffusers model config")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise NotAControlNet(f"{path}: not a readable JSON model config ({error})") from error
+    if not isinstance(data, dict):
+        raise NotAControlNet(f"{path}: not a JSON object")
+    return {str(k): v for k, v in data.items() if not str(k).startswith("_")}
+
+
 def load_controlnet(
     path: Path, device: Any, dtype: Any, base_config: Mapping[str, Any] | None = None, allow_unsafe_pickle: bool = False
 ) -> Any:
@@ -139,7 +155,7 @@ def load_controlnet(
         state = convert_original(state)
     config_file = path.parent / "config.json"
     if kind == "diffusers" and config_file.is_file():
-        config = {k: v for k, v in json.loads(config_file.read_text(encoding="utf-8")).items() if not k.startswith("_")}
+        config = _read_config_sidecar(config_file)
     else:
         config = config_from_shapes({k: tuple(v.shape) for k, v in state.items()}, base_config)
     with torch.device("meta"):
