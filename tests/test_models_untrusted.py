@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import torch  # noqa: F401  (imported here so the timings below measure the readers, not the import)
 
 from modules.models.errors import ModelLoadError
 from modules.models.folder_scan import scan_files
