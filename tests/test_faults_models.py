@@ -37,7 +37,7 @@ LISTINGS = {
     "upscaler": (None, "/sdapi/v1/upscalers"),
     "controlnet": (None, "/controlnet/model_list?update=true"),
 }
-SEEN: dict[str, int] = {"cases": 0, "5xx": 0}
+SEEN: dict[str, int] = {"cases": 0, "requests": 0, "5xx": 0, "markers": 0}
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +55,15 @@ def api(tmp_path_factory):
         client.backend = backend
         client.data = data
         yield client
-    print(f"\nfault suite: {SEEN['cases']} cases, {SEEN['5xx']} answers of 5xx")
+    print(
+        f"\nfault suite: {SEEN['cases']} cases, {SEEN['requests']} requests, {SEEN['5xx']} answers of 5xx, "
+        f"{SEEN['markers']} marker files created by pickles"
+    )
 
 
 def _call(api, method: str, path: str, **kwargs):
     answer = api.request(method, path, **kwargs)
+    SEEN["requests"] += 1
     if answer.status_code >= 500:
         SEEN["5xx"] += 1
     assert answer.status_code < 500, f"{method} {path}: {answer.status_code} {answer.text[:500]}"
@@ -127,6 +131,7 @@ def test_a_bad_model_file_is_refused_and_the_previous_model_keeps_working(api, k
                 assert "Traceback" not in answer.text and "\\u001b[" not in answer.text
                 if kind in ("checkpoint", "vae", "upscaler", "controlnet"):
                     assert name.rsplit(".", 1)[0] in answer.json()["detail"], answer.text[:500]
+        SEEN["markers"] += marker.exists()
         assert not marker.exists(), "a pickle ran code"
         after = api.get("/sdapi/v1/options").json()
         assert after["sd_model_checkpoint"] == before["sd_model_checkpoint"]

@@ -94,7 +94,8 @@ class ModelManager:
     def refresh(self) -> list[CheckpointInfo]:
         """Rescan checkpoint, VAE and LoRA folders (the UI's refresh button); hashes come from the cache."""
         extra = [Path(self.flags.ckpt)] if getattr(self.flags, "ckpt", None) else []
-        found = registry.scan_checkpoints(self.paths.checkpoints, extra)
+        problems: list[str] = []
+        found = registry.scan_checkpoints(self.paths.checkpoints, extra, problems)
         known = {str(info.path.resolve()): info for info in self._checkpoints or []}
         infos = []
         for info in found:
@@ -103,7 +104,9 @@ class ModelManager:
                 info = old
             info.sha256 = info.sha256 or self.hashes.cached(info.path)
             infos.append(info)
-        vaes = registry.scan_vaes(self.paths.vae, self.paths.checkpoints)
+        vaes = registry.scan_vaes(self.paths.vae, self.paths.checkpoints, problems)
+        for problem in problems:  # symlink loops, unreadable entries: shown on the page
+            self.add_warning(f"Model folder scan: {problem}")
         for vae in vaes:
             vae.sha256 = self.hashes.cached(vae.path)
         with self._lock:

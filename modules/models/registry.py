@@ -118,14 +118,19 @@ class VaeInfo:
         return f"VaeInfo({self.name!r}, path={str(self.path)!r})"
 
 
-def scan_checkpoints(dirs: Sequence[Path], extra_files: Sequence[Path] = ()) -> list[CheckpointInfo]:
-    """Checkpoints under ``dirs`` (recursive) plus ``extra_files`` (--ckpt), sorted by name; no ``*.vae.*``."""
+def scan_checkpoints(
+    dirs: Sequence[Path], extra_files: Sequence[Path] = (), problems: list[str] | None = None
+) -> list[CheckpointInfo]:
+    """Checkpoints under ``dirs`` (recursive) plus ``extra_files`` (--ckpt), sorted by name; no ``*.vae.*``.
+
+    ``problems`` collects one sentence per entry the scan skipped (symlink loop, unreadable).
+    """
     bases = [Path(d) for d in dirs]
     seen: set[Path] = set()
     infos: list[CheckpointInfo] = []
     candidates: list[Path] = []
     for base in bases:
-        candidates += walk_files(base, CHECKPOINT_SUFFIXES)
+        candidates += walk_files(base, CHECKPOINT_SUFFIXES, problems)
     candidates += [Path(p) for p in extra_files if Path(p).is_file()]
     for path in candidates:
         if is_vae_file_name(path.name):
@@ -139,12 +144,14 @@ def scan_checkpoints(dirs: Sequence[Path], extra_files: Sequence[Path] = ()) -> 
     return infos
 
 
-def scan_vaes(dirs: Sequence[Path], checkpoint_dirs: Sequence[Path] = ()) -> list[VaeInfo]:
+def scan_vaes(
+    dirs: Sequence[Path], checkpoint_dirs: Sequence[Path] = (), problems: list[str] | None = None
+) -> list[VaeInfo]:
     """VAE files in ``dirs`` (any name) and ``*.vae.*`` files in ``checkpoint_dirs``, sorted by name."""
     seen: set[Path] = set()
     infos: list[VaeInfo] = []
     for base in dirs:
-        for path in walk_files(Path(base), VAE_SUFFIXES):
+        for path in walk_files(Path(base), VAE_SUFFIXES, problems):
             if path.resolve() not in seen:
                 seen.add(path.resolve())
                 infos.append(VaeInfo(path=path, name=relative_name(path, [Path(base)])))
