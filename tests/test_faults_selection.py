@@ -100,6 +100,11 @@ def test_a_broken_vae_chosen_through_options_is_refused_and_nothing_changes(api)
         assert answer.status_code == 422 and "broken.safetensors" in answer.json()["detail"], answer.text
         assert api.get("/sdapi/v1/options").json()["sd_vae"] == "Automatic"
         assert api.backend.models.current.vae_info is None
+        from modules.ui.topbar import _apply_quicksetting  # the page's VAE dropdown: the same transaction
+
+        _, message = _apply_quicksetting(api.backend, "sd_vae")("broken.safetensors")
+        assert "not changed" in message and "broken.safetensors" in message
+        assert api.backend.settings.get("sd_vae") == "Automatic" and api.backend.models.current.vae_info is None
     finally:
         broken.unlink()
 
