@@ -23,10 +23,13 @@ from modules.models.errors import ModelLoadError
 from modules.models.hashing import BackgroundHasher, HashCache
 from modules.models.networks import LoraInfo, NetworkLibrary
 from modules.models.registry import CheckpointInfo, VaeInfo
+from modules.models.safe_text import plain_sentence
+from modules.models.vae_swap import VaeSwapper
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, str], None]
+SCAN_WARNING = "Model folder scan: "
 
 
 class ModelManager:
@@ -43,7 +46,6 @@ class ModelManager:
         self._current: Any = None
         self._cache: collections.OrderedDict[str, Any] = collections.OrderedDict()
         self._status = ""
-        self._refused_vaes: dict[tuple[str, int, float], str] = {}  # (path, size, mtime) -> reason
         self.warnings: list[str] = []  # model problems shown on the page (skipped start-up files, refused VAEs)
         self.hashes = HashCache(getattr(paths, "cache_file", None))
         self.hasher = BackgroundHasher(self.hashes)
@@ -53,6 +55,7 @@ class ModelManager:
                 "--disable-safe-unpickle: .ckpt/.pt files are loaded with plain pickle. A malicious "
                 "file can run any code on this computer. Only load files you trust."
             )
+        self.vae_swapper = VaeSwapper(self.allow_unsafe_pickle, self.add_warning)
         self.networks = NetworkLibrary(paths, self.hashes, flags, self.allow_unsafe_pickle)
         self.embedding_db = self.networks.embedding_db
 
@@ -105,13 +108,14 @@ class ModelManager:
             info.sha256 = info.sha256 or self.hashes.cached(info.path)
             infos.append(info)
         vaes = registry.scan_vaes(self.paths.vae, self.paths.checkpoints, problems)
+        self.warnings[:] = [w for w in self.warnings if not w.startswith(SCAN_WARNING)]  # this scan's only
         for problem in problems:  # symlink loops, unreadable entries: shown on the page
-            self.add_warning(f"Model folder scan: {problem}")
+            self.add_warning(f"{SCAN_WARNING}{problem}")
         for vae in vaes:
             vae.sha256 = self.hashes.cached(vae.path)
         with self._lock:
             self._checkpoints, self._vaes = infos, vaes
-            self._refused_vaes.clear()  # a replaced file gets a new chance
+            self.vae_swapper.forget_refusals()  # a replaced file gets a new chance
             if self._current is not None and self._status.startswith("Failed"):
                 self._status = f"Loaded {self._current.checkpoint.title}"  # the failure was reported; move on
         self.networks.refresh()
@@ -256,7 +260,7 @@ class ModelManager:
                     self._move(previous, "cpu")
                     self._move(model, self.device_info.device)
                     try:
-                        self._apply_vae_or_own(model, self.resolve_vae(info))
+                        self.vae_swapper.apply_or_own(model, self.resolve_vae(info))
                     except BaseException:
                         self._move(model, "cpu")  # stays cached
                         raise
@@ -265,13 +269,15 @@ class ModelManager:
                     model = self._load_new(info, progress)
             except BaseException as error:
                 self._move(previous, self.device_info.device)
-                self._status = f"Failed to load {info.title}: {getattr(error, 'reason', error)}"
+                self._status = f"Failed to load {info.title}: {plain_sentence(getattr(error, 'reason', error))}"
                 if previous is not None:
                     self._status += f" (still using {previous.checkpoint.title})"
                 if isinstance(error, ModelLoadError):
                     raise
-                if isinstance(error, (RuntimeError, MemoryError, OSError, ValueError)):
-                    raise ModelLoadError(info.path, f"could not be loaded: {error}") from error
+                if isinstance(error, Exception):  # any library error on an untrusted file: one plain sentence
+                    log.warning("Loading %s failed", info.path, exc_info=error)
+                    reason = str(error) if isinstance(error, (RuntimeError, OSError, ValueError)) else repr(error)
+                    raise ModelLoadError(info.path, f"could not be loaded: {reason}") from error
                 raise
             if previous is not None:
                 self._retire(previous)
@@ -312,7 +318,7 @@ class ModelManager:
             report,
             (state_file, detection),
         )
-        self._apply_vae_or_own(model, vae_info, force=vae_info is not None)
+        self.vae_swapper.apply_or_own(model, vae_info, force=vae_info is not None)
         return model
 
     def _with_vae_config_of(self, detection: Any, vae_info: VaeInfo) -> Any:
@@ -361,25 +367,6 @@ class ModelManager:
         overrides = bool(self._setting("sd_vae_overrides_per_model_preferences", True))
         return registry.resolve_vae(self.vaes(), info, choice, overrides)
 
-    def _apply_vae(self, model: Any, vae_info: VaeInfo | None, force: bool = False) -> None:
-        from modules.models.loader import checkpoint_vae_state
-        from modules.models.vae import put_vae_state, read_vae_file
-
-        current = model.vae_info
-        if not force and (
-            current is vae_info or (current is not None and vae_info is not None and current.path == vae_info.path)
-        ):
-            return
-        if vae_info is None:
-            path = model.checkpoint.path
-            state = checkpoint_vae_state(path, model.vae, model.vae_dtype, self.allow_unsafe_pickle)
-        else:
-            path = vae_info.path
-            state = read_vae_file(path, model.vae, model.vae_dtype, self.allow_unsafe_pickle)
-        put_vae_state(model.vae, state, path)
-        model.vae_info = vae_info
-        log.info("VAE: %s", vae_info.name if vae_info else "from the checkpoint")
-
     def set_vae(self, name: str | None) -> None:
         """Switch the VAE ("Automatic", "None" or a file name) in the current model; only VAE weights change.
 
@@ -395,7 +382,7 @@ class ModelManager:
                         None, f"VAE {choice!r} not found; refresh the list or check {self.paths.vae[0]}"
                     )
             if self._current is not None:
-                self._apply_vae(self._current, self.resolve_vae(self._current.checkpoint, choice))
+                self.vae_swapper.apply(self._current, self.resolve_vae(self._current.checkpoint, choice))
             self._store_setting("sd_vae", choice)
 
     def use_vae(self, model: Any, choice: str | None, strict: bool) -> None:
@@ -414,35 +401,9 @@ class ModelManager:
                 raise ModelLoadError(None, f"VAE {choice!r} not found; choose one of the listed VAEs")
             vae_info = self.resolve_vae(model.checkpoint, choice)
             if strict:
-                self._apply_vae(model, vae_info)
+                self.vae_swapper.apply(model, vae_info)
             else:
-                self._apply_vae_or_own(model, vae_info)
-
-    def _vae_key(self, vae_info: VaeInfo) -> tuple[str, int, float]:
-        try:
-            stat = vae_info.path.stat()
-            return str(vae_info.path), stat.st_size, stat.st_mtime
-        except OSError:
-            return str(vae_info.path), -1, 0.0
-
-    def _apply_vae_or_own(self, model: Any, vae_info: VaeInfo | None, force: bool = False) -> None:
-        """``_apply_vae``; a VAE file that fails falls back to the checkpoint's own VAE with a warning."""
-        if (
-            vae_info is not None
-            and self._vae_key(vae_info) in self._refused_vaes
-            and model.arch.text_config.get("has_vae", True)
-        ):
-            vae_info = None  # refused before (and unchanged since): do not read it at every job
-        try:
-            self._apply_vae(model, vae_info, force)
-        except ModelLoadError as error:
-            if vae_info is None or not model.arch.text_config.get("has_vae", True):
-                raise
-            self._refused_vaes[self._vae_key(vae_info)] = error.reason
-            warning = f"VAE {vae_info.name} was not used ({error}); using the checkpoint's own VAE instead"
-            log.warning(warning)
-            self.add_warning(warning)
-            self._apply_vae(model, None, force=True)
+                self.vae_swapper.apply_or_own(model, vae_info)
 
     def remember_checkpoint(self, info: CheckpointInfo) -> None:
         """Store ``info`` as the ``sd_model_checkpoint`` setting (after a stored choice failed to load)."""
