@@ -50,17 +50,20 @@ class Backend:
         return thread
 
     def _remove_crash_leftovers(self) -> None:
-        """Temporaries of ``config.json`` and of images that a killed process left half-written."""
+        """Temporaries of ``config.json``, the other JSON files and of images that a killed process left."""
         from modules.images.save import remove_orphaned_temporaries
+        from modules.settings.store import remove_temporaries_of
 
-        store = getattr(self.settings, "store", None)
-        if store is not None and hasattr(store, "remove_leftovers"):
-            store.remove_leftovers()
-        folders = {self.paths.outputs}
-        for key, value in self.settings.data().items():
-            if key.startswith("outdir_") and isinstance(value, str) and value.strip():
-                folders.add(self.paths.data / value)  # an absolute value replaces the base
-        remove_orphaned_temporaries(sorted(folders))
+        try:
+            for path in {self.paths.settings_file, self.paths.cache_file, self.paths.ui_config_file}:
+                remove_temporaries_of(path)
+            folders = {self.paths.outputs}
+            for key, value in self.settings.data().items():
+                if key.startswith("outdir_") and isinstance(value, str) and value.strip():
+                    folders.add(self.paths.data / value)  # an absolute value replaces the base
+            remove_orphaned_temporaries(sorted(folders))
+        except OSError as error:  # never a reason not to start
+            log.warning("Could not clean up files left by a crash: %s", error)
 
     def _background_init(self, load_model: bool) -> None:
         try:

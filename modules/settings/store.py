@@ -7,6 +7,7 @@ POSIX and Windows. A file that cannot be parsed is moved aside (never deleted) a
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -82,7 +83,7 @@ def remove_temporaries_of(path: Path) -> list[Path]:
     path = Path(path)
     removed = []
     try:
-        candidates = list(path.parent.glob(f".{glob_escape(path.name)}.*.tmp"))
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
     except OSError:
         return removed
     for leftover in candidates:
@@ -95,9 +96,3 @@ def remove_temporaries_of(path: Path) -> list[Path]:
     if removed:
         log.info("Removed %d temporary file(s) a crash left beside %s", len(removed), path)
     return removed
-
-
-def glob_escape(text: str) -> str:
-    import glob
-
-    return glob.escape(text)
