@@ -121,3 +121,27 @@ def test_a_bad_controlnet_config_sidecar_is_refused_with_its_name(tmp_path, text
     with pytest.raises(NotAControlNet, match=expected) as caught:
         _read_config_sidecar(path)
     assert str(path) in str(caught.value)
+
+
+def test_error_answers_naming_files_that_are_not_utf8_can_be_sent(tmp_path):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from modules.api.errors import ApiError, install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+    name = os.fsdecode(b"caf\xe9.pth")
+
+    @app.get("/known")
+    def known():
+        raise ApiError(422, f"upscaler {name} not found")
+
+    @app.get("/model")
+    def model():
+        raise ModelLoadError(tmp_path / name, "is truncated")
+
+    with TestClient(app) as client:
+        for path in ("/known", "/model"):
+            answer = client.get(path)
+            assert answer.status_code == 422 and "caf\ufffd.pth" in answer.json()["detail"], answer.text

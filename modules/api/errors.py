@@ -51,7 +51,15 @@ def status_for(error: BaseException) -> int | None:
 
 
 def error_body(error: BaseException, detail: str) -> dict[str, Any]:
-    return {"error": type(error).__name__, "detail": detail, "body": "", "errors": str(error)}
+    """A1111's error body; text that names files that are not UTF-8 is made printable so it can be sent."""
+    from modules.models.safe_text import printable_name
+
+    return {
+        "error": type(error).__name__,
+        "detail": printable_name(detail),
+        "body": "",
+        "errors": printable_name(str(error)),
+    }
 
 
 def install_error_handlers(app: Any) -> None:
