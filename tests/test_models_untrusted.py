@@ -145,3 +145,23 @@ def test_error_answers_naming_files_that_are_not_utf8_can_be_sent(tmp_path):
         for path in ("/known", "/model"):
             answer = client.get(path)
             assert answer.status_code == 422 and "caf\ufffd.pth" in answer.json()["detail"], answer.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 5_000,  # nesting bomb (deeper than the recursion limit)
+        "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b]\n",
+        "model: {params: {unet_config: {params: {num_heads: [}}}}",  # broken
+        "#" * (1024 * 1024 + 10),  # over the size cap
+    ],
+)
+def test_a_hostile_yaml_sidecar_is_ignored_quickly(tmp_path, text):
+    from modules.models.loader import read_yaml_config
+
+    checkpoint = tmp_path / "model.safetensors"
+    checkpoint.with_suffix(".yaml").write_text(text)
+    started = time.monotonic()
+    config = read_yaml_config(checkpoint)
+    assert time.monotonic() - started < 5
+    assert config == {} or set(config) == {"a", "b", "c"}  # aliases stay shared references, not copies
