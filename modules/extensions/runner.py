@@ -55,12 +55,12 @@ class ScriptRunner:
         created = []
         for loaded in self.manager.loaded_scripts:
             try:
-                script = loaded.cls()
-                script.filename = str(loaded.path)
-                script.extension = loaded.context
-                script.is_img2img, script.is_txt2img = is_img2img, not is_img2img
-                script.tabname = "img2img" if is_img2img else "txt2img"
-                with bridge.activated(loaded.context):
+                with bridge.activated(loaded.context):  # __init__ may register callbacks (A1111 allows it)
+                    script = loaded.cls()
+                    script.filename = str(loaded.path)
+                    script.extension = loaded.context
+                    script.is_img2img, script.is_txt2img = is_img2img, not is_img2img
+                    script.tabname = "img2img" if is_img2img else "txt2img"
                     visibility = script.show(is_img2img)
                     title_of(script)
             except Exception:
