@@ -35,7 +35,7 @@ def models_or_none() -> Any:
 def current_job() -> Any:
     """The job the worker is running now, or None."""
     found = backend_or_none()
-    return found.jobs.current() if found is not None else None
+    return found.jobs.current if found is not None else None
 
 
 def service(name: str, default: Any = None) -> Any:

@@ -190,6 +190,11 @@ class ScriptRunner:
             return None
 
     def before_process(self, p: Any) -> None:
+        from pathlib import Path
+
+        from modules.extensions.a1111_p import add_a1111_names
+
+        add_a1111_names(p, Path(self.manager.backend.paths.data))
         self._notice_model(p.model)
         self._attach_cfg_callbacks(p)
         self._each(p, "setup", lambda s, a: s.setup(p, *a))
