@@ -260,9 +260,11 @@ def process_images(p: Any) -> Processed:
     params.validate()
     job = _inside_job_hook()
     if job is not None:
+        from modules.extensions.runner import inheriting
         from modules.processing.pipeline import generate  # heavy: torch
 
-        result = generate(backend, params, job)
+        with inheriting(getattr(p, "extra_generation_params", None) or {}):
+            result = generate(backend, params, job)
     else:
         result = backend.generation.run(params)
     processed = Processed.wrap(result)

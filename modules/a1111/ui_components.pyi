@@ -30,7 +30,6 @@ class ToolButton(gr.Button):
         super().__init__(value, *args, elem_classes=classes, **kwargs)
     from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
-
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
@@ -39,7 +38,6 @@ class ResizeHandleRow(gr.Row):
     is_template = True
     from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
-
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
@@ -48,7 +46,6 @@ class FormRow(gr.Row):
     is_template = True
     from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
-
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
@@ -57,7 +54,6 @@ class FormColumn(gr.Column):
     is_template = True
     from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
-
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
@@ -66,7 +62,6 @@ class FormGroup(gr.Group):
     is_template = True
     from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
-
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
@@ -75,7 +70,6 @@ class FormHTML(gr.HTML):
     is_template = True
     from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
-
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
@@ -84,7 +78,6 @@ class FormColorPicker(gr.ColorPicker):
     is_template = True
     from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
-
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
@@ -96,7 +89,6 @@ class DropdownMulti(gr.Dropdown):
         super().__init__(multiselect=True, **kwargs)
     from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
-
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
@@ -108,7 +100,6 @@ class DropdownEditable(gr.Dropdown):
         super().__init__(allow_custom_value=True, **kwargs)
     from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
-
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
@@ -143,7 +134,6 @@ class InputAccordion(gr.Checkbox):
             self._accordion.__exit__(*exc)
     from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
-
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
