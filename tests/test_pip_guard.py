@@ -25,7 +25,7 @@ from modules.extensions.metadata import read_metadata
 def make_wheel(folder: Path, name: str, requires: list[str], extras: dict[str, list[str]]) -> Path:
     module = name.replace("-", "_")
     dist_info = f"{module}-1.0.dist-info"
-    metadata = [f"Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
+    metadata = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
     metadata += [f"Requires-Dist: {r}" for r in requires]
     for extra, needs in extras.items():
         metadata.append(f"Provides-Extra: {extra}")
