@@ -264,3 +264,19 @@ def test_page_build_fires_before_ui_and_component_events_and_paste_fires_infotex
     assert {"txt2img_width", "img2img_height"} <= set(seen["components"])
     parse(backend, "a dog\nSteps: 4, Sampler: Euler, Seed: 1")
     assert seen["pasted"][-1] == ("a dog\nSteps: 4, Sampler: Euler, Seed: 1", 4)
+
+
+def test_every_a1111_callback_can_be_registered(backend):
+    from modules import script_callbacks
+
+    names = [
+        "on_app_started", "on_model_loaded", "on_ui_tabs", "on_ui_train_tabs", "on_ui_settings",
+        "on_before_image_saved", "on_image_saved", "on_cfg_denoiser", "on_cfg_denoised", "on_cfg_after_cfg",
+        "on_before_component", "on_after_component", "on_image_grid", "on_infotext_pasted", "on_script_unloaded",
+        "on_before_ui", "on_before_reload", "on_extra_noise", "on_list_optimizers", "on_list_unets",
+        "on_before_token_counter",
+    ]  # fmt: skip
+    callbacks = backend.services["extensions"].callbacks
+    for name in names:
+        getattr(script_callbacks, name)(lambda *a, **k: None, name=f"probe-{name}")
+        assert any(c.name == f"probe-{name}" for c in callbacks.get(name[3:])), name
