@@ -195,6 +195,11 @@ def test_start_up_survives_clashing_and_failing_extensions(tmp_path, caplog):
         "clashing-flag",
         {"preload.py": "def preload(parser):\n    parser.add_argument('--data-dir', default='x')\n"},
     )
+    add(  # Mikubill's ControlNet cloned under another folder name: its flag clashes with the built-in one's
+        extensions,
+        "sd-webui-controlnet-main",
+        {"preload.py": "def preload(parser):\n    parser.add_argument('--controlnet-dir', default=None)\n"},
+    )
     add(extensions, "failing-install", {"install.py": "raise SystemExit('install boom')\n"})
     add(extensions, "fine", {"scripts/ok.py": "from modules import shared\nSEEN = shared.opts.samples_format\n"})
     with caplog.at_level(logging.INFO):
@@ -206,6 +211,9 @@ def test_start_up_survives_clashing_and_failing_extensions(tmp_path, caplog):
     assert "built-in extension sd-webui-controlnet" in covered.status
     assert status["raising-preload"].failed and "preload boom" in status["raising-preload"].status
     assert status["clashing-flag"].failed and "--data-dir" in status["clashing-flag"].status
+    renamed = status["sd-webui-controlnet-main"]
+    assert renamed.failed and "--controlnet-dir" in renamed.status
+    assert "built-in extension sd-webui-controlnet has these flags and is used instead" in renamed.status
     assert status["failing-install"].failed and "install boom" in status["failing-install"].status
     assert status["fine"].active and not status["fine"].failed
     builtin = next(ext for ext in manager.extensions if ext.is_builtin and ext.name == "sd-webui-controlnet")
@@ -213,5 +221,5 @@ def test_start_up_survives_clashing_and_failing_extensions(tmp_path, caplog):
     table = installed_table(manager)
     assert "covers it" in table and "preload boom" in table and "install boom" in table
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Extensions: "))
-    assert line.startswith("Extensions: 2 loaded, 4 failed")  # built-in ControlNet + fine
+    assert line.startswith("Extensions: 2 loaded, 5 failed")  # built-in ControlNet + fine
     assert "raising-preload" in line and "failing-install" in line

@@ -20,8 +20,14 @@ from tests.helpers import make_backend
 
 PROBE = {
     "preload.py": """
-        def preload(parser):
+        import os
+
+        from modules import paths
+
+
+        def preload(parser):  # A1111's common pattern: a default under models_path, before the app exists
             parser.add_argument("--probe-flag", default="flag-default")
+            parser.add_argument("--probe-dir", default=os.path.join(paths.models_path, "Probe"))
     """,
     "scripts/probe.py": """
         import gradio as gr
@@ -112,6 +118,7 @@ def test_shared_cmd_opts_state_model_styles_upscalers(backend):
     from modules import shared
 
     assert shared.cmd_opts.probe_flag == "flag-default"  # an extension's flag
+    assert Path(shared.cmd_opts.probe_dir) == Path(backend.paths.models) / "Probe"
     assert Path(shared.cmd_opts.embeddings_dir) == Path(backend.paths.embeddings)  # A1111 fills folders in
     model = shared.sd_model
     assert model.is_sdxl is False and model.is_sd2 is False and model.is_sd1 is True

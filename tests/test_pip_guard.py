@@ -65,6 +65,8 @@ def test_strip_extras_and_protected_set():
     protected = pip_guard.protected_versions(["transformers"])
     assert protected["transformers"] == importlib.metadata.version("transformers")
     assert "huggingface-hub" in protected  # a dependency of a pinned package is protected too
+    assert pip_guard.split_uninstall(["-y", "Transformers", "x"], set(protected)) == (["-y", "x"], ["Transformers"])
+    assert pip_guard.requirement_name("Huggingface_Hub[cli]>=1") == "huggingface-hub"
 
 
 def test_install_py_cannot_change_pins_conflicting_extras_are_left_out(tmp_path):

@@ -41,3 +41,32 @@ def current_job() -> Any:
 def service(name: str, default: Any = None) -> Any:
     found = backend_or_none()
     return found.services.get(name, default) if found is not None else default
+
+
+def flags_without_backend() -> Any:
+    """The command-line flags before a Backend exists (preload.py, install.py): parsed from this process's
+    arguments, or those the installer passed in ``WEBUI_LAUNCH_ARGS``; unknown flags are ignored."""
+    import json
+    import os
+    import sys
+
+    from modules.extensions.preload import preload_argv
+    from modules.settings.cli import build_parser
+
+    argv = preload_argv()
+    if argv is None:
+        argv = json.loads(os.environ["WEBUI_LAUNCH_ARGS"]) if os.environ.get("WEBUI_LAUNCH_ARGS") else sys.argv[1:]
+    known, _ = build_parser().parse_known_args(argv)
+    return known
+
+
+def paths() -> Any:
+    """The Backend's ``Paths``, or (while preload.py runs, before there is one) those the command line gives."""
+    from modules.extensions.preload import preload_argv
+
+    found = backend_or_none() if preload_argv() is None else None
+    if found is not None:
+        return found.paths
+    from modules.paths import Paths
+
+    return Paths.from_flags(flags_without_backend())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import importlib.util
-import json
 import logging
 import os
 import shlex
@@ -107,11 +106,9 @@ def _args() -> argparse.Namespace:
     context = bridge.current_or_fallback()
     if context is not None:
         return context.flags
-    from modules.settings.cli import build_parser
+    from modules.a1111._resolve import flags_without_backend
 
-    argv = json.loads(os.environ.get(ARGS_ENV, "[]") or "[]")
-    known, _ = build_parser().parse_known_args(argv)
-    return known
+    return flags_without_backend()
 
 
 def __getattr__(name: str) -> Any:

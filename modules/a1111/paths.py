@@ -19,7 +19,7 @@ _NAMES = {
 
 
 def _value(name: str) -> str:
-    return str(_NAMES[name](_resolve.backend().paths))
+    return str(_NAMES[name](_resolve.paths()))  # works in preload.py too, before the Backend exists
 
 
 def __getattr__(name: str) -> Any:

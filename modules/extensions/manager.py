@@ -67,10 +67,11 @@ class ExtensionManager:
             cache = Path(backend.paths.data) / "cache"
             record = installer.InstallRecord(cache / "extension-installs.json")
             installer.run_installers(self.extensions, record, constraints_dir=cache)
-        self._check_preloads()
         builtin = ExtensionContext(backend, self.callbacks)
         self.contexts[""] = builtin
         bridge.set_fallback(builtin)
+        with bridge.activated(builtin):  # preload.py files may read A1111 names (paths of this Backend)
+            self._check_preloads()
         self._load_builtin_scripts(builtin)
         entries = []
         for ext in self.extensions:
@@ -98,7 +99,7 @@ class ExtensionManager:
 
     def _check_preloads(self) -> None:
         """A user extension whose preload.py fails (a flag a built-in one adds, an exception) is not loaded."""
-        from modules.extensions.preload import check_preload
+        from modules.extensions.preload import check_preload, covering_builtin
 
         builtin_dirs = [e.path for e in self.extensions if e.is_builtin and e.active]
         for ext in self.extensions:
@@ -106,6 +107,9 @@ class ExtensionManager:
                 continue
             error = check_preload(ext.path, builtin_dirs)
             if error is not None:
+                owner = covering_builtin(error, builtin_dirs)
+                if owner is not None:
+                    error += f"; the built-in extension {owner} has these flags and is used instead"
                 log.error("Extension %s: %s; it is not loaded", ext.name, error)
                 ext.fail(error)
                 ext.active = False

@@ -38,6 +38,12 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def requirement_name(text: str) -> str:
+    """The canonical package name of a requirement string (``"Pkg_x[a]>=1"`` -> ``"pkg-x"``)."""
+    match = _NAME.match(text)
+    return canonical(match.group(1)) if match else canonical(text)
+
+
 def app_requirement_names(requirements: Path = PROGRAM_DIR / "requirements.txt") -> list[str]:
     names = []
     for line in requirements.read_text(encoding="utf-8").splitlines():
@@ -149,8 +155,26 @@ def child_env(constraints: Path | None = None) -> dict[str, str]:
     return env
 
 
+def split_uninstall(args: Sequence[str], protected: set[str]) -> tuple[list[str], list[str]]:
+    """``pip uninstall`` arguments: (what may go ahead, the app's packages that must stay).
+
+    >>> split_uninstall(["-y", "Transformers", "oldpkg"], {"transformers"})
+    (['-y', 'oldpkg'], ['Transformers'])
+    """
+    kept = [a for a in args if a.startswith("-") or requirement_name(a) not in protected]
+    return kept, [a for a in args if a not in kept]
+
+
 def install_guarded(args: Sequence[str], constraints: Path | None = None) -> int:
     """Run ``pip *args`` under the constraints; on a conflict from extras, retry without them. pip's exit code."""
+    args = list(args)
+    if args and args[0] == "uninstall":
+        kept, refused = split_uninstall(args[1:], set(protected_versions(app_requirement_names())))
+        if refused:
+            report(f"pip uninstall of {', '.join(refused)} refused: the app needs these packages")
+        if not [a for a in kept if not a.startswith("-")]:
+            return 0
+        args = ["uninstall", *kept]
     env = child_env(constraints)
     if not env.get("PIP_CONSTRAINT"):
         env["PIP_CONSTRAINT"] = str(write_constraints(Path(env.get("TMPDIR", "/tmp")) / "webui-pip-constraints.txt"))

@@ -7,15 +7,33 @@ a tiny pre-parser instead of the full start-up.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import importlib.util
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 PROGRAM_DIR = Path(__file__).resolve().parent.parent.parent
+# The command line being parsed while preload.py files load and run: A1111 names they read before the Backend
+# exists (``paths.models_path``) are resolved from it (``modules/a1111/_resolve.py``).
+_argv: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("preload_argv", default=None)
+
+
+def preload_argv() -> list[str] | None:
+    return _argv.get()
+
+
+@contextlib.contextmanager
+def _parsing(argv: Sequence[str] | None) -> Iterator[None]:
+    token = _argv.set(list(argv) if argv is not None else None)
+    try:
+        yield
+    finally:
+        _argv.reset(token)
 
 
 def extension_dirs(data_dir: Path) -> list[Path]:
@@ -71,12 +89,15 @@ def load_preload(directory: Path) -> Callable[[argparse.ArgumentParser], None] |
     return hook if callable(hook) else None
 
 
-def _guarded(name: str, hook: Callable[[argparse.ArgumentParser], None]) -> Callable[[argparse.ArgumentParser], None]:
+def _guarded(
+    name: str, hook: Callable[[argparse.ArgumentParser], None], argv: Sequence[str] | None
+) -> Callable[[argparse.ArgumentParser], None]:
     """A preload that fails (e.g. a flag another extension already adds) must not stop the server."""
 
     def run(parser: argparse.ArgumentParser) -> None:
         try:
-            hook(parser)
+            with _parsing(argv):
+                hook(parser)
         except BaseException as error:  # argparse raises ArgumentError; SystemExit must not end start-up either
             if isinstance(error, KeyboardInterrupt):
                 raise
@@ -88,8 +109,10 @@ def _guarded(name: str, hook: Callable[[argparse.ArgumentParser], None]) -> Call
 
 def check_preload(directory: Path, others: Sequence[Path] = ()) -> str | None:
     """Why ``directory``'s preload.py fails next to the built-in flags and ``others``' (None when it works)."""
+    from modules.extensions import compat_imports
     from modules.settings.cli import build_parser
 
+    compat_imports.install()
     parser = build_parser()
     for other in others:
         try:
@@ -109,6 +132,26 @@ def check_preload(directory: Path, others: Sequence[Path] = ()) -> str | None:
     return None
 
 
+def flags_of(directory: Path) -> set[str]:
+    """The option strings ``directory``'s preload.py adds (empty when it has none or fails)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    try:
+        hook = load_preload(directory)
+        if hook is not None:
+            hook(parser)
+    except Exception:
+        return set()
+    return {option for action in parser._actions for option in action.option_strings}
+
+
+def covering_builtin(error: str, builtin_dirs: Sequence[Path]) -> str | None:
+    """The built-in extension whose flags a failing preload.py collided with (named in ``error``), if any."""
+    for directory in builtin_dirs:
+        if any(flag in error for flag in flags_of(directory)):
+            return directory.name
+    return None
+
+
 def collect_preload_hooks(argv: Sequence[str] | None) -> list[Callable[[argparse.ArgumentParser], None]]:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--data-dir", default=None)
@@ -123,6 +166,9 @@ def collect_preload_hooks(argv: Sequence[str] | None) -> list[Callable[[argparse
     disabled, disable_all = disabled_names(settings_file)
     if disable_all == "all":
         return []
+    from modules.extensions import compat_imports
+
+    compat_imports.install()  # preload.py files import A1111 names too (``from modules import paths``)
     builtin = builtin_names()
     hooks = []
     for directory in extension_dirs(data_dir):
@@ -135,10 +181,11 @@ def collect_preload_hooks(argv: Sequence[str] | None) -> list[Callable[[argparse
             log.warning("Extension %s has the name of a built-in extension; its preload.py is not run", directory.name)
             continue
         try:
-            hook = load_preload(directory)
+            with _parsing(argv):
+                hook = load_preload(directory)
         except Exception:
             log.exception("Extension %s: preload.py failed; its flags are not available", directory.name)
             continue
         if hook is not None:
-            hooks.append(_guarded(directory.name, hook))
+            hooks.append(_guarded(directory.name, hook, argv))
     return hooks
