@@ -31,8 +31,19 @@ def current_extension() -> Any:
     return bridge.current()
 
 
+A1111_NAMES = (
+    "scripts_txt2img",
+    "scripts_img2img",
+    "scripts_data",
+    "scripts_current",
+    "ScriptClassData",
+    "ScriptFile",
+    "list_scripts",
+)
+
+
 def __getattr__(name: str) -> Any:  # A1111's scripts_txt2img / scripts_img2img / scripts_data (modules/a1111/)
-    if name in ("scripts_txt2img", "scripts_img2img", "scripts_data", "scripts_current", "ScriptClassData"):
+    if name in A1111_NAMES:
         from modules.a1111 import scripts_view
 
         return getattr(scripts_view, name)

@@ -239,6 +239,8 @@ def test_scripts_postprocessing_errors_and_script_lists(backend, caplog):
     assert "X/Y/Z plot" in scripts.scripts_img2img.titles
     assert any(data.script_class.__name__ == "Probe" for data in scripts.scripts_data)
     assert scripts.basedir().endswith("compat-probe")
+    listed = scripts.list_scripts("scripts", ".py")
+    assert any(f.filename == "probe.py" and f.basedir.endswith("compat-probe") for f in listed)
 
 
 def test_launch_installer_names(backend):

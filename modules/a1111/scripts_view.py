@@ -48,6 +48,32 @@ class ScriptRunnerView:
         return self._runner().find(title, self.is_img2img)
 
 
+@dataclasses.dataclass(frozen=True)
+class ScriptFile:
+    basedir: str
+    filename: str
+    path: str
+
+
+def list_scripts(scriptdirname: str, extension: str, *, include_extensions: bool = True) -> list[ScriptFile]:
+    """A1111: every ``<scriptdirname>/*<extension>`` file of the program and of the active extensions."""
+    from pathlib import Path
+
+    backend = _resolve.backend()
+    roots = [Path(backend.paths.program)]
+    manager = backend.services.get("extensions")
+    if include_extensions and manager is not None:
+        roots += manager.active_dirs()
+    found = []
+    for root in roots:
+        folder = root / scriptdirname
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.is_file() and path.name.endswith(extension):
+                    found.append(ScriptFile(str(root), path.name, str(path)))
+    return found
+
+
 scripts_txt2img = ScriptRunnerView(False)
 scripts_img2img = ScriptRunnerView(True)
 scripts_current = None
