@@ -92,7 +92,7 @@ def on_after_component(callback: Callable[..., Any], *, name: str | None = None)
 
 
 def on_image_grid(callback: Callable[..., Any], *, name: str | None = None) -> None:
-    """Registered, not yet fired (see modules/extensions/README.md, "What is not covered")."""
+    """``callback(ImageGridLoopParams)`` before a batch grid is drawn; change ``imgs``, ``cols``, ``rows``."""
     _register("image_grid", callback, name)
 
 

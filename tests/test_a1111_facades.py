@@ -64,6 +64,14 @@ PROBE = {
         script_callbacks.on_ui_settings(on_settings)
         script_callbacks.on_before_ui(lambda: SEEN.__setitem__("before_ui", SEEN["before_ui"] + 1))
         script_callbacks.on_infotext_pasted(lambda text, params: SEEN["pasted"].append((text, params.get("Steps"))))
+
+
+        def one_row(params):
+            SEEN["grid"] = (len(params.imgs), params.cols, params.rows)
+            params.cols, params.rows = len(params.imgs), 1
+
+
+        script_callbacks.on_image_grid(one_row)
     """,
 }
 
@@ -289,3 +297,13 @@ def test_every_a1111_callback_can_be_registered(backend):
     for name in names:
         getattr(script_callbacks, name)(lambda *a, **k: None, name=f"probe-{name}")
         assert any(c.name == f"probe-{name}" for c in callbacks.get(name[3:])), name
+
+
+def test_image_grid_callback_changes_the_grid_layout(backend):
+    from modules.processing.params import GenerationParams
+
+    result = backend.generation.run(
+        GenerationParams(prompt="grid", width=64, height=64, steps=1, batch_size=4, do_not_save_samples=True)
+    )
+    assert probe_module(backend).SEEN["grid"] == (4, 2, 2)  # A1111's default layout, offered to the callback
+    assert result.images[0].size == (256, 64)  # the callback asked for one row

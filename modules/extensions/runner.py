@@ -271,6 +271,18 @@ class ScriptRunner:
     def image_saved(self, p: Any, image: Any, path: str, infotext: str) -> None:
         self.manager.callbacks.fire("image_saved", ImageSaveParams(image, p, str(path), {"parameters": infotext}))
 
+    def image_grid(self, images: list[Any], batch_size: int, n_rows: int) -> tuple[list[Any], int]:
+        """``on_image_grid(ImageGridLoopParams)``: callbacks may change the images, columns and rows."""
+        import math
+
+        from modules.images.grid import grid_rows
+        from modules.script_callbacks import ImageGridLoopParams
+
+        rows = grid_rows(len(images), batch_size, n_rows)
+        params = ImageGridLoopParams(list(images), math.ceil(len(images) / rows), rows)
+        self.manager.fire("image_grid", params)
+        return params.imgs, max(1, int(params.rows))
+
     def _notice_model(self, model: Any) -> None:
         """Fire ``on_model_loaded`` the first time a job uses a model (in case the loader did not)."""
         last = self._last_model() if self._last_model is not None else None
