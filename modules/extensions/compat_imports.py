@@ -12,7 +12,8 @@ Our package is itself called ``modules``, so A1111's names fall in two groups:
   sends names it does not define to the facade (``forward``), so ``from modules.processing import
   fix_seed`` works while the core's own modules are untouched. The core never reaches those names.
 
-Imports of A1111's model internals (``ldm``, ``sgm``, ``modules.sd_hijack`` ...) fail with an ImportError
+Imports of A1111's model internals (``ldm``, ``sgm``, ``modules.sd_hijack`` ..., unless a real package of
+that name is installed) fail with an ImportError
 saying the extension needs A1111 internals, which extensions that probe for them (``try: from modules import
 sd_hijack``) already handle.
 """
@@ -52,8 +53,6 @@ FACADES = {
 INTERNALS = (
     "ldm",
     "sgm",
-    "k_diffusion",
-    "repositories",
     "modules_forge",
     "modules.sd_hijack",
     "modules.sd_hijack_optimizations",
@@ -95,6 +94,8 @@ class A1111Finder(importlib.abc.MetaPathFinder):
                 loader = _AliasLoader(f"modules.a1111.{FACADES[short]}")
                 return importlib.machinery.ModuleSpec(fullname, loader)
         if any(fullname == name or fullname.startswith(name + ".") for name in INTERNALS):
+            if not fullname.startswith("modules") and importlib.machinery.PathFinder.find_spec(fullname, path):
+                return None  # a real installed package of that name: not ours to refuse
             raise NeedsA1111Internals(
                 NEEDS_INTERNALS.format(name=fullname)
             )  # no name=: "from modules import x" keeps the message
