@@ -220,6 +220,9 @@ def test_ui_helpers(backend):
     assert button.get_block_name() == "button" and "tool" in button.elem_classes
     assert multi.multiselect and accordion.value is False and inner is not None
     assert ui_common.plaintext_to_html("a<b\nc") == "<p>a&lt;b<br>\nc</p>"
+    import modules.ui
+
+    assert modules.ui.plaintext_to_html is ui_common.plaintext_to_html and modules.ui.refresh_symbol == "\U0001f504"
     assert any(t.startswith("tiny.safetensors") for t in shared_items.list_checkpoint_tiles())
 
     def boom():
