@@ -8,8 +8,8 @@ Our package is itself called ``modules``, so A1111's names fall in two groups:
   shared`` give the same object. ``launch`` is the program's own ``launch.py``, which forwards A1111's
   installer names (``is_installed``, ``run_pip``, ``args`` ...) to ``modules.a1111.launch_utils``.
 - Names that are packages of the program too (``modules.processing``, ``modules.images``,
-  ``modules.devices``, ``modules.paths``, ``modules.extensions``, ``modules.ui``): each has a module ``__getattr__`` that
-  sends names it does not define to the facade (``forward``), so ``from modules.processing import
+  ``modules.devices``, ``modules.paths``, ``modules.extensions``, ``modules.ui``): each has a module
+  ``__getattr__`` that sends names it does not define to the facade (``forward``), so ``from modules.processing import
   fix_seed`` works while the core's own modules are untouched. The core never reaches those names.
 
 Imports of A1111's model internals (``ldm``, ``sgm``, ``modules.sd_hijack`` ..., unless a real package of
