@@ -85,14 +85,24 @@ def test_install_py_cannot_change_pins_conflicting_extras_are_left_out(tmp_path)
         "bad-ext",
         f"import launch\nlaunch.run_pip(f'install --no-index --find-links {wheels} guard-bad', 'guard-bad')\n",
     )
+    console = extension(  # the pip console script, not ``-m pip``: the constraints still hold
+        tmp_path / "extensions",
+        "console-ext",
+        "import os, subprocess, sys\nimport pip\nassert pip.__version__\n"
+        "pip_script = os.path.join(os.path.dirname(sys.executable), 'pip')\n"
+        "subprocess.check_call([pip_script, '--version'])\nopen('pip-works', 'w').close()\n"
+        f"subprocess.check_call([pip_script, 'install', '--no-index', '--find-links', {str(wheels)!r}, 'guard-bad'])\n",
+    )
     names = set(pip_guard.protected_versions(pip_guard.app_requirement_names()))
     before = freeze_of(names)
     try:
         record = installer.InstallRecord(tmp_path / "cache" / "installs.json")
-        installer.run_installers([probe, bad], record, constraints_dir=tmp_path / "cache")
+        installer.run_installers([probe, bad, console], record, constraints_dir=tmp_path / "cache")
         assert importlib.metadata.version("guard-probe") == "1.0"
         assert not probe.failed and any("clash" in note and "transformers" in note for note in probe.notes)
         assert bad.failed and not bad.active and "guard-bad" in bad.status and "transformers" in bad.status
+        assert (console.path / "pip-works").is_file()  # the console script runs with the shim in place
+        assert console.failed and "exit code" in console.status  # ... and is refused the conflicting package
         with pytest.raises(importlib.metadata.PackageNotFoundError):
             importlib.metadata.version("guard-bad")
         assert freeze_of(names) == before
