@@ -158,6 +158,7 @@ def test_processing_builds_and_renders_through_the_queue(backend):
     )
     processing.fix_seed(p)
     assert p.seed >= 0
+    assert p.sd_model.is_sd1 and "Compat probe" in [s.title() for s in p.scripts.alwayson_scripts]
     result = processing.process_images(p)
     assert isinstance(result, processing.Processed) and result.images[0].size == (64, 64)
     assert result.all_seeds == [p.seed] and "Steps: 2" in result.infotext(p, 0)
@@ -310,3 +311,30 @@ def test_image_grid_callback_changes_the_grid_layout(backend):
     )
     assert probe_module(backend).SEEN["grid"] == (4, 2, 2)  # A1111's default layout, offered to the callback
     assert result.images[0].size == (256, 64)  # the callback asked for one row
+
+
+def test_the_core_never_imports_the_facades(tmp_path):
+    """A generation (built-in extensions loaded, the page built) leaves ``modules.a1111`` unimported."""
+    import subprocess
+
+    program = Path(__file__).resolve().parents[1]
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        sys.path.insert(0, {str(program)!r})
+        from tests.checkpoint_factory import write_checkpoint
+        from tests.helpers import make_backend
+        from modules.processing.params import GenerationParams
+        from modules.ui.blocks import build_ui
+        data = Path({str(tmp_path)!r})
+        write_checkpoint("sd15_tiny", data / "models" / "Stable-diffusion" / "tiny.safetensors")
+        backend = make_backend(data)
+        build_ui(backend)
+        backend.generation.run(GenerationParams(prompt="x", width=64, height=64, steps=1, batch_size=2))
+        print(sorted(name for name in sys.modules if name.startswith("modules.a1111")))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=program)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -87,7 +87,13 @@ class StableDiffusionProcessing:
         self.extra_generation_params = dict(self.extra_generation_params or {})
         self.override_settings = dict(self.override_settings or {})
         self.styles = list(self.styles or [])
-        self.scripts = None
+        if self.sd_model is None:
+            from modules.a1111.sd_models import current_model
+
+            self.sd_model = current_model()
+        from modules.a1111.scripts_view import ScriptRunnerView
+
+        self.scripts = ScriptRunnerView(self.mode == "img2img")
         self.script_args: tuple[Any, ...] = ()
         self.all_prompts: list[str] = []
         self.all_negative_prompts: list[str] = []

@@ -49,7 +49,31 @@ FROM_PARAMS = (
 )
 
 
-def add_a1111_names(p: Any, data_dir: Path) -> None:
+class TabScripts:
+    """A1111's ``p.scripts``: the scripts of the job's tab (``scripts``, ``alwayson_scripts``, ``titles``)."""
+
+    def __init__(self, runner: Any, is_img2img: bool) -> None:
+        self._runner = runner
+        self.is_img2img = is_img2img
+
+    @property
+    def scripts(self) -> list[Any]:
+        return self._runner.scripts(self.is_img2img)
+
+    @property
+    def alwayson_scripts(self) -> list[Any]:
+        return self._runner.alwayson(self.is_img2img)
+
+    @property
+    def selectable_scripts(self) -> list[Any]:
+        return self._runner.selectable(self.is_img2img)
+
+    @property
+    def titles(self) -> list[str]:
+        return [str(s.title()) for s in self.selectable_scripts]
+
+
+def add_a1111_names(p: Any, data_dir: Path, runner: Any = None) -> None:
     """Give ``p`` A1111's attribute names (values from ``p.params`` and the output folders)."""
     from modules.processing.outputs import output_dir
 
@@ -73,6 +97,8 @@ def add_a1111_names(p: Any, data_dir: Path) -> None:
         is_api=False,
         disable_extra_networks=False,
     )
+    if runner is not None:
+        values["scripts"] = TabScripts(runner, bool(params.is_img2img))
     if params.enable_hr:
         values.update(all_hr_prompts=list(p.all_prompts), all_hr_negative_prompts=list(p.all_negative_prompts))
     for name, value in values.items():

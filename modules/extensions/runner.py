@@ -214,7 +214,7 @@ class ScriptRunner:
 
         from modules.extensions.a1111_p import add_a1111_names
 
-        add_a1111_names(p, Path(self.manager.backend.paths.data))
+        add_a1111_names(p, Path(self.manager.backend.paths.data), self)
         for key, value in (_inherited_extras.get() or {}).items():
             p.extra_generation_params.setdefault(key, value)
         self._notice_model(p.model)
