@@ -131,9 +131,14 @@ def save_sample(
     return str(path)
 
 
-def make_grid(p: ProcessingState, images: list, data_dir: Path, now: datetime.datetime) -> Any:
-    """The batch grid (with the first image's infotext), saved when the grid settings say so."""
-    grid = image_grid(images, batch_size=p.batch_size, n_rows=int(p.settings.get("n_rows", -1)))
+def make_grid(p: ProcessingState, images: list, data_dir: Path, now: datetime.datetime, scripts: Any = None) -> Any:
+    """The batch grid (with the first image's infotext), saved when the grid settings say so; extensions'
+    ``on_image_grid`` callbacks may change the images and the layout first (``scripts.image_grid``)."""
+    if scripts is not None and hasattr(scripts, "image_grid"):
+        images, rows = scripts.image_grid(images, p.batch_size, int(p.settings.get("n_rows", -1)))
+        grid = image_grid(images, rows=rows)
+    else:
+        grid = image_grid(images, batch_size=p.batch_size, n_rows=int(p.settings.get("n_rows", -1)))
     text = p.infotexts[0] if p.infotexts else ""
     if p.settings.get("grid_save", True) and not p.params.do_not_save_grid:
         save_image(

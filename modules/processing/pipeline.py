@@ -361,7 +361,8 @@ def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
     images, infotexts = list(p.images), list(p.infotexts)
     index_of_first_image = 0
     if len(images) > 1 and (p.settings.get("return_grid", True) or p.settings.get("grid_save", True)):
-        grid = outputs.make_grid(p, images, backend.paths.data, datetime.datetime.now())
+        scripts = backend.services.get("scripts")
+        grid = outputs.make_grid(p, images, backend.paths.data, datetime.datetime.now(), scripts)
         if p.settings.get("return_grid", True):
             images.insert(0, grid)
             infotexts.insert(0, infotexts[0])
