@@ -52,6 +52,10 @@ def create_app(backend):
     if not flags.nowebui:
         import gradio as gr
 
+        from modules.ui.extra_networks import mount_routes as mount_extra_networks_routes
+
+        mount_extra_networks_routes(app, backend)  # card pictures, before Gradio takes the rest of the paths
+
         from modules.settings.cli import parse_credentials
         from modules.ui.blocks import build_ui, page_assets
 

@@ -78,6 +78,10 @@ def generate(backend: Any, params: GenerationParams, job: Job) -> Processed:
         scripts.process(p)
 
     loras = _lora_requests(p.all_prompts[0])
+    missing = [name for name, _, _ in loras if backend.models.find_lora(name) is None]
+    if missing:  # A1111's wording, in the result comments (UI log and the API's info)
+        p.comments.append("Networks not found: " + ", ".join(missing))
+        loras = [entry for entry in loras if entry[0] not in missing]
     patch = backend.models.lora_patch(model, loras) if loras else contextlib.nullcontext()
     started = time.time()
     with torch.no_grad(), patch, _tiling(model, params.tiling):

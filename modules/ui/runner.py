@@ -46,7 +46,7 @@ def progress_html(backend: Any, job: Job, prefix: str = "") -> str:
     details = []
     if progress.textinfo:
         details.append(progress.textinfo)
-    if progress.job_count > 1:
+    if progress.job_count > 1 and not progress.textinfo.startswith("Batch "):  # the job may say it already
         details.append(f"Batch {progress.job_no + 1}/{progress.job_count}")
     if progress.sampling_steps:
         details.append(f"Step {progress.sampling_step}/{progress.sampling_steps}")

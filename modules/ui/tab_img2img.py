@@ -16,7 +16,7 @@ import gradio as gr
 from PIL import Image
 
 from modules.processing.params import INPAINT_AREAS, INPAINTING_FILL, MASK_MODES, RESIZE_MODES, GenerationParams
-from modules.ui import gen_controls, img2img_inputs, output_panel, runner, toprow
+from modules.ui import extra_networks, gen_controls, img2img_inputs, output_panel, runner, toprow
 from modules.ui.common import (
     SWAP_SYMBOL,
     describe_error,
@@ -109,6 +109,7 @@ def _snap(value: float) -> int:
 def build(ctx: UiContext, demo: gr.Blocks) -> None:
     backend = ctx.backend
     row = toprow.build(backend, TAB)
+    networks = extra_networks.build(backend, TAB)
     with gr.Row(elem_id=f"{TAB}_extra_tabs", equal_height=False):
         with gr.Column(scale=1, elem_id=f"{TAB}_settings"):
             inputs = img2img_inputs.build()
@@ -321,6 +322,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     )
     wire_paste_button(ctx, row.paste, row.prompt, target)
     toprow.wire_page_load(backend, demo, row)
+    extra_networks.wire_page_load(backend, TAB, demo, networks)
 
 
 def _wire_mode_visibility(inputs: img2img_inputs.ModeInputs, inpaint: InpaintControls) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from modules.processing.params import GenerationParams
-from modules.ui import gen_controls, output_panel, runner, toprow
+from modules.ui import extra_networks, gen_controls, output_panel, runner, toprow
 from modules.ui.common import error_html, format_seconds, models_unavailable_message
 from modules.ui.context import PasteField, SendTarget, UiContext
 from modules.ui.paste import override_field, overrides_from_entries, wire_paste_button
@@ -105,6 +105,7 @@ def prompt_params(backend: Any, values: dict[Any, Any], row: toprow.Toprow, over
 def build(ctx: UiContext, demo: gr.Blocks) -> None:
     backend = ctx.backend
     row = toprow.build(backend, TAB)
+    networks = extra_networks.build(backend, TAB)
     with gr.Row(elem_id=f"{TAB}_extra_tabs", equal_height=False):
         with gr.Column(scale=1, elem_id=f"{TAB}_settings"):
             controls = gen_controls.build(backend, TAB, with_hires=True)
@@ -148,3 +149,4 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     )
     wire_paste_button(ctx, row.paste, row.prompt, target)
     toprow.wire_page_load(backend, demo, row)
+    extra_networks.wire_page_load(backend, TAB, demo, networks)

@@ -64,8 +64,10 @@ def token_count_text(backend: Any, text: str) -> str:
     current = getattr(models, "current", None) if models is not None else None
     if current is None:
         return f'<span class="token-counter" title="load a checkpoint to count tokens">–/{DEFAULT_TOKEN_LIMIT}</span>'
+    from modules.processing.prompt_parser import extract_extra_networks
+
     try:
-        used, limit = current.conditioner.count_tokens(text or "")
+        used, limit = current.conditioner.count_tokens(extract_extra_networks(text or "")[0])  # tags: no tokens
     except Exception as error:  # noqa: BLE001 - the counter is a hint; it must never break typing
         log.debug("Token counting failed: %s", error)
         return f'<span class="token-counter">?/{DEFAULT_TOKEN_LIMIT}</span>'
