@@ -26,6 +26,7 @@ from modules.ui.common import (
     text_html,
     tool_button,
 )
+from modules.ui import zip_output
 from modules.ui.context import UiContext
 from modules.ui.save_log import open_folder, output_folder, save_to_log
 
@@ -125,6 +126,7 @@ def build(ctx: UiContext, tab: str, send_buttons: bool = True) -> OutputPanel:
         with gr.Row(elem_id=f"image_buttons_{tab}", elem_classes=["image-buttons"]):
             folder_button = tool_button(FOLDER_SYMBOL, f"{tab}_open_folder")
             save_button = tool_button(SAVE_SYMBOL, f"save_{tab}")
+            zip_button = zip_output.build(tab)
             send_img2img = tool_button(SEND_IMG2IMG_SYMBOL, f"{tab}_send_to_img2img", visible=send_buttons)
             send_inpaint = tool_button(SEND_INPAINT_SYMBOL, f"{tab}_send_to_inpaint", visible=send_buttons)
             send_extras = tool_button(SEND_EXTRAS_SYMBOL, f"{tab}_send_to_extras", visible=send_buttons)
@@ -153,6 +155,7 @@ def build(ctx: UiContext, tab: str, send_buttons: bool = True) -> OutputPanel:
         message,
     )
     _wire(ctx, panel)
+    zip_output.wire(ctx.backend, zip_button, panel.result, panel.download, panel.message)
     return panel
 
 
