@@ -55,6 +55,9 @@ def create_app(backend):
         from modules.ui.extra_networks import mount_routes as mount_extra_networks_routes
 
         mount_extra_networks_routes(app, backend)  # card pictures, before Gradio takes the rest of the paths
+        from modules.sysinfo import mount_routes as mount_sysinfo_routes
+
+        mount_sysinfo_routes(app, backend)  # Settings → Sysinfo's download
 
         from modules.settings.cli import parse_credentials
         from modules.ui.blocks import build_ui, page_assets

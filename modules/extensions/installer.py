@@ -214,8 +214,9 @@ def install_from_url(
         git.Repo.clone_from(url, staging, multi_options=options)
     except git.GitCommandError as error:
         shutil.rmtree(staging, ignore_errors=True)
-        detail = (error.stderr or str(error)).strip().splitlines()
-        raise ValueError(f"git clone failed: {detail[-1] if detail else error}") from error
+        from modules.extensions.network_errors import download_failure
+
+        raise ValueError(download_failure("git clone", url, error.stderr or str(error))) from error
     extensions_dir.mkdir(parents=True, exist_ok=True)
     shutil.move(str(staging), str(target))
     return target

@@ -137,3 +137,10 @@ def build_extensions_tab(backend: Any) -> None:
                 )
 
             install.click(do_install, [url, branch, dirname], [result, table, enabled])
+
+        from modules.ui import extensions_more_tabs
+
+        with gr.Tab("Available", id="extensions_available_tab", elem_id="extensions_available_tab"):
+            extensions_more_tabs.build_available(manager)
+        with gr.Tab("Backup/Restore", id="extensions_backup_tab", elem_id="extensions_backup_tab"):
+            extensions_more_tabs.build_backup(backend, manager, allowed)

@@ -81,6 +81,10 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
                             )
                 columns[section.id] = column
 
+    from modules.ui import settings_pages
+
+    settings_pages.build(backend, demo)  # Defaults, Sysinfo, Actions
+
     def matches(option, query: str) -> bool:
         return (
             not query
