@@ -53,6 +53,8 @@ class MergeRequest:
     custom_name: str = ""
     discard_weights: str = ""  # regex: matching keys are left out of the result
     save_metadata: bool = True
+    config_source: str = "A, B or C"  # Copy config from: A, B or C / B / C / Don't
+    bake_in_vae: Path | None = None  # a VAE file whose weights replace the result's first_stage_model
 
     def needed_models(self) -> tuple[bool, bool]:
         """(needs B, needs C) for the method."""
@@ -148,12 +150,22 @@ def merge_checkpoints(
         for file in files:
             if file is not None:
                 file.close()
+    if request.bake_in_vae is not None:
+        from modules.merger_extras import BakeVaeError, bake_in_vae, vae_tensors
+
+        try:
+            bake_in_vae(result, vae_tensors(Path(request.bake_in_vae), allow_unsafe_pickle), request.save_as_half)
+        except BakeVaeError as error:
+            raise MergeError(str(error)) from None
     path = output_path(request, suffix)
     if path.resolve() in {Path(p).resolve() for p in (request.primary, request.secondary, request.tertiary) if p}:
         raise MergeError(f"The result would overwrite an input model ({path.name}); choose another Custom Name")
     metadata = _metadata(request) if request.save_metadata else {}
     _write(result, path, request.checkpoint_format, metadata)
     log.info("Merged checkpoint saved to %s", path)
+    from modules.merger_extras import copy_config
+
+    copy_config(request.config_source, path, request.primary, request.secondary, request.tertiary)
     return path
 
 
@@ -213,6 +225,7 @@ def _metadata(request: MergeRequest) -> dict[str, str]:
         "save_as_half": request.save_as_half,
         "custom_name": request.custom_name,
         "discard_weights": request.discard_weights,
+        "bake_in_vae": Path(request.bake_in_vae).name if request.bake_in_vae else "None",
     }
     return {
         "format": "pt",

@@ -11,16 +11,29 @@ from typing import Any
 import gradio as gr
 
 from modules.merger import FORMATS, METHODS, MergeRequest, merge_checkpoints
+from modules.merger_extras import CONFIG_SOURCES
 from modules.ui import runner
 from modules.ui.common import REFRESH_SYMBOL, error_html, info_html, tool_button
 from modules.ui.context import UiContext
 
 log = logging.getLogger(__name__)
 
+NO_VAE = "None"
+
 
 def checkpoint_titles(backend: Any) -> list[str]:
     models = backend.models
     return [info.title for info in models.checkpoints()] if models is not None else []
+
+
+def vae_names(backend: Any) -> list[str]:
+    models = backend.models
+    return [info.name for info in models.vaes()] if models is not None else []
+
+
+def merge_output_dir(paths: Any) -> Path:
+    """Where A1111 saves merges: ``--ckpt-dir`` when given, else models/Stable-diffusion."""
+    return paths.checkpoints[-1]
 
 
 def build(ctx: UiContext, demo: gr.Blocks) -> None:
@@ -60,6 +73,19 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     elem_id="modelmerger_checkpoint_format",
                 )
                 save_as_half = gr.Checkbox(value=False, label="Save as float16", elem_id="modelmerger_save_as_half")
+            with gr.Row():
+                config_source = gr.Radio(
+                    choices=list(CONFIG_SOURCES),
+                    value=CONFIG_SOURCES[0],
+                    label="Copy config from",
+                    elem_id="modelmerger_config_method",
+                )
+                bake_in_vae = gr.Dropdown(
+                    choices=[NO_VAE, *vae_names(backend)],
+                    value=NO_VAE,
+                    label="Bake in VAE",
+                    elem_id="modelmerger_bake_in_vae",
+                )
             discard = gr.Textbox(label="Discard weights with matching name", elem_id="modelmerger_discard_weights")
             save_metadata = gr.Checkbox(value=True, label="Save metadata", elem_id="modelmerger_save_metadata")
             with gr.Row():
@@ -78,9 +104,9 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         if backend.models is not None:
             backend.models.refresh()
         titles = checkpoint_titles(backend)
-        return [gr.update(choices=titles) for _ in dropdowns]
+        return [gr.update(choices=titles) for _ in dropdowns] + [gr.update(choices=[NO_VAE, *vae_names(backend)])]
 
-    refresh.click(refreshed_lists, None, dropdowns, show_progress="hidden")
+    refresh.click(refreshed_lists, None, [*dropdowns, bake_in_vae], show_progress="hidden")
     demo.load(
         lambda: [gr.update(choices=checkpoint_titles(backend)) for _ in dropdowns],
         None,
@@ -97,6 +123,14 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             raise ValueError(f"Checkpoint {title!r} not found; press {REFRESH_SYMBOL} to refresh the list")
         return Path(info.path)
 
+    def vae_path(name: str | None) -> Path | None:
+        if not name or name == NO_VAE:
+            return None
+        info = next((vae for vae in backend.models.vaes() if vae.name == name), None)
+        if info is None:
+            raise ValueError(f"VAE {name!r} not found in the VAE folder")
+        return Path(info.path)
+
     def submit(values: dict[Any, Any]):
         request = MergeRequest(
             primary=path_of(values[primary]),
@@ -106,7 +140,9 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             multiplier=float(values[multiplier]),
             save_as_half=bool(values[save_as_half]),
             checkpoint_format=values[checkpoint_format],
-            output_dir=backend.paths.checkpoints[0],
+            output_dir=merge_output_dir(backend.paths),
+            config_source=values[config_source],
+            bake_in_vae=vae_path(values[bake_in_vae]),
             custom_name=values[custom_name] or "",
             discard_weights=values[discard] or "",
             save_metadata=bool(values[save_metadata]),
@@ -161,6 +197,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         custom_name,
         discard,
         save_metadata,
+        config_source,
+        bake_in_vae,
     }
     merge.click(
         run,
