@@ -109,3 +109,15 @@ def test_preview_route_serves_only_model_folder_pictures(server):
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(f"{server.url}/sd_extra_networks/thumb?filename={name}")
         assert caught.value.code == 404
+
+
+def test_unknown_lora_warns_in_the_result(server, page):
+    page.goto(server.url)
+    page.locator("#model_status").get_by_text("Loaded").wait_for(timeout=90_000)
+    page.locator("#txt2img_prompt textarea").fill("a cat <lora:nosuch:1>")
+    for name, value in (("steps", 1), ("width", 64), ("height", 64)):
+        box = page.locator(f"#txt2img_{name} input[type=number]")
+        box.fill(str(value))
+        box.press("Enter")
+    page.locator("#txt2img_generate").click()
+    page.locator("#html_log_txt2img").get_by_text("Networks not found: nosuch").wait_for(timeout=120_000)
