@@ -72,6 +72,9 @@ def create_app(backend):
             theme=assets.theme,
             allowed_paths=[str(backend.paths.outputs)],
         )
+    from modules.api.auth import install_auth
+
+    install_auth(app, flags)  # one login for the page, the API and extension routes (see api/auth.py)
     extensions = backend.services.get("extensions")
     if extensions is not None:
         extensions.app_started(None if flags.nowebui else demo, app)

@@ -15,6 +15,10 @@ RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resiz
 INPAINTING_FILL = ("fill", "original", "latent noise", "latent nothing")
 MASK_MODES = ("Inpaint masked", "Inpaint not masked")
 INPAINT_AREAS = ("Whole picture", "Only masked")
+# Longer prompts only add 75-token chunks that dilute each other (A1111 has no limit; a 5 MB prompt ties the
+# worker up for minutes in tokenisation), so they are refused before the job is queued.
+MAX_PROMPT_CHARS = 32768
+PROMPT_FIELDS = ("prompt", "negative_prompt", "hr_prompt", "hr_negative_prompt")
 
 
 class InvalidParams(ValueError):
@@ -95,6 +99,10 @@ class GenerationParams:
         """Fail early, naming the field, for values the core cannot run."""
         if self.mode not in ("txt2img", "img2img"):
             raise InvalidParams(f"mode must be txt2img or img2img, not {self.mode!r}")
+        for name in PROMPT_FIELDS:
+            length = len(getattr(self, name) or "")
+            if length > MAX_PROMPT_CHARS:
+                raise InvalidParams(f"{name} is {length} characters long; at most {MAX_PROMPT_CHARS} are accepted")
         for name in ("width", "height"):
             value = getattr(self, name)
             if not 64 <= value <= 2048 or value % 8:

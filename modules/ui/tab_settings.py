@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from modules.settings.registry import FrozenSettingsError
+from modules.settings.registry import FrozenSettingsError, LockedSettingError
 from modules.ui.common import describe_error, error_html, info_html
 from modules.ui.settings_widgets import option_component, refreshed
 
@@ -77,7 +77,12 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
                     for option in ordered:
                         if option.section.id == section.id:
                             components.append(
-                                option_component(option, settings.get(option.key), not frozen, backend=backend)
+                                option_component(
+                                    option,
+                                    settings.get(option.key),
+                                    not frozen and option.key not in settings.locked,
+                                    backend=backend,
+                                )
                             )
                 columns[section.id] = column
 
@@ -106,8 +111,8 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
     def apply(*values):
         try:
             changed = settings.update({option.key: value for option, value in zip(ordered, values)})
-        except FrozenSettingsError as error:
-            return error_html(str(error))
+        except (FrozenSettingsError, LockedSettingError) as error:
+            return error_html(f"Not applied: {error}")
         except ValueError as error:
             return error_html(f"Not applied: {describe_error(error)}")
         if not changed:

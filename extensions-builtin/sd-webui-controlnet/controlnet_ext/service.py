@@ -82,6 +82,7 @@ class ControlNetService:
                 section,
                 "textbox",
                 restrict_api=True,
+                is_path=True,
             )
         )
         opts.add_option(
@@ -92,6 +93,7 @@ class ControlNetService:
                 section,
                 "textbox",
                 restrict_api=True,
+                is_path=True,
                 info="default: the extension's annotator/downloads folder",
             )
         )
