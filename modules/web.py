@@ -40,8 +40,14 @@ def create_app(backend):
     @app.get("/webui/status", include_in_schema=False)
     def status():
         """What the top bar shows, for scripts and benchmarks that wait for the start-up model."""
+        from modules.ui.topbar import is_busy
+
         models = backend.models
-        return {"status": backend.status, "model_loaded": bool(models is not None and models.current is not None)}
+        return {
+            "status": backend.status,
+            "model_loaded": bool(models is not None and models.current is not None),
+            "busy": is_busy(backend),  # the page polls every second while busy, rarely otherwise
+        }
 
     if flags.api or flags.nowebui:
         from modules.api.routes import mount_api
