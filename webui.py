@@ -39,12 +39,9 @@ def build_backend(flags):
     from modules.extensions.manager import install_extensions
 
     install_extensions(backend)
-    from modules.settings.locks import locked_settings
+    from modules.guards import install_guards
 
-    settings.locked = locked_settings(registry, flags)
-    before = settings.load_warning
-    if settings.validate_stored():  # extensions' options are declared now: check their stored values too
-        backend.warnings = [w for w in backend.warnings if w != before] + [settings.load_warning or ""]
+    install_guards(backend)  # locked settings, extension options validated, decoded-image size limit
     from modules.localization.service import install_localization
 
     install_localization(backend)

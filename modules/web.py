@@ -10,6 +10,12 @@ import logging
 log = logging.getLogger(__name__)
 
 
+def is_busy(backend) -> bool:
+    """True while the page should follow the status closely: start-up, a queued or running job."""
+    jobs = backend.jobs
+    return not backend.wait_ready(0) or jobs.current is not None or jobs.pending_count() > 0
+
+
 def create_app(backend):
     from fastapi import FastAPI, Request
     from fastapi.responses import RedirectResponse
@@ -40,8 +46,6 @@ def create_app(backend):
     @app.get("/webui/status", include_in_schema=False)
     def status():
         """What the top bar shows, for scripts and benchmarks that wait for the start-up model."""
-        from modules.ui.topbar import is_busy
-
         models = backend.models
         return {
             "status": backend.status,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from pathlib import Path
 
 from modules.settings.cli import is_non_local
 
@@ -42,3 +43,36 @@ def locked_settings(options: Iterable, flags: argparse.Namespace) -> dict[str, s
                 "(--listen/--server-name) unless it runs with --enable-insecure-extension-access"
             )
     return locks
+
+
+def folders_locked(flags: argparse.Namespace) -> bool:
+    """True when typed-in server folders (batch from directory) are limited to the allowed roots."""
+    if getattr(flags, "hide_ui_dir_config", False):
+        return True
+    return is_non_local(flags) and not getattr(flags, "enable_insecure_extension_access", False)
+
+
+def allowed_roots(paths) -> list[Path]:
+    """The data folder and every folder the command line named (models, checkpoints, VAE, LoRA...)."""
+    roots = [paths.data, paths.models, *paths.checkpoints, *paths.vae, paths.lora, paths.embeddings, paths.outputs]
+    return list(dict.fromkeys(Path(root).resolve() for root in roots))
+
+
+def check_folder(text: str, paths, flags: argparse.Namespace, what: str = "folder") -> Path:
+    """The folder a user typed, relative ones taken inside the data folder; ValueError with the reason when it
+    lies outside the allowed roots while folders are locked (``--listen`` without
+    ``--enable-insecure-extension-access``, or ``--hide-ui-dir-config``)."""
+    if "\x00" in text:
+        raise ValueError(f"{what} {text!r} contains a NUL character")
+    folder = Path(text.strip())
+    if not folder.is_absolute():
+        folder = Path(paths.data) / folder
+    if folders_locked(flags):
+        resolved = folder.resolve()
+        roots = allowed_roots(paths)
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise ValueError(
+                f"{what} {text.strip()!r} is outside the folders this server may use "
+                f"({', '.join(str(root) for root in roots[:2])}...): the server is reachable from other machines"
+            )
+    return folder

@@ -31,6 +31,12 @@ def _structural_values(settings) -> dict:
     }
 
 
+def _lock_note(option, locked: dict[str, str]) -> dict[str, str]:
+    """A locked setting says why it cannot be changed, in place of its usual help text."""
+    reason = locked.get(option.key)
+    return {"info": f"Read-only: {reason}"} if reason else {}
+
+
 def _ordered_sections(sections):
     rank = {name: index for index, name in enumerate(CATEGORY_ORDER)}
     return sorted(sections, key=lambda section: rank.get(section.category, len(rank)))
@@ -82,6 +88,7 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
                                     settings.get(option.key),
                                     not frozen and option.key not in settings.locked,
                                     backend=backend,
+                                    **_lock_note(option, settings.locked),
                                 )
                             )
                 columns[section.id] = column

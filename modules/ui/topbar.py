@@ -104,12 +104,6 @@ def build(backend: Any, demo: gr.Blocks) -> dict[str, Any]:
     return components
 
 
-def is_busy(backend: Any) -> bool:
-    """True while the page should follow the status closely: start-up, a queued or running job."""
-    jobs = backend.jobs
-    return not backend.wait_ready(0) or jobs.current is not None or jobs.pending_count() > 0
-
-
 def _checkpoint_signature(backend: Any) -> tuple:
     models = backend.models
     if models is None:
