@@ -135,3 +135,44 @@ def test_file_name_patterns_stay_inside_the_output_folder(tmp_path, pattern):
     assert path.resolve().is_relative_to(out.resolve()) and path.is_file()
     assert "\x00" not in str(path)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == [path]
+
+
+def test_language_files_of_any_shape_are_skipped_with_a_reason(tmp_path):
+    from modules.localization.catalog import LanguageFileError, read_language_file
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200000 + "]" * 200000, encoding="utf-8")
+    with pytest.raises(LanguageFileError, match="nested too deeply"):
+        read_language_file(deep)
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"Generate": "' + "x" * (17 * 1024 * 1024) + '"}', encoding="utf-8")
+    with pytest.raises(LanguageFileError, match="bytes, more than"):
+        read_language_file(huge)
+
+
+def test_styles_csv_with_huge_fields_or_size_is_logged_not_fatal(tmp_path, caplog):
+    from modules.processing.styles import StyleDatabase
+
+    big_field = tmp_path / "styles.csv"
+    big_field.write_text('name,prompt,negative_prompt\nok,"' + "x" * 300000 + '",\n', encoding="utf-8")
+    database = StyleDatabase(big_field)
+    database.reload()
+    assert database.names() == [] and "Could not read styles file" in caplog.text
+    huge = tmp_path / "huge.csv"
+    huge.write_text("name,prompt,negative_prompt\n" + "s,p,n\n" * (3 * 1024 * 1024), encoding="utf-8")
+    database = StyleDatabase(huge)
+    database.reload()
+    assert database.names() == []
+
+
+def test_malformed_exif_and_novelai_comments_read_as_no_infotext():
+    from PIL import Image
+
+    from modules.images.metadata import read_infotext
+
+    image = Image.new("RGB", (4, 4))
+    image.info["exif"] = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff" + b"\x00" * 7
+    assert read_infotext(image)[0] in (None, "")
+    image = Image.new("RGB", (4, 4))
+    image.info.update({"Software": "NovelAI", "Description": "d", "Comment": "[" * 100000})
+    assert read_infotext(image)[0] is None
