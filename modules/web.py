@@ -85,6 +85,9 @@ def create_app(backend):
     from modules.api.auth import install_auth
 
     install_auth(app, flags)  # one login for the page, the API and extension routes (see api/auth.py)
+    from modules.api.body_limit import BodyLimitMiddleware
+
+    app.add_middleware(BodyLimitMiddleware)
     extensions = backend.services.get("extensions")
     if extensions is not None:
         extensions.app_started(None if flags.nowebui else demo, app)

@@ -220,3 +220,17 @@ def test_extras_batch_from_directory_is_limited_with_listen(tmp_path):
         check_folder("../../..", backend.paths, backend.flags, "Input directory")
     local, _ = build(tmp_path / "local")
     assert str(check_folder("/etc", local.paths, local.flags)) == "/etc"  # a local user may use any folder
+
+
+def test_an_oversized_body_is_413_before_it_is_read(tmp_path):
+    from modules.api.body_limit import MAX_BODY_BYTES
+
+    backend, app = build(tmp_path)
+    with TestClient(app) as client:
+        answer = client.post(
+            "/sdapi/v1/png-info",
+            content=b"{}",
+            headers={"content-type": "application/json", "content-length": str(MAX_BODY_BYTES + 1)},
+        )
+        assert answer.status_code == 413 and "larger than" in answer.json()["detail"]
+        assert client.post("/sdapi/v1/png-info", json={"image": png_b64(8, 8)}).status_code == 200
