@@ -32,6 +32,8 @@ def test_scanner_finds_what_a1111s_expression_finds():
         'k: "x, ' * 9000,  # every value opens a quote that never closes
         "Steps: 1, " * 6000,  # many fields
         "ab-" * 21000 + ":",
+        "(a" * 130000,  # every bracket left open: quadratic in A1111's emphasis parser
+        "b:" * 130000,
     ],
 )
 def test_hostile_infotexts_parse_quickly(text):

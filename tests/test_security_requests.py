@@ -94,6 +94,8 @@ def test_a_huge_prompt_is_refused_before_the_queue(api):
     answer = api.post("/sdapi/v1/txt2img", json={"prompt": "a " * 2_500_000, "steps": 1, "width": 64, "height": 64})
     assert answer.status_code == 422 and "prompt is 5000000 characters" in answer.json()["detail"]
     assert time.perf_counter() - started < 10
+    brackets = api.post("/sdapi/v1/txt2img", json={"prompt": "(a" * 16000, "steps": 1, "width": 64, "height": 64})
+    assert brackets.status_code == 422 and "16000 brackets" in brackets.json()["detail"]
 
 
 @pytest.mark.parametrize(

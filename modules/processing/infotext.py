@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from modules.processing.params import prompt_problem
 from modules.processing.prompt_parser import parse_prompt_attention
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ _KEY_RUN = re.compile(r"[\w \-/]*")
 _WORD_CHAR = re.compile(r"\w")
 _QUOTED = re.compile(r'"(?:\\.|[^\\"])+"')
 _UNQUOTED = re.compile(r"[^,]*")
-MAX_INFOTEXT_CHARS = 65536  # a real infotext is a few KB; longer text is refused before any parsing
+MAX_INFOTEXT_CHARS = 262144  # room for four prompts at their cap (params.MAX_PROMPT_CHARS) and the values
 _IMAGE_SIZE = re.compile(r"^(\d+)x(\d+)$")
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?$")
@@ -264,6 +265,15 @@ class InfotextTooLongError(ValueError):
     """An infotext longer than ``MAX_INFOTEXT_CHARS``: refused instead of parsed (a request-size guard)."""
 
 
+def _uses_emphasis(prompt: str, negative_prompt: str) -> bool:
+    """Whether either prompt weights any text; prompts a generation would refuse (too long, too many
+    brackets: quadratic to parse) are not looked into."""
+    if prompt_problem("prompt", prompt) or prompt_problem("negative_prompt", negative_prompt):
+        return False
+    weights = parse_prompt_attention(prompt) + parse_prompt_attention(negative_prompt)
+    return any(weight != 1.0 and piece != "BREAK" for piece, weight in weights)
+
+
 def parse_infotext(
     text: str,
     *,
@@ -345,8 +355,7 @@ def parse_infotext(
         res["Cache FP16 weight for LoRA"] = False
     _restore_old_hires_fix(res, use_old_hires_size)
 
-    weights = parse_prompt_attention(prompt) + parse_prompt_attention(negative_prompt)
-    if "Emphasis" not in res and any(weight != 1.0 and piece != "BREAK" for piece, weight in weights):
+    if "Emphasis" not in res and _uses_emphasis(prompt, negative_prompt):
         res["Emphasis"] = "Original"
     if "Refiner switch by sampling steps" not in res:
         res["Refiner switch by sampling steps"] = False

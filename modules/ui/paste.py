@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from modules.processing.infotext import parse_infotext
+from modules.processing.infotext import InfotextTooLongError, parse_infotext
 from modules.ui.context import PasteField, SendTarget, UiContext
 
 log = logging.getLogger(__name__)
@@ -27,9 +27,14 @@ def parse(backend: Any, text: str) -> dict[str, Any]:
 
     database = styles(backend)
     database.reload()
-    return parse_infotext(
-        text, styles=database, infotext_styles=backend.settings.get("infotext_styles", "Apply if any") or "Apply if any"
-    )
+    try:
+        return parse_infotext(
+            text,
+            styles=database,
+            infotext_styles=backend.settings.get("infotext_styles", "Apply if any") or "Apply if any",
+        )
+    except InfotextTooLongError as error:
+        raise gr.Error(str(error)) from error
 
 
 def _is_update(value: Any) -> bool:
