@@ -236,3 +236,32 @@ def test_an_oversized_body_is_413_before_it_is_read(tmp_path):
         )
         assert answer.status_code == 413 and "larger than" in answer.json()["detail"]
         assert client.post("/sdapi/v1/png-info", json={"image": png_b64(8, 8)}).status_code == 200
+
+
+def test_bad_settings_neither_stop_start_up_nor_fail_jobs(tmp_path):
+    import json
+
+    data = tmp_path / "bad-settings"
+    write_checkpoint("sd15_tiny", data / "models" / "Stable-diffusion" / "tiny.safetensors")
+    bad = {
+        "disabled_extensions": 7,
+        "samples_format": 5,
+        "jpeg_quality": "abc",
+        "CLIP_stop_at_last_layers": "x",
+        "control_net_unit_count": "many",  # declared by an extension, checked once it is loaded
+        "outdir_samples": {"a": 1},
+    }
+    (data / "config.json").write_text(json.dumps(bad), encoding="utf-8")
+    backend, app = build(data)
+    banner = " ".join(backend.warnings)
+    for key in bad:
+        assert key in banner, key
+    assert list(data.glob("config.json.bak-*"))
+    backend.start_background_init(load_model=True)
+    assert backend.wait_ready(120)
+    with TestClient(app) as client:
+        answer = client.post(
+            "/sdapi/v1/txt2img", json={"prompt": "a", "steps": 1, "width": 64, "height": 64, "save_images": True}
+        )
+        assert answer.status_code == 200, answer.text
+    assert list((data / "outputs").rglob("*.png"))
