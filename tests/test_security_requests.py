@@ -4,6 +4,7 @@ reproducers replayed through the HTTP API with a tiny checkpoint."""
 from __future__ import annotations
 
 import base64
+import io
 import resource
 import struct
 import threading
@@ -265,3 +266,15 @@ def test_bad_settings_neither_stop_start_up_nor_fail_jobs(tmp_path):
         )
         assert answer.status_code == 200, answer.text
     assert list((data / "outputs").rglob("*.png"))
+
+
+def test_page_uploads_are_bounded_by_pillows_limit_set_from_the_setting(tmp_path):
+    from PIL import Image
+
+    backend, _app = build(tmp_path)
+    bomb = base64.b64decode(png_claiming(13000, 13000))
+    with pytest.raises(Image.DecompressionBombError):  # what Gradio's own upload decoding meets
+        Image.open(io.BytesIO(bomb))
+    backend.settings.set("max_image_pixels", 13000 * 13000)
+    Image.open(io.BytesIO(bomb)).close()  # the header is accepted now (the pixels are never decoded here)
+    backend.settings.set("max_image_pixels", 6144 * 6144)
