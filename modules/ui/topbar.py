@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from modules.settings.registry import FrozenSettingsError
+from modules.settings.registry import FrozenSettingsError, LockedSettingError
 from modules.ui.common import REFRESH_SYMBOL, describe_error, tool_button
 from modules.ui.settings_widgets import option_choices, option_component, refreshed
 
@@ -153,7 +153,7 @@ def _apply_quicksetting(backend: Any, key: str):
     def apply(value: Any):
         try:
             backend.settings.set(key, value)
-        except (FrozenSettingsError, ValueError) as error:
+        except (FrozenSettingsError, LockedSettingError, ValueError) as error:
             return refreshed(
                 backend.settings.registry[key], backend.settings.get(key), backend
             ), f"{key}: not changed: {describe_error(error)}"
