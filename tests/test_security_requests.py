@@ -278,3 +278,12 @@ def test_page_uploads_are_bounded_by_pillows_limit_set_from_the_setting(tmp_path
     backend.settings.set("max_image_pixels", 13000 * 13000)
     Image.open(io.BytesIO(bomb)).close()  # the header is accepted now (the pixels are never decoded here)
     backend.settings.set("max_image_pixels", 6144 * 6144)
+
+
+def test_finished_api_jobs_let_go_of_their_images(api):
+    answer = api.post("/sdapi/v1/txt2img", json={"prompt": "a", "steps": 1, "width": 64, "height": 64})
+    assert answer.status_code == 200 and answer.json()["images"]
+    last = api.backend.jobs.last
+    assert last.done and last.result is None and last.progress().preview is None
+    extras = api.post("/sdapi/v1/extra-single-image", json={"image": png_b64(16, 16), "upscaler_1": "Lanczos"})
+    assert extras.status_code == 200 and api.backend.jobs.last.result is None

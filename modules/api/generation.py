@@ -250,4 +250,6 @@ def generate(backend: Any, request: GenerationRequest) -> dict[str, Any]:
     if isinstance(request, Img2ImgRequest) and not request.include_init_images:
         parameters["init_images"] = None
         parameters["mask"] = None
-    return {"images": images, "parameters": parameters, "info": processed.js()}
+    info = processed.js()
+    job.release()  # the images are encoded: let the finished job (kept for /progress) free them
+    return {"images": images, "parameters": parameters, "info": info}
