@@ -39,6 +39,9 @@ def build_backend(flags):
     from modules.extensions.manager import install_extensions
 
     install_extensions(backend)
+    from modules.guards import install_guards
+
+    install_guards(backend)  # locked settings, extension options validated, decoded-image size limit
     from modules.localization.service import install_localization
 
     install_localization(backend)

@@ -18,7 +18,7 @@ from modules.api.request_infotext import apply_infotext
 from modules.jobs.queue import JobInterrupted
 from modules.processing.params import GenerationParams, Processed
 from modules.processing.samplers import find_schedule, resolve_sampler
-from modules.settings.registry import FrozenSettingsError
+from modules.settings.registry import FrozenSettingsError, LockedSettingError
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ def _settle_overrides(backend: Any, request: GenerationRequest, params: Generati
     if request.override_settings_restore_afterwards is False and params.override_settings:
         try:
             backend.settings.update(params.override_settings, save=False)
-        except FrozenSettingsError:
+        except (FrozenSettingsError, LockedSettingError):
             pass
 
 
@@ -250,4 +250,6 @@ def generate(backend: Any, request: GenerationRequest) -> dict[str, Any]:
     if isinstance(request, Img2ImgRequest) and not request.include_init_images:
         parameters["init_images"] = None
         parameters["mask"] = None
-    return {"images": images, "parameters": parameters, "info": processed.js()}
+    info = processed.js()
+    job.release()  # the images are encoded: let the finished job (kept for /progress) free them
+    return {"images": images, "parameters": parameters, "info": info}

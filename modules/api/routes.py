@@ -15,7 +15,6 @@ from typing import Any
 
 from modules.api import catalog, control, generation, models, scripts, tools
 from modules.api import catalog_models as cm
-from modules.api.auth import ApiAuthMiddleware
 from modules.api.errors import ApiError, install_error_handlers
 from modules.models.safe_text import printable_tree
 
@@ -82,9 +81,7 @@ def mount_api(app: Any, backend: Any) -> None:
     from modules.settings.cli import build_parser, parse_credentials
 
     install_error_handlers(app)
-    credentials = parse_credentials(backend.flags.api_auth)
-    if credentials:
-        app.add_middleware(ApiAuthMiddleware, credentials=credentials, root=lambda: app)
+    credentials = parse_credentials(backend.flags.api_auth) or parse_credentials(backend.flags.gradio_auth)
     if backend.flags.api_log:
         app.add_middleware(ApiLogMiddleware)
 

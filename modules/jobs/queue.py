@@ -125,6 +125,13 @@ class Job:
             self._cond.wait_for(lambda: self._version != seen_version or self.done, timeout=timeout)
             return self._version
 
+    def release(self) -> None:
+        """Drop the result and the preview of a finished job whose caller has taken them."""
+        if self.done:
+            self.result = None
+            with self._cond:
+                self._progress.preview = None
+
     def wait(self, timeout: float | None = None) -> Any:
         """Block until the job ends; return its result or raise its error."""
         with self._cond:
@@ -166,8 +173,15 @@ class JobQueue:
         return job
 
     def run(self, task: Callable[[Job], Any], label: str = "job") -> Any:
-        """Submit and wait: for callers (API handlers) that have nothing to show meanwhile."""
-        return self.submit(task, label).wait()
+        """Submit and wait: for callers (API handlers) that have nothing to show meanwhile.
+
+        The result goes to the caller only: the finished job (kept as ``last`` for /progress) lets go of it
+        and of its preview, so large images are freed as soon as the caller is done with them."""
+        job = self.submit(task, label)
+        try:
+            return job.wait()
+        finally:
+            job.release()
 
     def position(self, job: Job) -> int:
         """0 when running or done, else 1 + the number of jobs ahead of it."""

@@ -48,7 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--enable-insecure-extension-access",
         action="store_true",
-        help="allow installing/enabling extensions even when the server is reachable from other machines",
+        help="allow installing/enabling extensions, and changing folder settings, even when the server is "
+        "reachable from other machines",
+    )
+    server.add_argument(
+        "--hide-ui-dir-config",
+        action="store_true",
+        help="folder settings cannot be changed from the page or the API (always on with --listen/--server-name)",
     )
 
     paths = parser.add_argument_group("paths")

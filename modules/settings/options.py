@@ -20,6 +20,7 @@ OPTION_MODULES = (
     "modules.upscaling.options",
     "modules.extensions.options",
     "modules.api.options",
+    "modules.settings.limit_options",
 )
 
 CORE_OPTIONS = [

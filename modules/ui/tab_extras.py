@@ -13,6 +13,8 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from modules.images.limits import check_size, max_pixels, open_limited
+from modules.settings.locks import check_folder
 from modules.ui import output_panel, runner
 from modules.ui.common import describe_error, error_html, format_seconds
 from modules.ui.context import SendTarget, UiContext
@@ -29,27 +31,34 @@ def upscaler_names(backend: Any) -> list[str]:
     return backend.upscalers().names()
 
 
-def _inputs(source: str, single: Any, files: Any, input_dir: str) -> list[tuple[Image.Image, str]]:
-    """(image, stem) pairs for the chosen source; ValueError tells the user what is missing."""
+def _inputs(backend: Any, source: str, single: Any, files: Any, input_dir: str) -> list[tuple[Any, str]]:
+    """(loader, stem) pairs for the chosen source; ValueError tells the user what is missing or refused.
+
+    Only the headers are read here (sizes checked against ``max_image_pixels``); each image is decoded when
+    its turn comes, so a batch never holds more than one source image in memory.
+    """
     if source == "single":
         if single is None:
             raise ValueError("Upload an image first.")
-        return [(single, "")]
+        check_size(single.width, single.height, max_pixels(backend.settings), "The image")
+        return [(lambda: single, "")]
     if source == "batch":
         paths = [Path(getattr(item, "name", item)) for item in files or []]
     else:
-        folder = Path((input_dir or "").strip())
-        if not str(folder) or not folder.is_dir():
-            raise ValueError(f"Input directory {str(folder)!r} does not exist on the server.")
+        folder = check_folder(input_dir or "", backend.paths, backend.flags, "Input directory")
+        if not (input_dir or "").strip() or not folder.is_dir():
+            raise ValueError(f"Input directory {(input_dir or '').strip()!r} does not exist on the server.")
         paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError("No images to process.")
-    pairs = []
+    limit = max_pixels(backend.settings)
     for path in paths:
-        with Image.open(path) as opened:
-            image = opened.copy()
-        pairs.append((image, path.stem))
-    return pairs
+        try:
+            with Image.open(path) as opened:  # the header only
+                check_size(opened.width, opened.height, limit, path.name)
+        except Image.DecompressionBombError as error:
+            raise ValueError(f"{path.name}: {error}") from error
+    return [(lambda path=path: open_limited(path, limit, path.name), path.stem) for path in paths]
 
 
 def build(ctx: UiContext, demo: gr.Blocks) -> None:
@@ -141,13 +150,17 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
 
         registry = backend.upscalers()
         custom_dir = (values[output_dir] or "").strip() if values[source] == "directory" else ""
-        folder = Path(custom_dir) if custom_dir else output_folder(backend, TAB)
+        folder = check_folder(custom_dir, backend.paths, backend.flags, "Output directory") if custom_dir else None
+        folder = folder or output_folder(backend, TAB)
+
+        keep_results = values[source] != "directory" or bool(values[show_results])
 
         def task(job):
-            shown, texts = [], []
-            for number, (picture, stem) in enumerate(pairs):
+            shown, texts, done = [], [], 0
+            for number, (load, stem) in enumerate(pairs):
                 if job.interrupted:
                     break
+                picture = load()
                 job.update(job_no=number, job_count=len(pairs), sampling_step=0, sampling_steps=0, textinfo="Upscaling")
 
                 def progress(done: int, total: int) -> None:
@@ -179,9 +192,12 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     short_filename=True,
                     save_to_dirs=False if custom_dir else None,
                 )
-                shown.append(result)
-                texts.append(result.info.get("postprocessing", "") or "")
-            if not shown:
+                done += 1
+                if keep_results:  # a folder run without "show results" keeps nothing in memory
+                    shown.append(result)
+                    texts.append(result.info.get("postprocessing", "") or "")
+                del picture, result
+            if not done:
                 from modules.jobs.queue import JobInterrupted
 
                 raise JobInterrupted("Interrupted before any image was finished")
@@ -201,7 +217,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
 
     def run(values: dict[Any, Any]):
         try:
-            pairs = _inputs(values[source], values[image], values[files], values[input_dir])
+            pairs = _inputs(backend, values[source], values[image], values[files], values[input_dir])
         except (ValueError, OSError) as error:
             yield {panel.message: error_html(describe_error(error))}
             return

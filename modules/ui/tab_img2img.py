@@ -16,6 +16,7 @@ import gradio as gr
 from PIL import Image
 
 from modules.processing.params import INPAINT_AREAS, INPAINTING_FILL, MASK_MODES, RESIZE_MODES, GenerationParams
+from modules.settings.locks import check_folder
 from modules.ui import gen_controls, img2img_inputs, output_panel, runner, toprow
 from modules.ui.common import (
     SWAP_SYMBOL,
@@ -346,6 +347,12 @@ def _run_batch(
     backend = ctx.backend
     started = time.perf_counter()
     try:
+        folders = [(inputs.batch_output_dir, "Output directory"), (inputs.batch_mask_dir, "Mask directory")]
+        if values.get(inputs.batch_source) == "directory":
+            folders.append((inputs.batch_input_dir, "Input directory"))
+        for component, label in folders:  # with --listen only the data folder and the command line's folders
+            if (values.get(component) or "").strip():
+                check_folder(values[component], backend.paths, backend.flags, label)
         files = img2img_inputs.batch_files(values, inputs)
         base = make_params()
     except ValueError as error:
