@@ -36,8 +36,8 @@ def pil_to_tensor(images: list[Image.Image]) -> torch.Tensor:
 
 
 def tensor_to_pil(pixels: torch.Tensor) -> list[Image.Image]:
-    """Decoded images ``[B, 3, H, W]`` in [0, 1] → 8-bit RGB PIL images."""
-    array = pixels.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    """Decoded images ``[B, 3, H, W]`` in [0, 1] → 8-bit RGB PIL images, truncating as A1111 does."""
+    array = pixels.clamp(0, 1).to(torch.float32).mul(255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(image) for image in array]
 
 
