@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from modules.models.sd_model import Conditioning
 from modules.processing import sampler_options
+from modules.processing.brownian import BrownianNoise
 from modules.processing.hooks import (
     AfterCFGParams,
     CFGDenoisedParams,
@@ -255,6 +256,8 @@ def sample(
     add_time_ids: torch.Tensor | None = None,
     negative_add_time_ids: torch.Tensor | None = None,
     noise_fn: NoiseFn | None = None,
+    noise_seeds: Sequence[int] | None = None,
+    noise_source: str = "CPU",
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     settings: Any = None,
@@ -274,8 +277,10 @@ def sample(
     at the end. ``image_conditioning`` ([B, 5, h, w]: mask, masked-image latents) is concatenated to the UNet
     input for 9-channel inpainting models. SDXL UNets need ``add_time_ids`` ([B or 1, 6]) and pooled
     embeddings in the conditionings. ``noise_fn(shape)`` supplies the per-image seeded noise of ancestral and
-    SDE steps. ``should_stop()`` is checked after every step; when it is true the loop ends and returns the
-    last denoised estimate. ``extra_generation_params`` (if given) receives A1111's extra infotext keys.
+    SDE steps; with ``noise_seeds`` (one per image) the SDE samplers draw from per-image Brownian trees as A1111
+    does (``noise_source``: the "RNG" setting). ``should_stop()`` is checked after every step; when it is true
+    the loop ends and returns the last denoised estimate. ``extra_generation_params`` (if given) receives
+    A1111's extra infotext keys.
     """
     info = find_sampler(sampler) if isinstance(sampler, str) else sampler
     hooks = hooks or HookRegistry()
@@ -301,6 +306,7 @@ def sample(
     if total < 1:
         raise SamplerError(f"Nothing to sample: {steps} steps at denoising strength {denoising_strength}")
     sigmas = _build_schedule(info, schedule_key, total, model_sigmas, opt, is_sdxl, extras)
+    full_sigmas = sigmas  # A1111 spans the Brownian tree over the whole schedule, also for img2img
     if is_img2img:
         sigmas = sigmas[total - t_enc - 1 :]
 
@@ -364,6 +370,8 @@ def sample(
         return noise_fn(like.shape).to(like.device, like.dtype)
 
     stepper = make_stepper(info.algorithm, denoiser, sigmas, draw_noise, params)
+    if info.options.get("brownian_noise") and noise_seeds is not None:
+        stepper.brownian = BrownianNoise(x, full_sigmas, noise_seeds, noise_source)
     denoiser.total_steps = stepper.total_steps
     x = _loop(stepper, denoiser, x, sampling, hooks, progress, should_stop, console_progress)
     if denoiser.skipped_early_cond:

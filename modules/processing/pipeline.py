@@ -301,6 +301,8 @@ def _sample(
         add_time_ids=time_ids[0],
         negative_add_time_ids=time_ids[1],
         noise_fn=lambda shape: rng.next(),
+        noise_seeds=p.seeds,
+        noise_source=str(p.settings.get("randn_source", "CPU")),
         progress=progress,
         should_stop=job.should_stop,
         settings=p.settings,
@@ -350,7 +352,10 @@ def _inpaint_infotext(p: ProcessingState) -> None:
 def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
     images, infotexts = list(p.images), list(p.infotexts)
     index_of_first_image = 0
-    if len(images) > 1 and (p.settings.get("return_grid", True) or p.settings.get("grid_save", True)):
+    # A1111: no grid when the request says not to save one (the API's default) or for a single image.
+    single = len(images) < 2 and bool(p.settings.get("grid_only_if_multiple", True))
+    wanted = p.settings.get("return_grid", True) or p.settings.get("grid_save", True)
+    if images and wanted and not single and not p.params.do_not_save_grid:
         grid = outputs.make_grid(p, images, backend.paths.data, datetime.datetime.now())
         if p.settings.get("return_grid", True):
             images.insert(0, grid)
