@@ -44,7 +44,10 @@ def second_pass(
     *,
     rng_factory: Callable[[int, int], Any],
     sample_fn: Callable[..., torch.Tensor],
+    encoder: torch.Generator | None = None,
 ) -> torch.Tensor:
+    """The second pass over the first pass's ``latents``; ``encoder`` continues the first pass's VAE-encoder
+    generator (A1111 encodes the upscaled images from its global generator, as the first pass left it)."""
     params, model = p.params, p.model
     width, height = target_size(params)
     upscaler = params.hr_upscaler or "Latent"
@@ -65,13 +68,14 @@ def second_pass(
             for image in img2img_inputs.tensor_to_pil(decode_latents(model, latents))
         ]
         pixels = img2img_inputs.pil_to_tensor(images)
-        upscaled = encode_images(model, pixels)
+        upscaled = encode_images(model, pixels, encoder)
 
     image_conditioning = None
     if model.arch.unet_in_channels == 9:
         if pixels is None:
             pixels = decode_latents(model, upscaled).float().cpu()
-        image_conditioning = img2img_inputs.inpainting_conditioning(model, pixels, None, 1.0, upscaled)
+        weight = float(p.settings.get("inpainting_mask_weight", 1.0))
+        image_conditioning = img2img_inputs.inpainting_conditioning(model, pixels, None, weight, upscaled, encoder)
 
     steps = params.hr_second_pass_steps or p.steps
     sampler_name, scheduler = p.sampler_name, p.scheduler

@@ -55,8 +55,12 @@ def prepare(
     seeds_noise: torch.Tensor,
     upscaler=None,
     mask_weight: float = 1.0,
+    encoder_generator: torch.Generator | None = None,
 ) -> Img2ImgInputs:
-    """Resize, mask, fill and encode the init image(s) of ``params`` for one batch."""
+    """Resize, mask, fill and encode the init image(s) of ``params`` for one batch.
+
+    ``encoder_generator`` supplies the VAE encoder's noise: first one draw per init image, then one for the
+    inpainting conditioning's batch, in A1111's order (see ``encoder_generator`` below)."""
     width, height = params.width, params.height
     masks = None
     if params.mask is not None:
@@ -90,7 +94,7 @@ def prepare(
         overlays.append(overlay)
 
     pixels = pil_to_tensor(images)
-    init_latent = encode_images(model, pixels)
+    init_latent = encode_images(model, pixels, encoder_generator)
     if params.resize_mode == 3 and masks is None:  # "Just resize (latent upscale)"
         init_latent = latent_upscale(init_latent, "Latent", width, height)
 
@@ -105,7 +109,7 @@ def prepare(
     image_conditioning = None
     if model.arch.unet_in_channels == 9:
         image_conditioning = inpainting_conditioning(
-            model, pixels, masks.latent_mask if masks else None, mask_weight, init_latent
+            model, pixels, masks.latent_mask if masks else None, mask_weight, init_latent, encoder_generator
         )
     return Img2ImgInputs(
         init_latent, latent_mask, image_conditioning, overlays, masks.paste_to if masks is not None else None, images
@@ -113,7 +117,12 @@ def prepare(
 
 
 def inpainting_conditioning(
-    model: Any, pixels: torch.Tensor, mask: Image.Image | None, strength: float, init_latent: torch.Tensor
+    model: Any,
+    pixels: torch.Tensor,
+    mask: Image.Image | None,
+    strength: float,
+    init_latent: torch.Tensor,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """[mask, masked-image latents] for 9-channel models; ``strength`` is "Conditional mask weight"."""
     batch, _, height, width = pixels.shape
@@ -123,14 +132,28 @@ def inpainting_conditioning(
         mask_pixels = torch.from_numpy(np.asarray(mask.convert("L"), dtype=np.float32) / 255.0)[None, None]
         mask_pixels = torch.round(mask_pixels)
     masked = pixels * (1.0 - mask_pixels * strength)
-    masked_latents = encode_images(model, masked)
+    masked_latents = encode_images(model, masked, generator, per_image=False)
     small_mask = torch.nn.functional.interpolate(mask_pixels, size=init_latent.shape[-2:])
     return torch.cat([small_mask.expand(batch, -1, -1, -1), masked_latents], dim=1).to(init_latent)
 
 
-def txt2img_conditioning(model: Any, batch: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
-    """9-channel models in txt2img: everything masked over a grey image (A1111's txt2img_image_conditioning)."""
-    grey = torch.full((1, 3, height, width), 0.5)
-    masked = encode_images(model, grey).expand(batch, -1, -1, -1)
+def txt2img_conditioning(
+    model: Any, batch: int, height: int, width: int, like: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """9-channel models in txt2img: everything masked over a grey image (A1111's txt2img_image_conditioning),
+    each image of the batch encoded with its own draw from ``generator``."""
+    grey = torch.full((batch, 3, height, width), 0.5)
+    masked = encode_images(model, grey, generator)
     mask = torch.ones((batch, 1, height // 8, width // 8))
     return torch.cat([mask.to(masked), masked], dim=1).to(like)
+
+
+def encoder_generator(seed: int) -> torch.Generator:
+    """The CPU generator the VAE encoder's noise comes from, seeded with ``seed``.
+
+    A1111 samples the encoder on torch's global generator, which its noise code last seeded with the last
+    seed of the batch (txt2img, hires fix) or, for img2img's init images, of the previous job; seeding with
+    the request's own last seed gives what A1111 gives when the request is repeated, and makes every request
+    reproducible.
+    """
+    return torch.Generator("cpu").manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)

@@ -182,6 +182,8 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
 
     rng = _rng(p, p.width, p.height)
     noise = rng.next()
+    # the VAE encoder's noise: A1111's global generator as its seeds leave it (img2img: once per job)
+    encoder = img2img_inputs.encoder_generator(p.all_seeds[-1] if params.is_img2img else p.seeds[-1])
     conds = PromptCondProvider(
         model.conditioner, p.prompts, p.negative_prompts, p.steps, p.clip_skip, settings=p.settings
     )
@@ -195,18 +197,27 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
             else None
         )
         inputs = img2img_inputs.prepare(
-            model, params, len(p.prompts), noise, upscaler, float(p.settings.get("inpainting_mask_weight", 1.0))
+            model,
+            params,
+            len(p.prompts),
+            noise,
+            upscaler,
+            float(p.settings.get("inpainting_mask_weight", 1.0)),
+            encoder,
         )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.75
         if params.mask is not None:
             _inpaint_infotext(p)
-    latents = _sample(p, conds, noise, rng, inputs, denoising, p.steps, p.sampler_name, p.scheduler, p.width, p.height)
+    latents = _sample(
+        p, conds, noise, rng, inputs, denoising, p.steps, p.sampler_name, p.scheduler, p.width, p.height, encoder
+    )
     if params.enable_hr and not params.is_img2img and not job.interrupted:
         latents = hires.second_pass(
             backend,
             p,
             latents,
             rng_factory=lambda w, h: _rng(p, w, h),
+            encoder=encoder,
             sample_fn=lambda *args, **kwargs: _sample(p, *args, **kwargs),
         )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
@@ -266,6 +277,7 @@ def _sample(
     scheduler,
     width,
     height,
+    encoder=None,
 ) -> torch.Tensor:
     """One run of the denoise loop with this job's progress, previews and stop checks."""
     params, model, job = p.params, p.model, p.job
@@ -281,7 +293,7 @@ def _sample(
     if inputs is not None:
         image_conditioning = inputs.image_conditioning
     elif model.arch.unet_in_channels == 9:
-        image_conditioning = img2img_inputs.txt2img_conditioning(model, noise.shape[0], height, width, noise)
+        image_conditioning = img2img_inputs.txt2img_conditioning(model, noise.shape[0], height, width, noise, encoder)
     time_ids = _time_ids(model, width, height, noise.shape[0]) if model.arch.is_sdxl else (None, None)
     extras: dict[str, Any] = {}
     latents = sample(
