@@ -72,10 +72,15 @@ def second_pass(
 
     image_conditioning = None
     if model.arch.unet_in_channels == 9:
-        if pixels is None:
-            pixels = decode_latents(model, upscaled).float().cpu()
         weight = float(p.settings.get("inpainting_mask_weight", 1.0))
-        image_conditioning = img2img_inputs.inpainting_conditioning(model, pixels, None, weight, upscaled, encoder)
+        if pixels is None and weight >= 1.0:  # A1111: a latent upscale at full weight conditions as txt2img does
+            image_conditioning = img2img_inputs.txt2img_conditioning(
+                model, upscaled.shape[0], height, width, upscaled, encoder
+            )
+        else:
+            if pixels is None:
+                pixels = decode_latents(model, upscaled).float().cpu()
+            image_conditioning = img2img_inputs.inpainting_conditioning(model, pixels, None, weight, upscaled, encoder)
 
     steps = params.hr_second_pass_steps or p.steps
     sampler_name, scheduler = p.sampler_name, p.scheduler

@@ -131,7 +131,8 @@ def inpainting_conditioning(
     else:
         mask_pixels = torch.from_numpy(np.asarray(mask.convert("L"), dtype=np.float32) / 255.0)[None, None]
         mask_pixels = torch.round(mask_pixels)
-    masked = pixels * (1.0 - mask_pixels * strength)
+    # A1111 blends in [-1, 1]: the masked area becomes 0 there, i.e. mid grey, not black
+    masked = ((pixels * 2 - 1) * (1.0 - mask_pixels * strength) + 1) / 2
     masked_latents = encode_images(model, masked, generator, per_image=False)
     small_mask = torch.nn.functional.interpolate(mask_pixels, size=init_latent.shape[-2:])
     return torch.cat([small_mask.expand(batch, -1, -1, -1), masked_latents], dim=1).to(init_latent)
