@@ -38,6 +38,7 @@ from modules.processing.schedules import ModelSigmas, build_sigmas
 log = logging.getLogger(__name__)
 
 NoiseFn = Callable[[torch.Size], torch.Tensor]
+TIMESTEP_ALGORITHMS = ("ddim", "ddim_cfgpp", "plms")  # A1111's sd_samplers_timesteps (UniPC runs its own)
 ProgressFn = Callable[[int, int, torch.Tensor], None]
 
 
@@ -89,6 +90,7 @@ class CFGDenoiser:
         self.need_uncond = False  # DDIM CFG++ needs the uncond prediction every call
         self.last_uncond_denoised: torch.Tensor | None = None
         self.skipped_early_cond = False
+        self.integer_timesteps = False
 
     def __call__(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         cond, weights = self.conds.cond(self.call_index)
@@ -175,6 +177,8 @@ class CFGDenoiser:
         if params.image_cond is not None:
             sample = torch.cat([sample, params.image_cond[rows]], dim=1)
         timestep = self.model_sigmas.model_timestep(sigma.cpu()).to(x.device)
+        if self.integer_timesteps:  # A1111's timestep samplers call the UNet with the table's integer steps
+            timestep = timestep.round()
         dtype = self.unet.dtype
         kwargs: dict[str, Any] = {
             "sample": sample.to(dtype),
@@ -307,8 +311,13 @@ def sample(
         raise SamplerError(f"Nothing to sample: {steps} steps at denoising strength {denoising_strength}")
     sigmas = _build_schedule(info, schedule_key, total, model_sigmas, opt, is_sdxl, extras)
     full_sigmas = sigmas  # A1111 spans the Brownian tree over the whole schedule, also for img2img
+    # A1111's timestep samplers walk the DDIM timesteps down to t = 0 (not sigma 0) and return the latents
+    # there as they are; img2img starts at the t_enc-th timestep and runs t_enc steps
+    on_timesteps = info.algorithm in TIMESTEP_ALGORITHMS and schedule_key == "ddim"
+    if on_timesteps:
+        sigmas = torch.cat([sigmas[:-1], torch.tensor([model_sigmas.sigma_min], dtype=sigmas.dtype)])
     if is_img2img:
-        sigmas = sigmas[total - t_enc - 1 :]
+        sigmas = sigmas[total - t_enc - (0 if on_timesteps else 1) :]
 
     sampling = SamplingContext(
         info,
@@ -361,6 +370,7 @@ def sample(
         s_min_uncond_all=bool(opt("s_min_uncond_all")),
         total_calls=info.total_model_calls(len(sigmas) - 1),
     )
+    denoiser.integer_timesteps = on_timesteps
     if s_min > 0:
         extras["NGMS"] = s_min
 
@@ -376,6 +386,8 @@ def sample(
     x = _loop(stepper, denoiser, x, sampling, hooks, progress, should_stop, console_progress)
     if denoiser.skipped_early_cond:
         extras["Skip Early CFG"] = denoiser.skip_early_cond
+    if on_timesteps and not sampling.interrupted:
+        x = x / math.sqrt(1.0 + float(sigmas[-1]) ** 2)  # the variance-preserving latents at t = 0
     if latent_mask is not None and init_latent is not None:
         x = init_latent.to(x) * (1 - latent_mask) + x * latent_mask
     sampling.x = x
