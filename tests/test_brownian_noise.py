@@ -77,3 +77,14 @@ def test_encoder_generator_is_seeded_and_independent_of_the_global_generator():
 )
 def test_requests_without_a_schedule_keep_the_pre_1_9_meaning(sampler, schedule, given, expected):
     assert schedule_for_request(find_sampler(sampler), schedule, scheduler_given=given) == expected
+
+
+def test_infotext_from_before_1_9_keeps_the_schedule_its_sampler_name_meant():
+    from modules.processing.infotext import parse_infotext
+
+    old = parse_infotext("a cat\nSteps: 8, Sampler: DPM++ SDE, Seed: 1, Size: 64x64, Version: 1.8.0-RC")
+    assert (old["Sampler"], old["Schedule type"]) == ("DPM++ SDE", "Uniform")
+    new = parse_infotext("a cat\nSteps: 8, Sampler: DPM++ SDE, Seed: 1, Size: 64x64, Version: v1.10.1")
+    assert new["Schedule type"] == "Automatic"
+    karras = parse_infotext("a cat\nSteps: 8, Sampler: DPM++ SDE Karras, Seed: 1, Size: 64x64, Version: 1.8.0")
+    assert karras["Schedule type"] == "Karras"
