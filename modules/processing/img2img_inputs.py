@@ -55,11 +55,11 @@ def prepare(
     seeds_noise: torch.Tensor,
     upscaler=None,
     mask_weight: float = 1.0,
-    encoder_generator: torch.Generator | None = None,
+    encoder: torch.Generator | None = None,
 ) -> Img2ImgInputs:
     """Resize, mask, fill and encode the init image(s) of ``params`` for one batch.
 
-    ``encoder_generator`` supplies the VAE encoder's noise: first one draw per init image, then one for the
+    ``encoder`` supplies the VAE encoder's noise: first one draw per init image, then one for the
     inpainting conditioning's batch, in A1111's order (see ``encoder_generator`` below)."""
     width, height = params.width, params.height
     masks = None
@@ -94,7 +94,7 @@ def prepare(
         overlays.append(overlay)
 
     pixels = pil_to_tensor(images)
-    init_latent = encode_images(model, pixels, encoder_generator)
+    init_latent = encode_images(model, pixels, encoder)
     if params.resize_mode == 3 and masks is None:  # "Just resize (latent upscale)"
         init_latent = latent_upscale(init_latent, "Latent", width, height)
 
@@ -109,7 +109,7 @@ def prepare(
     image_conditioning = None
     if model.arch.unet_in_channels == 9:
         image_conditioning = inpainting_conditioning(
-            model, pixels, masks.latent_mask if masks else None, mask_weight, init_latent, encoder_generator
+            model, pixels, masks.latent_mask if masks else None, mask_weight, init_latent, encoder
         )
     return Img2ImgInputs(
         init_latent, latent_mask, image_conditioning, overlays, masks.paste_to if masks is not None else None, images
