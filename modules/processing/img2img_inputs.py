@@ -56,11 +56,13 @@ def prepare(
     upscaler=None,
     mask_weight: float = 1.0,
     encoder: torch.Generator | None = None,
+    fill_seed: int | None = None,
 ) -> Img2ImgInputs:
     """Resize, mask, fill and encode the init image(s) of ``params`` for one batch.
 
     ``encoder`` supplies the VAE encoder's noise: first one draw per init image, then one for the
-    inpainting conditioning's batch, in A1111's order (see ``encoder_generator`` below)."""
+    inpainting conditioning's batch, in A1111's order (see ``encoder_generator`` below). "Latent noise" fill
+    uses ``seeds_noise`` and then reseeds ``encoder`` with ``fill_seed``, as A1111's global generator is."""
     width, height = params.width, params.height
     masks = None
     if params.mask is not None:
@@ -103,6 +105,8 @@ def prepare(
         latent_mask = _mask_tensor(masks.latent_mask, height, width).to(init_latent)
         if params.inpainting_fill == 2:  # latent noise
             init_latent = init_latent * (1 - latent_mask) + seeds_noise.to(init_latent) * latent_mask
+            if encoder is not None and fill_seed is not None:
+                encoder.manual_seed(int(fill_seed))  # A1111 drew that noise after seeding its global generator
         elif params.inpainting_fill == 3:  # latent nothing
             init_latent = init_latent * (1 - latent_mask)
 

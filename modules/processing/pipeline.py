@@ -196,14 +196,22 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
             if params.resize_mode != 3
             else None
         )
+        # "latent noise" fill: A1111 draws it once per job, plain noise of the first batch's seeds
+        first_seeds = p.all_seeds[: p.batch_size]
+        fill_noise = noise
+        if params.mask is not None and params.inpainting_fill == 2:
+            fill_noise = ImageRNG(
+                noise.shape[1:], first_seeds, source=str(p.settings.get("randn_source", "CPU"))
+            ).first()
         inputs = img2img_inputs.prepare(
             model,
             params,
             len(p.prompts),
-            noise,
+            fill_noise,
             upscaler,
             float(p.settings.get("inpainting_mask_weight", 1.0)),
             encoder,
+            first_seeds[-1],
         )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.75
         if params.mask is not None:
