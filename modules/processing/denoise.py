@@ -316,8 +316,8 @@ def sample(
     on_timesteps = info.algorithm in TIMESTEP_ALGORITHMS and schedule_key == "ddim"
     if on_timesteps:
         sigmas = torch.cat([sigmas[:-1], torch.tensor([model_sigmas.sigma_min], dtype=sigmas.dtype)])
-    if is_img2img:
-        sigmas = sigmas[total - t_enc - (0 if on_timesteps else 1) :]
+    if is_img2img:  # timestep samplers: the t_enc lowest timesteps (there may be one more than steps)
+        sigmas = sigmas[len(sigmas) - 1 - t_enc :] if on_timesteps else sigmas[total - t_enc - 1 :]
 
     sampling = SamplingContext(
         info,
