@@ -281,3 +281,16 @@ def test_table_schedules_follow_a1111_definitions():
     quantiles = [stats.beta.ppf(1 - x, 0.6, 0.6) for x in np.linspace(0, 1, n)]
     spread = model.sigma_max - model.sigma_min
     assert beta[:-1].tolist() == pytest.approx([model.sigma_min + q * spread for q in quantiles], rel=1e-5)
+
+
+def test_unipc_time_uniform_walks_continuous_time_to_t_zero():
+    """A1111's UniPC: n + 1 points evenly spaced in time 999 → 0, log(alpha) interpolated between entries."""
+    model = schedules.ModelSigmas.from_config(SD_CONFIG)
+    sigmas = schedules.unipc_time_uniform(8, model)
+    assert sigmas.shape == (9,) and bool(torch.all(sigmas[1:] < sigmas[:-1]))
+    assert float(sigmas[0]) == pytest.approx(model.sigma_max, rel=1e-5)
+    assert float(sigmas[-1]) == pytest.approx(model.sigma_min, rel=1e-5)
+    t = 999 - 999 / 8  # between table entries 874 and 875
+    log_alpha = 0.5 * model.alphas_cumprod.double().log()
+    between = log_alpha[874] + (t - 874) * (log_alpha[875] - log_alpha[874])
+    assert float(sigmas[1]) == pytest.approx(math.sqrt(math.exp(-2 * float(between)) - 1), rel=1e-5)

@@ -32,8 +32,14 @@ from modules.processing.hooks import (
 )
 from modules.processing.k_samplers import SamplerParams
 from modules.processing.steppers import make_stepper
-from modules.processing.samplers import SamplerError, SamplerInfo, automatic_schedule_name, find_sampler
-from modules.processing.schedules import ModelSigmas, build_sigmas
+from modules.processing.samplers import (
+    SamplerError,
+    SamplerInfo,
+    automatic_schedule_name,
+    find_sampler,
+    find_schedule,
+)
+from modules.processing.schedules import ModelSigmas, build_sigmas, unipc_time_uniform
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +322,10 @@ def sample(
     on_timesteps = info.algorithm in TIMESTEP_ALGORITHMS and schedule_key == "ddim"
     if on_timesteps:
         sigmas = torch.cat([sigmas[:-1], torch.tensor([model_sigmas.sigma_min], dtype=sigmas.dtype)])
+    elif info.algorithm == "unipc" and find_schedule(schedule).name == "automatic" and not is_img2img:
+        on_timesteps = True  # A1111's UniPC ignores the schedule type: its own time-uniform steps to t = 0
+        table = len(model_sigmas.sigmas)  # as many steps as A1111's DDIM timesteps (one more if total ∤ 1000)
+        sigmas = unipc_time_uniform(len(range(0, table, max(table // total, 1))), model_sigmas)
     if is_img2img:  # timestep samplers: the t_enc lowest timesteps (there may be one more than steps)
         sigmas = sigmas[len(sigmas) - 1 - t_enc :] if on_timesteps else sigmas[total - t_enc - 1 :]
 
@@ -370,7 +380,7 @@ def sample(
         s_min_uncond_all=bool(opt("s_min_uncond_all")),
         total_calls=info.total_model_calls(len(sigmas) - 1),
     )
-    denoiser.integer_timesteps = on_timesteps
+    denoiser.integer_timesteps = on_timesteps and info.algorithm != "unipc"
     if s_min > 0:
         extras["NGMS"] = s_min
 
@@ -386,8 +396,8 @@ def sample(
     x = _loop(stepper, denoiser, x, sampling, hooks, progress, should_stop, console_progress)
     if denoiser.skipped_early_cond:
         extras["Skip Early CFG"] = denoiser.skip_early_cond
-    if on_timesteps and not sampling.interrupted:
-        x = x / math.sqrt(1.0 + float(sigmas[-1]) ** 2)  # the variance-preserving latents at t = 0
+    if on_timesteps and not sampling.interrupted and float(sampling.sigmas[-1]) > 0:
+        x = x / math.sqrt(1.0 + float(sampling.sigmas[-1]) ** 2)  # the variance-preserving latents at t = 0
     if latent_mask is not None and init_latent is not None:
         x = init_latent.to(x) * (1 - latent_mask) + x * latent_mask
     sampling.x = x

@@ -165,6 +165,17 @@ def kl_optimal(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
     return torch.tan(fraction * low + (1.0 - fraction) * high)
 
 
+def unipc_time_uniform(n: int, model: ModelSigmas) -> torch.Tensor:
+    """A1111's UniPC ("time_uniform" skip type): n + 1 points evenly spaced in continuous time from the last
+    timestep down to t = 0, where the VP schedule interpolates log(alpha) linearly between table entries; the
+    last step ends at t = 0 (sigma_min), not at 0."""
+    log_alpha = 0.5 * model.alphas_cumprod.double().log()
+    t = torch.linspace(len(log_alpha) - 1, 0, n + 1, dtype=torch.float64)
+    low = t.floor().long().clamp(max=len(log_alpha) - 2)
+    interpolated = torch.lerp(log_alpha[low], log_alpha[low + 1], t - low)
+    return ((-2 * interpolated).exp() - 1).sqrt().to(torch.float32)
+
+
 def align_your_steps(n: int, is_sdxl: bool = False) -> torch.Tensor:
     """NVIDIA's 10-step lists, log-linearly interpolated to n values, then 0."""
     base = np.array(AYS_SDXL if is_sdxl else AYS_SD15)
