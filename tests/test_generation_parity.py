@@ -196,4 +196,5 @@ def test_prompt_schedule_texts_are_encoded_together_and_sides_keep_their_lengths
     padded = PromptCondProvider(
         sd15.conditioner, ["a hat BREAK a cube"], ["blurry"], 8, settings={"pad_cond_uncond": True}
     )
-    assert padded.uncond(0).crossattn.shape[1] == 154
+    assert not padded.padded
+    assert padded.uncond(0).crossattn.shape[1] == 154 and padded.padded

@@ -72,6 +72,7 @@ class PromptCondProvider:
         schedules = get_prompt_schedules(negatives, steps, hires_steps)
         self._negatives = [self._part(cache, text, sch, negative=True) for text, sch in zip(negatives, schedules)]
         self._empty: torch.Tensor | None = None
+        self.padded = False  # pad_cond_uncond extended a side (A1111's "Pad conds" infotext)
 
     def _part(self, cache: dict[tuple[str, bool], _Part], text: str, schedule: Schedule, negative: bool) -> _Part:
         """The encoded schedule of one (sub-)prompt; the same text in the batch is encoded once."""
@@ -120,6 +121,7 @@ class PromptCondProvider:
             return cond
         if self._empty is None:
             self._empty = self._conditioner.encode([""], self._clip_skip, settings=self._settings).crossattn
+        self.padded = True
         return _pad(cond, length, self._empty)
 
 

@@ -333,6 +333,8 @@ def _sample(
         s_noise=params.s_noise,
         extra_generation_params=extras,
     )
+    if getattr(conds, "padded", False):
+        extras["Pad conds"] = True
     for key, value in extras.items():
         p.extra_generation_params.setdefault(key, value)
     return latents
