@@ -322,11 +322,17 @@ def sample(
     on_timesteps = info.algorithm in TIMESTEP_ALGORITHMS and schedule_key == "ddim"
     if on_timesteps:
         sigmas = torch.cat([sigmas[:-1], torch.tensor([model_sigmas.sigma_min], dtype=sigmas.dtype)])
-    elif info.algorithm == "unipc" and find_schedule(schedule).name == "automatic" and not is_img2img:
-        on_timesteps = True  # A1111's UniPC ignores the schedule type: its own time-uniform steps to t = 0
-        table = len(model_sigmas.sigmas)  # as many steps as A1111's DDIM timesteps (one more if total ∤ 1000)
-        sigmas = unipc_time_uniform(len(range(0, table, max(table // total, 1))), model_sigmas)
-    if is_img2img:  # timestep samplers: the t_enc lowest timesteps (there may be one more than steps)
+    unipc = info.algorithm == "unipc" and find_schedule(schedule).name == "automatic"
+    if unipc:  # A1111's UniPC ignores the schedule type: its own time-uniform steps down to t = 0
+        on_timesteps = True
+        table = len(model_sigmas.sigmas)
+        stride = max(table // total, 1)  # as many steps as A1111's DDIM timesteps (one more if total
+        if is_img2img:  # does not divide 1000); img2img: from the t_enc-th DDIM timestep, t_enc steps
+            count = max(t_enc, 1)
+            sigmas = unipc_time_uniform(count, model_sigmas, start=(count - 1) * stride + 1)
+        else:
+            sigmas = unipc_time_uniform(len(range(0, table, stride)), model_sigmas)
+    elif is_img2img:  # timestep samplers: the t_enc lowest timesteps (there may be one more than steps)
         sigmas = sigmas[len(sigmas) - 1 - t_enc :] if on_timesteps else sigmas[total - t_enc - 1 :]
 
     sampling = SamplingContext(

@@ -165,12 +165,13 @@ def kl_optimal(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
     return torch.tan(fraction * low + (1.0 - fraction) * high)
 
 
-def unipc_time_uniform(n: int, model: ModelSigmas) -> torch.Tensor:
+def unipc_time_uniform(n: int, model: ModelSigmas, start: float | None = None) -> torch.Tensor:
     """A1111's UniPC ("time_uniform" skip type): n + 1 points evenly spaced in continuous time from the last
-    timestep down to t = 0, where the VP schedule interpolates log(alpha) linearly between table entries; the
-    last step ends at t = 0 (sigma_min), not at 0."""
+    timestep (or ``start``, for img2img) down to t = 0, where the VP schedule interpolates log(alpha) linearly
+    between table entries; the last step ends at t = 0 (sigma_min), not at 0."""
     log_alpha = 0.5 * model.alphas_cumprod.double().log()
-    t = torch.linspace(len(log_alpha) - 1, 0, n + 1, dtype=torch.float64)
+    top = len(log_alpha) - 1 if start is None else float(start)
+    t = torch.linspace(top, 0, n + 1, dtype=torch.float64)
     low = t.floor().long().clamp(max=len(log_alpha) - 2)
     interpolated = torch.lerp(log_alpha[low], log_alpha[low + 1], t - low)
     return ((-2 * interpolated).exp() - 1).sqrt().to(torch.float32)
