@@ -17,7 +17,7 @@ from modules.api.models import GenerationRequest, Img2ImgRequest, Txt2ImgRequest
 from modules.api.request_infotext import apply_infotext
 from modules.jobs.queue import JobInterrupted
 from modules.processing.params import GenerationParams, Processed
-from modules.processing.samplers import find_schedule, resolve_sampler
+from modules.processing.samplers import find_schedule, resolve_sampler, schedule_for_request
 from modules.settings.registry import FrozenSettingsError, LockedSettingError
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,7 @@ def to_params(backend: Any, request: GenerationRequest) -> GenerationParams:
     _ignored_fields(request)
     _check_prompt_syntax(request)
     sampler, schedule = resolve_sampler(request.sampler_name or request.sampler_index, request.scheduler)
+    schedule = schedule_for_request(sampler, schedule, bool(request.scheduler))
     overrides = validate_settings(backend, dict(request.override_settings or {}), "override_settings")
     if request.s_min_uncond is not None and "s_min_uncond" in backend.settings.registry:
         # a setting in A1111, offered as a request field too

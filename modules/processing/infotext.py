@@ -217,6 +217,11 @@ def _backcompat(res: dict[str, Any]) -> None:
         res["Downcast alphas_cumprod"] = True
     if made_by < version.parse("1.8.0") and res.get("Refiner"):
         res["Refiner switch by sampling steps"] = True
+    if made_by < version.parse("1.9.0") and res.get("Schedule type") == "Automatic":
+        from modules.processing.samplers import PRE_1_9_UNIFORM
+
+        if res.get("Sampler") in PRE_1_9_UNIFORM:  # before 1.9 "DPM++ SDE" meant the Uniform schedule
+            res["Schedule type"] = "Uniform"
 
 
 def scan_params(line: str) -> list[tuple[str, str]]:

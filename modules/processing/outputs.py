@@ -50,6 +50,8 @@ def infotext(p: ProcessingState, index: int, *, denoising: float | None = None) 
         values["Seed resize from"] = f"{params.seed_resize_from_w}x{params.seed_resize_from_h}"
     if denoising is not None:
         values["Denoising strength"] = denoising
+    if model.arch.unet_in_channels == 9:  # A1111 writes it for every image made with inpainting conditioning
+        values["Conditional mask weight"] = float(settings.get("inpainting_mask_weight", 1.0))
     if p.clip_skip > 1:
         values["Clip skip"] = p.clip_skip
     rng = settings.get("randn_source", "CPU")
