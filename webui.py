@@ -42,6 +42,10 @@ def build_backend(flags):
     from modules.localization.service import install_localization
 
     install_localization(backend)
+    if getattr(flags, "workers", "local") == "ray":
+        from modules.workers.ray_runner import RayWorkers  # imports Ray only when its start() runs
+
+        backend.workers = RayWorkers(backend)
     return backend
 
 

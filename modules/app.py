@@ -33,6 +33,7 @@ class Backend:
         self.jobs = JobQueue()
         self.generation = GenerationService(self)
         self.models: Any = None  # modules.models.manager.ModelManager, once the libraries are imported
+        self.workers: Any = None  # modules.workers.ray_runner.RayWorkers with --workers ray, else None
         self.services: dict[str, Any] = {}  # extension-provided or lazily built services, by name
         self._status = "Starting: loading libraries (torch, diffusers)…"
         self._ready = threading.Event()
@@ -58,7 +59,11 @@ class Backend:
             self._ready.set()
             for callback in list(self._ready_callbacks):
                 callback(self)
-            if load_model:
+            if self.workers is not None:  # replicas load the checkpoints; this process only lists them
+                self._status = "Starting the Ray workers…"
+                self.workers.start()
+                self._status = ""
+            elif load_model:
                 info = self.models.startup_checkpoint()
                 if info is not None:
                     self.jobs.run(lambda job: self.models.load(info), label="load checkpoint")

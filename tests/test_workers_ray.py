@@ -1,0 +1,170 @@
+"""``--workers ray`` on this CPU machine: a local Ray instance with 2 CPU replicas and tiny checkpoints.
+
+One module-scoped Ray instance serves every test (starting Ray costs seconds). Each result is compared with
+an in-process backend on an identical copy of the models folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -r requirements-ray.txt")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from tests.checkpoint_factory import write_checkpoint  # noqa: E402
+from tests.test_api_helpers import build, decode  # noqa: E402
+
+FAST = {"steps": 3, "width": 64, "height": 64, "seed": 777, "prompt": "a red cube"}
+
+
+def _models(data):
+    folder = data / "models" / "Stable-diffusion"
+    folder.mkdir(parents=True)
+    write_checkpoint("sd15_tiny", folder / "alpha.safetensors", seed=0)
+    write_checkpoint("sd15_tiny", folder / "beta.safetensors", seed=1)
+    (data / "config.json").write_text(json.dumps({"sd_model_checkpoint": "alpha.safetensors"}))
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    data = tmp_path_factory.mktemp("ray-local")
+    _models(data)
+    backend, app = build(data)
+    backend.start_background_init()
+    assert backend.wait_ready(120)
+    with TestClient(app) as client:
+        client.backend = backend
+        yield client
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    data = tmp_path_factory.mktemp("ray-front")
+    _models(data)
+    backend, app = build(data, "--workers", "ray", "--worker-count", "2")
+    backend.start_background_init().join(300)
+    backend.workers.wait_started(timeout=1)
+    try:
+        with TestClient(app) as client:
+            client.backend = backend
+            client.data = data
+            yield client
+    finally:
+        backend.workers.stop()
+
+
+def _txt2img(client, **fields):
+    answer = client.post("/sdapi/v1/txt2img", json={**FAST, **fields})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _pixels(result):
+    info = json.loads(result["info"])
+    return [decode(image).tobytes() for image in result["images"]], info
+
+
+def test_default_start_imports_no_ray(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, webui; from modules.settings.cli import parse_flags; "
+        f"webui.build_backend(parse_flags(['--data-dir', {str(tmp_path)!r}])); "
+        "print('ray' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_n_iter_over_two_replicas_matches_the_in_process_run(cluster, local):
+    fields = {"n_iter": 4, "batch_size": 1}
+    remote_images, remote_info = _pixels(_txt2img(cluster, **fields))
+    local_images, local_info = _pixels(_txt2img(local, **fields))
+    assert remote_info["all_seeds"] == local_info["all_seeds"] == [777, 778, 779, 780]
+    assert remote_info["infotexts"] == local_info["infotexts"]
+    assert remote_images == local_images  # grid first, then the 4 images, pixel for pixel
+    pids = {piece["pid"] for piece in cluster.backend.workers.pieces}
+    assert len(pids) == 2 and os.getpid() not in pids  # both replicas worked, none of it in this process
+
+
+def test_saved_files_and_progress_with_previews(cluster):
+    from modules.processing.params import GenerationParams
+
+    params = GenerationParams(
+        prompt="saved", steps=6, width=64, height=64, seed=5, override_settings={"show_progress_every_n_steps": 1}
+    )
+    job = cluster.backend.generation.submit(params)  # the path the page's Generate button takes
+    steps, previews, version, polled = set(), 0, 0, []
+    while not job.done:
+        version = job.wait_for_change(version, timeout=5)
+        snapshot = job.progress()
+        steps.add(snapshot.sampling_step)
+        previews = max(previews, snapshot.preview_id)
+        if job.running and not polled:
+            polled.append(cluster.get("/sdapi/v1/progress").json())
+    processed = job.wait()
+    assert previews >= 1 and len(steps - {0}) >= 2
+    assert polled and polled[0]["state"]["job_count"] == 1
+    saved = list((cluster.data / "outputs").rglob("*.png"))
+    assert [path for path in saved if "saved" in decode_file(path).info["parameters"]]
+    assert processed.infotexts[0] == decode_file(processed.saved_paths[0]).info["parameters"]
+
+
+def decode_file(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+        return image
+
+
+def test_interrupt_stops_a_running_replica_job(cluster):
+    from modules.processing.params import GenerationParams
+
+    job = cluster.backend.generation.submit(GenerationParams(prompt="long", steps=150, width=64, height=64, seed=3))
+    version = 0
+    while job.progress().sampling_step < 2 and not job.done:
+        version = job.wait_for_change(version, timeout=30)
+    started = time.monotonic()
+    assert cluster.post("/sdapi/v1/interrupt").status_code == 200
+    result = job.wait(timeout=60)
+    assert time.monotonic() - started < 20
+    assert result.interrupted and job.progress().sampling_step < 150
+
+
+def test_checkpoint_switch_on_one_replica_leaves_the_other_alone(cluster):
+    workers = cluster.backend.workers
+    _txt2img(cluster, n_iter=2)  # both replicas hold alpha
+    _txt2img(cluster, override_settings={"sd_model_checkpoint": "beta.safetensors"})
+    switched = workers.pieces[-1]["pid"]
+    _txt2img(cluster)  # alpha again: routed to the replica that still holds it
+    piece = workers.pieces[-1]
+    assert piece["pid"] != switched and piece["loaded"] == "alpha.safetensors"
+
+
+def test_killed_replica_costs_one_retry_and_the_server_lives(cluster, local):
+    from modules.processing.params import GenerationParams
+
+    workers = cluster.backend.workers
+    before = len(workers.pieces)
+    job = cluster.backend.generation.submit(GenerationParams(prompt="kill", steps=60, width=64, height=64, seed=9))
+    version = 0
+    while job.progress().sampling_step < 2 and not job.done:
+        version = job.wait_for_change(version, timeout=30)
+    victim = workers.pieces[-1]["pid"]
+    assert len(workers.pieces) > before
+    os.kill(victim, signal.SIGKILL)
+    result = job.wait(timeout=240)  # retried once on the other replica
+    assert len(result.images) == 1 and workers.pieces[-1]["pid"] != victim
+    done = threading.Event()
+    images, _ = _pixels(_txt2img(cluster, seed=21))
+    done.set()
+    assert images == _pixels(_txt2img(local, seed=21))[0]
