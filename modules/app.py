@@ -120,4 +120,6 @@ class Backend:
             return self._init_error
         if self.models is None:
             return self._status
+        if self.workers is not None:
+            return self.workers.status
         return self.models.status

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 
 import pytest
@@ -32,16 +31,54 @@ def _models(data):
     (data / "config.json").write_text(json.dumps({"sd_model_checkpoint": "alpha.safetensors"}))
 
 
+REFERENCE = """
+import hashlib, json, sys
+import torch
+torch.set_num_threads(1)  # as each CPU replica: CPU float sums depend on the thread count
+from tests.test_api_helpers import build
+from modules.processing.params import GenerationParams
+backend, _ = build(__import__("pathlib").Path(sys.argv[1]))
+backend.start_background_init().join()
+out = []
+for fields in json.loads(sys.argv[2]):
+    done = backend.generation.run(GenerationParams(**fields))
+    out.append({"pixels": [hashlib.sha256(image.tobytes()).hexdigest() for image in done.images],
+                "infotexts": done.infotexts, "all_seeds": done.all_seeds})
+print("RESULT " + json.dumps(out))
+"""
+CASES = [
+    {
+        "prompt": "a red cube",
+        "sampler_name": "Euler a",
+        "steps": 3,
+        "width": 64,
+        "height": 64,
+        "seed": 777,
+        "n_iter": 4,
+    },
+    {"prompt": "a red cube", "sampler_name": "Euler a", "steps": 3, "width": 64, "height": 64, "seed": 21},
+]
+
+
 @pytest.fixture(scope="module")
-def local(tmp_path_factory):
-    data = tmp_path_factory.mktemp("ray-local")
+def reference(tmp_path_factory):
+    """The in-process runs of CASES, in a fresh process at the replicas' 1 torch thread."""
+    import subprocess
+    import sys
+
+    data = tmp_path_factory.mktemp("ray-reference")
     _models(data)
-    backend, app = build(data)
-    backend.start_background_init()
-    assert backend.wait_ready(120)
-    with TestClient(app) as client:
-        client.backend = backend
-        yield client
+    root = str(__import__("pathlib").Path(__file__).resolve().parent.parent)
+    run = subprocess.run(
+        [sys.executable, "-c", REFERENCE, str(data), json.dumps(CASES)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+        check=True,
+    )
+    line = [text for text in run.stdout.splitlines() if text.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT ") :])
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +104,10 @@ def _txt2img(client, **fields):
 
 
 def _pixels(result):
+    import hashlib
+
     info = json.loads(result["info"])
-    return [decode(image).tobytes() for image in result["images"]], info
+    return [hashlib.sha256(decode(image).tobytes()).hexdigest() for image in result["images"]], info
 
 
 def test_default_start_imports_no_ray(tmp_path):
@@ -84,13 +123,11 @@ def test_default_start_imports_no_ray(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
-def test_n_iter_over_two_replicas_matches_the_in_process_run(cluster, local):
-    fields = {"n_iter": 4, "batch_size": 1}
-    remote_images, remote_info = _pixels(_txt2img(cluster, **fields))
-    local_images, local_info = _pixels(_txt2img(local, **fields))
-    assert remote_info["all_seeds"] == local_info["all_seeds"] == [777, 778, 779, 780]
-    assert remote_info["infotexts"] == local_info["infotexts"]
-    assert remote_images == local_images  # grid first, then the 4 images, pixel for pixel
+def test_n_iter_over_two_replicas_matches_the_in_process_run(cluster, reference):
+    remote_images, remote_info = _pixels(_txt2img(cluster, **CASES[0]))
+    assert remote_info["all_seeds"] == reference[0]["all_seeds"] == [777, 778, 779, 780]
+    assert remote_info["infotexts"] == reference[0]["infotexts"]
+    assert remote_images == reference[0]["pixels"]  # grid first, then the 4 images, pixel for pixel
     pids = {piece["pid"] for piece in cluster.backend.workers.pieces}
     assert len(pids) == 2 and os.getpid() not in pids  # both replicas worked, none of it in this process
 
@@ -150,7 +187,7 @@ def test_checkpoint_switch_on_one_replica_leaves_the_other_alone(cluster):
     assert piece["pid"] != switched and piece["loaded"] == "alpha.safetensors"
 
 
-def test_killed_replica_costs_one_retry_and_the_server_lives(cluster, local):
+def test_killed_replica_costs_one_retry_and_the_server_lives(cluster, reference):
     from modules.processing.params import GenerationParams
 
     workers = cluster.backend.workers
@@ -164,7 +201,5 @@ def test_killed_replica_costs_one_retry_and_the_server_lives(cluster, local):
     os.kill(victim, signal.SIGKILL)
     result = job.wait(timeout=240)  # retried once on the other replica
     assert len(result.images) == 1 and workers.pieces[-1]["pid"] != victim
-    done = threading.Event()
-    images, _ = _pixels(_txt2img(cluster, seed=21))
-    done.set()
-    assert images == _pixels(_txt2img(local, seed=21))[0]
+    images, info = _pixels(_txt2img(cluster, **CASES[1]))  # the next request succeeds, same image as in-process
+    assert images == reference[1]["pixels"] and info["infotexts"] == reference[1]["infotexts"]

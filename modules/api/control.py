@@ -83,7 +83,7 @@ def set_options(backend: Any, values: dict[str, Any]) -> None:
     accepted = validate_settings(backend, values, "options")
     backend.settings.update(accepted)
     title = accepted.get("sd_model_checkpoint")
-    if title:
+    if title and getattr(backend, "workers", None) is None:  # with Ray workers, replicas load it per job
         info = find_checkpoint(backend, title)
         manager = backend.require_models()
         backend.jobs.run(lambda job: manager.load(info), label="load checkpoint")

@@ -34,18 +34,24 @@ class PartResult:
     processed: Processed
 
 
-def describe(backend: Any, params: GenerationParams, job_id: str) -> tuple[list[JobSpec], Any]:
-    """The pieces of ``params`` as ``JobSpec``s, and the front's CheckpointInfo (for file names)."""
+def chosen_checkpoint(backend: Any, overrides: dict[str, Any] | None = None) -> Any:
+    """The checkpoint a job uses: its override, else the setting, else the start-up choice (--ckpt, first)."""
     models = backend.require_models()
-    settings = backend.settings.overlay(params.override_settings)
-    wanted = settings.get("sd_model_checkpoint") or ""
+    wanted = backend.settings.overlay(overrides).get("sd_model_checkpoint") or ""
     info = models.find_checkpoint(wanted) if wanted else None
     if info is None:
-        if "sd_model_checkpoint" in params.override_settings:
+        if overrides and "sd_model_checkpoint" in overrides:
             raise InvalidParams(f"Checkpoint {wanted!r} not found; choose one of the listed checkpoints")
         info = models.startup_checkpoint()
         if info is None:
             raise InvalidParams(models.status)
+    return info
+
+
+def describe(backend: Any, params: GenerationParams, job_id: str) -> tuple[list[JobSpec], Any]:
+    """The pieces of ``params`` as ``JobSpec``s, and the front's CheckpointInfo (for file names)."""
+    models = backend.require_models()
+    info = chosen_checkpoint(backend, params.override_settings)
     checkpoint = ModelRef("checkpoint", info.name, models.hash_of(info))
     vae_info = models.resolve_vae(info)
     vae = ModelRef("vae", vae_info.name, models.hash_of(vae_info)) if vae_info is not None else None

@@ -17,7 +17,7 @@ from typing import Any
 
 from modules.jobs.queue import Job, JobInterrupted
 from modules.processing.params import GenerationParams, InvalidParams, Processed
-from modules.workers.front import PartResult, assemble, describe
+from modules.workers.front import PartResult, assemble, chosen_checkpoint, describe
 from modules.workers.spec import JobSpec
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,19 @@ class RayWorkers:
             serve.shutdown()
             ray.shutdown()
         self._stopped.set()
+
+    @property
+    def status(self) -> str:
+        """The page's model status line: the replicas, and the checkpoint the next job will use."""
+        if self._error:
+            return self._error
+        if not self._started.is_set():
+            return "Starting the Ray workers…"
+        try:
+            info = chosen_checkpoint(self.backend)
+        except InvalidParams as error:  # no checkpoint at all: the model manager's advice
+            return str(error)
+        return f"{self.replica_count} Ray worker(s) · checkpoint {info.title}"
 
     def wait_started(self, timeout: float | None = None) -> None:
         if not self._started.wait(timeout):
