@@ -85,13 +85,14 @@ def reference(tmp_path_factory):
 def cluster(tmp_path_factory):
     data = tmp_path_factory.mktemp("ray-front")
     _models(data)
-    backend, app = build(data, "--workers", "ray", "--worker-count", "2")
+    backend, app = build(data, "--workers", "ray", "--worker-count", "2", ui=True)
     backend.start_background_init().join(300)
     backend.workers.wait_started(timeout=1)
     try:
         with TestClient(app) as client:
             client.backend = backend
             client.data = data
+            client.app = app
             yield client
     finally:
         backend.workers.stop()
@@ -166,7 +167,8 @@ def decode_file(path):
 def test_interrupt_stops_a_running_replica_job(cluster):
     from modules.processing.params import GenerationParams
 
-    job = cluster.backend.generation.submit(GenerationParams(prompt="long", steps=150, width=64, height=64, seed=3))
+    params = GenerationParams(prompt="long", steps=150, width=64, height=64, seed=3, n_iter=4)
+    job = cluster.backend.generation.submit(params)  # 2 batches run, 2 wait in Ray's queue
     version = 0
     while job.progress().sampling_step < 2 and not job.done:
         version = job.wait_for_change(version, timeout=30)
@@ -175,6 +177,9 @@ def test_interrupt_stops_a_running_replica_job(cluster):
     result = job.wait(timeout=60)
     assert time.monotonic() - started < 20
     assert result.interrupted and job.progress().sampling_step < 150
+    started_pieces = [piece for piece in cluster.backend.workers.pieces if piece["job"] == job.id]
+    assert len(started_pieces) == 2  # the waiting batches were taken out of Ray's queue, never started
+    assert len(result.images) <= 3  # at most the two interrupted batches and their grid
 
 
 def test_checkpoint_switch_on_one_replica_leaves_the_other_alone(cluster):
@@ -185,6 +190,37 @@ def test_checkpoint_switch_on_one_replica_leaves_the_other_alone(cluster):
     _txt2img(cluster)  # alpha again: routed to the replica that still holds it
     piece = workers.pieces[-1]
     assert piece["pid"] != switched and piece["loaded"] == "alpha.safetensors"
+
+
+def test_page_generates_on_a_replica_and_shows_progress(cluster, page):
+    import re
+
+    from modules.server import Server
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = Server(cluster.app, "127.0.0.1", port)
+    server.start()
+    assert server.wait_started()
+    try:
+        page.goto(f"http://127.0.0.1:{port}")
+        page.locator("#model_status").get_by_text("2 Ray worker(s)").wait_for(timeout=60_000)
+        page.locator("#txt2img_prompt textarea").fill("a page job")
+        for name, value in (("steps", 40), ("width", 64), ("height", 64)):
+            box = page.locator(f"#txt2img_{name} input[type=number]")
+            box.fill(str(value))
+            box.press("Enter")
+        before = len(cluster.backend.workers.pieces)
+        page.locator("#txt2img_generate").click()
+        page.locator("#txt2img_progress").get_by_text(re.compile(r"Step [1-9]\d*/40")).wait_for(timeout=120_000)
+        page.locator("#html_info_txt2img").get_by_text("a page job").wait_for(timeout=120_000)
+        shown = page.locator("#html_info_txt2img").inner_text()
+        assert "Steps: 40" in shown and "Model: alpha" in shown
+        assert len(cluster.backend.workers.pieces) == before + 1  # it ran on a replica
+        texts = [decode_file(path).info["parameters"] for path in (cluster.data / "outputs").rglob("*.png")]
+        assert [text for text in texts if text.startswith("a page job") and "Steps: 40" in text]
+    finally:
+        server.stop()
 
 
 def test_killed_replica_costs_one_retry_and_the_server_lives(cluster, reference):

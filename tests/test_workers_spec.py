@@ -95,3 +95,25 @@ def test_interrupt_reaches_every_running_job():
     queue.interrupt_current()
     for job in jobs:
         job.wait(timeout=10)
+
+
+def test_a_worker_builds_its_backend_from_flags_and_refuses_other_files(tmp_path):
+    from modules.settings.cli import parse_flags
+    from modules.workers.worker_backend import build_worker_backend, load_for
+    from tests.checkpoint_factory import write_checkpoint
+
+    write_checkpoint("sd15_tiny", tmp_path / "models" / "Stable-diffusion" / "alpha.safetensors", seed=0)
+    flags = parse_flags(["--data-dir", str(tmp_path), "--workers", "ray", "--worker-count", "2"])
+    backend = build_worker_backend(vars(flags))
+    assert backend.flags.workers == "local" and backend.workers is None  # a worker never starts workers
+    assert not (tmp_path / "config.json").exists()  # its settings live in memory
+
+    def spec(name, sha256):
+        return JobSpec("j", GenerationParams(), {"CLIP_stop_at_last_layers": 2}, ModelRef("checkpoint", name, sha256))
+
+    with pytest.raises(ModelMismatch, match=r"alpha\.safetensors.*0000000000"):
+        load_for(backend, spec("alpha.safetensors", "0" * 64))
+    with pytest.raises(ModelMismatch, match=r"'gone\.safetensors' is not in this worker's folder"):
+        load_for(backend, spec("gone.safetensors", None))
+    assert backend.models.current is None  # nothing was loaded for a refused spec
+    assert backend.settings.get("CLIP_stop_at_last_layers") == 2  # the front's settings snapshot applies
