@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.info("Stopping")
         server.stop()
+    finally:
+        if backend.workers is not None:
+            backend.workers.stop()  # the Serve app, and Ray itself when this process started it
     return 0
 
 

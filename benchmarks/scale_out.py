@@ -45,7 +45,9 @@ def images_per_second(backend, count: int, steps: int, size: int, warmup: int) -
     from modules.processing.params import GenerationParams
 
     def params(seed: int) -> GenerationParams:
-        return GenerationParams(prompt="a red cube", steps=steps, width=size, height=size, seed=seed)
+        return GenerationParams(
+            prompt="a red cube", steps=steps, width=size, height=size, seed=seed, do_not_save_samples=True
+        )
 
     for job in [backend.generation.submit(params(1000 + i)) for i in range(warmup)]:
         job.wait()

@@ -107,6 +107,9 @@ class RayWorkers:
 
     def stop(self) -> None:
         """Remove the deployment, and stop Ray when this process started it."""
+        if self.handle is None and not self._owns_ray:  # Ray never started (missing, or failed early)
+            self._stopped.set()
+            return
         import ray
         from ray import serve
 
