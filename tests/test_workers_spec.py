@@ -117,3 +117,11 @@ def test_a_worker_builds_its_backend_from_flags_and_refuses_other_files(tmp_path
         load_for(backend, spec("gone.safetensors", None))
     assert backend.models.current is None  # nothing was loaded for a refused spec
     assert backend.settings.get("CLIP_stop_at_last_layers") == 2  # the front's settings snapshot applies
+
+
+def test_the_launcher_installs_the_pinned_ray_extra_for_tests_and_for_workers_ray():
+    import launch
+
+    assert launch.parse_requirements(launch.RAY_REQUIREMENTS) == [("ray", "2.60.0")]
+    assert launch._wants_ray(["--workers", "ray"]) and launch._wants_ray(["--api", "--workers=ray"])
+    assert not launch._wants_ray(["--workers", "local"]) and not launch._wants_ray(["--ray-address", "ray"])
