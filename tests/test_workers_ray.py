@@ -239,3 +239,13 @@ def test_killed_replica_costs_one_retry_and_the_server_lives(cluster, reference)
     assert len(result.images) == 1 and workers.pieces[-1]["pid"] != victim
     images, info = _pixels(_txt2img(cluster, **CASES[1]))  # the next request succeeds, same image as in-process
     assert images == reference[1]["pixels"] and info["infotexts"] == reference[1]["infotexts"]
+    deadline = time.monotonic() + 180  # Ray Serve replaces the killed replica: two live pids serve again
+    while True:
+        result = _txt2img(cluster, n_iter=2, steps=20)
+        job_id = cluster.backend.workers.pieces[-1]["job"]
+        pids = {piece["pid"] for piece in cluster.backend.workers.pieces if piece["job"] == job_id}
+        if len(pids) == 2:
+            break
+        assert time.monotonic() < deadline, "the killed replica was not replaced"
+        time.sleep(2)
+    assert victim not in pids and len(result["images"]) == 3
