@@ -206,19 +206,19 @@ def test_page_generates_on_a_replica_and_shows_progress(cluster, page):
         page.goto(f"http://127.0.0.1:{port}")
         page.locator("#model_status").get_by_text("2 Ray worker(s)").wait_for(timeout=60_000)
         page.locator("#txt2img_prompt textarea").fill("a page job")
-        for name, value in (("steps", 40), ("width", 64), ("height", 64)):
+        for name, value in (("steps", 150), ("width", 64), ("height", 64)):  # long enough to see progress
             box = page.locator(f"#txt2img_{name} input[type=number]")
             box.fill(str(value))
             box.press("Enter")
         before = len(cluster.backend.workers.pieces)
         page.locator("#txt2img_generate").click()
-        page.locator("#txt2img_progress").get_by_text(re.compile(r"Step [1-9]\d*/40")).wait_for(timeout=120_000)
+        page.locator("#txt2img_progress").get_by_text(re.compile(r"Step [1-9]\d*/150")).wait_for(timeout=120_000)
         page.locator("#html_info_txt2img").get_by_text("a page job").wait_for(timeout=120_000)
         shown = page.locator("#html_info_txt2img").inner_text()
-        assert "Steps: 40" in shown and "Model: alpha" in shown
+        assert "Steps: 150" in shown and "Model: alpha" in shown
         assert len(cluster.backend.workers.pieces) == before + 1  # it ran on a replica
         texts = [decode_file(path).info["parameters"] for path in (cluster.data / "outputs").rglob("*.png")]
-        assert [text for text in texts if text.startswith("a page job") and "Steps: 40" in text]
+        assert [text for text in texts if text.startswith("a page job") and "Steps: 150" in text]
     finally:
         server.stop()
 

@@ -166,7 +166,6 @@ class _Relay:
         self.finished = 0
         self.lock = threading.Lock()
         self.sent_interrupt = False
-        self.sent_skips = 0
 
     def run_piece(self, spec: JobSpec) -> PartResult:
         for attempt in (1, 2):
@@ -175,8 +174,8 @@ class _Relay:
             except (JobInterrupted, InvalidParams):
                 raise
             except Exception as error:  # a replica died or Ray lost the request
-                if self.job.interrupted:
-                    raise JobInterrupted("interrupted") from None
+                if self.job.interrupted:  # nothing to retry: keep the other batches' images
+                    return PartResult(spec.iterations, _empty(spec))
                 if attempt == 2:
                     raise WorkerFailed(f"batch {spec.iterations} failed on two workers: {error}") from error
                 log.warning("Job %s batch %s: worker failed (%s); retrying once", spec.job_id, spec.iterations, error)
@@ -199,14 +198,14 @@ class _Relay:
             return PartResult(spec.iterations, _empty(spec))
         handle = self.workers.handle.options(stream=True, multiplexed_model_id=spec.model_id)
         stream = handle.generate.remote(spec)
-        started = False
-        watcher = threading.Thread(target=self._cancel_when_interrupted, args=(stream, lambda: started), daemon=True)
+        state = {"started": False, "ended": False}
+        watcher = threading.Thread(target=self._watch, args=(stream, state), daemon=True)
         watcher.start()
         try:
             for kind, value in stream:
                 self._forward_stops()
                 if kind == "started":
-                    started = True
+                    state["started"] = True
                     self.workers.pieces.append({"job": self.job.id, "model": spec.checkpoint.name, **value})
                 elif kind == "progress":
                     fields = dict(value)
@@ -226,21 +225,18 @@ class _Relay:
         except ray.exceptions.TaskCancelledError:
             return PartResult(spec.iterations, _empty(spec))
         finally:
-            started = True  # stops the watcher
+            state["ended"] = True
         raise WorkerFailed("the worker's stream ended without a result")
 
-    def _cancel_when_interrupted(self, stream: Any, started: Any) -> None:
-        """Interrupt: tell running replicas (each step reads it); drop pieces still waiting in Ray's queue."""
+    def _watch(self, stream: Any, state: dict[str, bool]) -> None:
+        """While a piece's stream is open, pass Interrupt/Skip on at once (the replica reads them each step),
+        and take the piece out of Ray's queue when it is interrupted before a replica started it."""
         version = 0
-        while not self.job.done:
-            version = self.job.wait_for_change(version, timeout=1.0)
+        while not state["ended"]:
+            version = self.job.wait_for_change(version, timeout=0.5)
             if self.job.interrupted or self.job.skipped:
                 self._forward_stops()
-            if started():
-                if self.job.interrupted or self.finished >= self.piece_count:
-                    return
-                continue
-            if self.job.interrupted:
+            if self.job.interrupted and not state["started"]:
                 stream.cancel()
                 return
 
