@@ -33,8 +33,9 @@ class WorkerFailed(RuntimeError):
 class RayWorkers:
     """Ray Serve replicas behind the front's job queue. ``start`` blocks until they are deployed."""
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, app_name: str = APP_NAME) -> None:
         self.backend = backend
+        self.app_name = app_name  # the Serve application (several fronts may share one Ray instance)
         self.flags = backend.flags
         self.replica_count = 0
         self.handle: Any = None
@@ -96,13 +97,16 @@ class RayWorkers:
             GenerationReplica,
             name="generation",
             num_replicas=count,
+            # one piece per replica: "free" means idle, so batches spread over replicas; with 2, the replica
+            # holding the checkpoint took both batches of a job (multiplexing prefers it while it has room)
             max_ongoing_requests=1,
             ray_actor_options={"num_cpus": 1, "num_gpus": 0 if use_cpu else 1},
         )
         front_flags = {key: value for key, value in vars(self.flags).items()}
         app = deployment.bind(front_flags, 1 if use_cpu else None)
-        self.handle = serve.run(app, name=APP_NAME, route_prefix=None)
-        self.backend.jobs.set_lanes(count)
+        self.handle = serve.run(app, name=self.app_name, route_prefix=None)
+        # two front lanes per replica: the next job already waits in Ray's queue when a replica finishes
+        self.backend.jobs.set_lanes(2 * count)
         log.info("Ray Serve: %d replica(s) on %s", count, "CPU" if use_cpu else "GPU")
 
     def stop(self) -> None:
@@ -114,7 +118,7 @@ class RayWorkers:
         from ray import serve
 
         try:
-            serve.delete(APP_NAME)
+            serve.delete(self.app_name)
         except Exception:  # already gone
             log.debug("serve.delete failed", exc_info=True)
         if self._owns_ray:

@@ -48,6 +48,27 @@ class JobControl:
         self._skips.pop(job_id, None)
 
 
+class ControlPoller:
+    """Reads one job's Interrupt/Skip state without blocking a sampling step.
+
+    Each call collects the answer of the previous request if it has arrived and sends the next one, so a
+    step never waits for a round trip; a press reaches the sampler one step after it reached the board.
+    """
+
+    def __init__(self, control: Any, job_id: str) -> None:
+        self._control = control
+        self._job_id = job_id
+        self._pending: Any = control.state.remote(job_id)
+        self._state: tuple[bool, int] | None = None
+
+    def __call__(self) -> tuple[bool, int] | None:
+        ready, _ = ray.wait([self._pending], timeout=0)
+        if ready:
+            self._state = ray.get(ready[0])
+            self._pending = self._control.state.remote(self._job_id)
+        return self._state
+
+
 class GenerationReplica:
     """Serve deployment class; ``front_flags`` are the front's flags as a plain dict."""
 
@@ -61,6 +82,8 @@ class GenerationReplica:
         self.backend = build_worker_backend(front_flags)
         self._control: Any = None
         self._spec: JobSpec | None = None
+        self._applied_settings: Any = None  # the front's settings snapshot last applied to this Backend
+        self._busy = asyncio.Lock()
 
     def pid(self) -> int:
         return os.getpid()
@@ -73,12 +96,18 @@ class GenerationReplica:
         assert self._spec is not None and self._spec.model_id == model_id
         return await asyncio.to_thread(load_for, self.backend, self._spec)
 
-    def _control_state(self, job_id: str) -> tuple[bool, int]:
+    def _poller(self, job_id: str) -> "ControlPoller":
         if self._control is None:
             self._control = ray.get_actor(CONTROL_ACTOR, namespace=NAMESPACE)
-        return ray.get(self._control.state.remote(job_id), timeout=10)
+        return ControlPoller(self._control, job_id)
 
     async def generate(self, spec: JobSpec) -> AsyncIterator[tuple[str, Any]]:
+        """One piece at a time per replica (Serve sends one at a time; the lock keeps it so if that changes)."""
+        async with self._busy:
+            async for event in self._generate(spec):
+                yield event
+
+    async def _generate(self, spec: JobSpec) -> AsyncIterator[tuple[str, Any]]:
         from modules.jobs.queue import JobInterrupted
         from modules.processing.params import InvalidParams
         from modules.workers.spec import ModelMismatch
@@ -98,11 +127,18 @@ class GenerationReplica:
         except (ModelMismatch, InvalidParams, OSError, ValueError) as error:
             yield ("error", f"{type(error).__name__}: {error}")
             return
-        job = RemoteJob(spec, sink, lambda: self._control_state(spec.job_id))
+        job = RemoteJob(spec, sink, self._poller(spec.job_id))
 
         def work() -> None:
             try:
-                sink("result", run_piece(self.backend, spec, job))
+                sink("result", run_piece(self.backend, spec, job, apply_settings))
+            except BaseException:
+                self._applied_settings = None  # a failure may come from the snapshot: apply it afresh next time
+                raise
+
+        def report() -> None:
+            try:
+                work()
             except JobInterrupted:
                 sink("interrupted", None)
             except (InvalidParams, ValueError) as error:
@@ -111,10 +147,14 @@ class GenerationReplica:
                 log.exception("Job piece %s failed", spec.job_id)
                 sink("error", f"{type(error).__name__}: {error}")
 
-        thread = threading.Thread(target=work, name=f"piece-{spec.job_id}", daemon=True)
+        apply_settings = spec.settings != self._applied_settings
+        self._applied_settings = spec.settings
+        thread = threading.Thread(target=report, name=f"piece-{spec.job_id}", daemon=True)
         thread.start()
         while True:
             kind, value = await events.get()
+            while kind == "progress" and not events.empty():  # the front is behind: send only the latest
+                kind, value = events.get_nowait()
             yield (kind, value)
             if kind in ("result", "interrupted", "error"):
                 break

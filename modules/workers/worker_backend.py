@@ -45,9 +45,11 @@ def build_worker_backend(front_flags: Mapping[str, Any]) -> Any:
     return backend
 
 
-def load_for(backend: Any, spec: JobSpec) -> Any:
-    """Apply the spec's settings, then load (or keep) its checkpoint and VAE, checking names and hashes."""
-    backend.settings.update(dict(spec.settings), save=False)
+def load_for(backend: Any, spec: JobSpec, apply_settings: bool = True) -> Any:
+    """Apply the spec's settings (unless the same snapshot already is), then load (or keep) its checkpoint
+    and VAE, checking names and hashes."""
+    if apply_settings:
+        backend.settings.update(dict(spec.settings), save=False)
     models = backend.models
     ref = spec.checkpoint
     info = models.find_checkpoint(ref.name) or (models.find_checkpoint(ref.sha256) if ref.sha256 else None)
@@ -74,7 +76,7 @@ def load_for(backend: Any, spec: JobSpec) -> Any:
 class RemoteJob(Job):
     """The replica-side handle of one piece: forwards progress to ``sink`` and polls ``control`` for stops."""
 
-    def __init__(self, spec: JobSpec, sink: EventSink, control: Callable[[], tuple[bool, int]]) -> None:
+    def __init__(self, spec: JobSpec, sink: EventSink, control: Callable[[], tuple[bool, int] | None]) -> None:
         super().__init__(spec.job_id, task=lambda job: None, label="remote")
         self._sink = sink
         self._control = control
@@ -91,10 +93,11 @@ class RemoteJob(Job):
     def should_stop(self) -> bool:
         """Called each sampling step: read the front's Interrupt/Skip for this job."""
         try:
-            interrupted, skips = self._control()
+            state = self._control()  # None: no answer yet
         except Exception:  # the control board is gone (front restarting): keep sampling
             log.debug("control board unreachable", exc_info=True)
-            interrupted, skips = False, self._skips_seen
+            state = None
+        interrupted, skips = state if state is not None else (False, self._skips_seen)
         if interrupted:
             self.interrupted = True
         if skips > self._skips_seen:
@@ -103,10 +106,10 @@ class RemoteJob(Job):
         return super().should_stop()
 
 
-def run_piece(backend: Any, spec: JobSpec, job: RemoteJob) -> Any:
+def run_piece(backend: Any, spec: JobSpec, job: RemoteJob, apply_settings: bool = True) -> Any:
     """Generate the spec's batches on this replica; returns its Processed (images of those batches only)."""
     from modules.processing.pipeline import generate
 
-    load_for(backend, spec)
+    load_for(backend, spec, apply_settings)
     job.should_stop()  # an Interrupt that arrived while the piece waited or loaded
     return generate(backend, spec.params, job, iterations=spec.iterations)
