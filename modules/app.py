@@ -33,6 +33,7 @@ class Backend:
         self.jobs = JobQueue()
         self.generation = GenerationService(self)
         self.models: Any = None  # modules.models.manager.ModelManager, once the libraries are imported
+        self.workers: Any = None  # modules.workers.ray_runner.RayWorkers with --workers ray, else None
         self.services: dict[str, Any] = {}  # extension-provided or lazily built services, by name
         self._status = "Starting: loading libraries (torch, diffusers)…"
         self._ready = threading.Event()
@@ -75,7 +76,11 @@ class Backend:
             self._ready.set()
             for callback in list(self._ready_callbacks):
                 callback(self)
-            if load_model:  # a checkpoint that fails is skipped with a warning on the page; the next one loads
+            if self.workers is not None:  # replicas load the checkpoints; this process only lists them
+                self._status = "Starting the Ray workers…"
+                self.workers.start()
+                self._status = ""
+            elif load_model:  # a checkpoint that fails is skipped with a warning on the page; the next one loads
                 self.jobs.run(lambda job: self.models.load_startup(), label="load checkpoint")
         except Exception as error:  # shown on the page; the server keeps running
             log.exception("Start-up failed")
@@ -131,4 +136,5 @@ class Backend:
         if self.models is None:
             return self._status
         warnings = getattr(self.models, "warnings", [])  # skipped start-up checkpoints, refused VAE files
-        return "\n\n".join([self.models.status, *(f"⚠️ {warning}" for warning in warnings)])
+        status = self.workers.status if self.workers is not None else self.models.status
+        return "\n\n".join([status, *(f"⚠️ {warning}" for warning in warnings)])

@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import logging
 import time
+from collections.abc import Collection
 from typing import Any
 
 import torch
@@ -36,7 +37,8 @@ class NoModelError(InvalidParams):
     """No checkpoint is loaded (none found, or loading failed): the message says what the user can do."""
 
 
-def generate(backend: Any, params: GenerationParams, job: Job) -> Processed:
+def generate(backend: Any, params: GenerationParams, job: Job, iterations: Collection[int] | None = None) -> Processed:
+    """Run the job; ``iterations`` (batch indices) limits it to some batches (a Ray replica's share)."""
     settings = backend.settings.overlay(params.override_settings)
     model = _model_for(backend, settings, job)
     # the VAE follows the effective sd_vae: options and override_settings take effect at this job
@@ -86,6 +88,8 @@ def generate(backend: Any, params: GenerationParams, job: Job) -> Processed:
         for iteration in range(params.n_iter):
             if job.interrupted:
                 break
+            if iterations is not None and iteration not in iterations:
+                continue
             p.iteration = iteration
             _run_batch(backend, p, iteration, scripts)
     if not p.images:
