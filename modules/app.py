@@ -99,19 +99,20 @@ class Backend:
         return self.models
 
     def upscalers(self) -> Any:
-        """The upscaler registry (ESRGAN-family models found in models/ESRGAN, plus Lanczos and Nearest).
+        """The upscaler registry (spandrel model files in A1111's upscaler folders, plus Lanczos and Nearest).
 
         It runs models on the device the checkpoints use; before the model subsystem exists (the page is
         built first) a throw-away CPU registry answers for the names.
         """
-        from modules.upscaling.upscalers import UpscalerRegistry
+        from modules.upscaling.upscalers import UpscalerRegistry, extra_upscaler_dirs
 
         registry = self.services.get("upscalers")
+        extra = extra_upscaler_dirs(self.paths.models)
         if registry is None:
             if self.models is None:
-                return UpscalerRegistry(self.paths.esrgan, settings=self.settings)
+                return UpscalerRegistry(self.paths.esrgan, extra_dirs=extra, settings=self.settings)
             device = self.models.device_info.device
-            registry = UpscalerRegistry(self.paths.esrgan, settings=self.settings, device=device)
+            registry = UpscalerRegistry(self.paths.esrgan, extra_dirs=extra, settings=self.settings, device=device)
             self.services["upscalers"] = registry
         return registry
 

@@ -1,4 +1,4 @@
-"""Upscaler registry, ESRGAN-family networks from tiny random weights, latent modes and the Extras backend."""
+"""Upscaler registry, spandrel networks from tiny random weights in real key layouts, latent modes, Extras."""
 
 import numpy as np
 import pytest
@@ -8,9 +8,9 @@ from safetensors.torch import save_file
 
 from modules import postprocessing
 from modules.models.errors import ModelLoadError
-from modules.upscaling import esrgan
+from modules.upscaling import spandrel_loader, tiling
 from modules.upscaling.options import OPTIONS
-from modules.upscaling.upscalers import LATENT_UPSCALE_MODES, UpscalerRegistry, latent_upscale
+from modules.upscaling.upscalers import LATENT_UPSCALE_MODES, UpscalerRegistry, extra_upscaler_dirs, latent_upscale
 
 
 def conv(sd, name, cin, cout):
@@ -18,7 +18,7 @@ def conv(sd, name, cin, cout):
     sd[f"{name}.bias"] = torch.randn(cout) * 0.01
 
 
-def rrdb_state_dict(nf=8, nb=2, gc=4, n_up=2, in_ch=3, out_ch=3, seed=0):
+def rrdb_state_dict(nf=8, nb=2, gc=32, n_up=2, in_ch=3, out_ch=3, seed=0):
     """Random weights in the BasicSR / Real-ESRGAN RRDBNet key layout."""
     torch.manual_seed(seed)
     sd = {}
@@ -123,9 +123,9 @@ def test_esrgan_model_upscales_16_to_64(esrgan_dir):
     image = noise(16, 16)
     result = registry.upscale(image, "Tiny_4x", 4)
     assert result.size == (64, 64) and result.mode == "RGB"
-    model = esrgan.load_model(esrgan_dir / "Tiny_4x.pth")
-    assert isinstance(model, esrgan.RRDBNet) and model.scale == 4
-    assert (np.array(result) == bgr_forward(model, image)).all()
+    descriptor = spandrel_loader.load_descriptor(esrgan_dir / "Tiny_4x.pth")
+    assert descriptor.architecture.id == "ESRGAN" and descriptor.scale == 4
+    assert (np.array(result) == bgr_forward(descriptor.model, image)).all()
     assert not (np.array(result) == np.array(image.resize((64, 64), Image.Resampling.LANCZOS))).all()
     # 2x from a 4x network: one pass, then Lanczos down to the target
     assert registry.upscale(image, "Tiny_4x", 2.0).size == (32, 32)
@@ -147,27 +147,28 @@ def test_tiled_blending_matches_whole_image_for_a_local_model():
             return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
 
     image = torch.rand(1, 3, 37, 29)
-    whole = esrgan.upscale_tensor(Nearest2x(), image, tile=0, overlap=0)
-    tiled = esrgan.upscale_tensor(Nearest2x(), image, tile=10, overlap=4)
+    whole = tiling.upscale_tensor(Nearest2x(), image, tile=0, overlap=0)
+    tiled = tiling.upscale_tensor(Nearest2x(), image, tile=10, overlap=4)
     assert tiled.shape == (1, 3, 74, 58)
     assert torch.allclose(whole, tiled, atol=1e-6)
 
 
 def test_old_esrgan_layout_loads_to_the_same_network(tmp_path):
     sd = rrdb_state_dict()
+    save_file(sd, str(tmp_path / "new.safetensors"))
     save_file(to_old_layout(sd), str(tmp_path / "old.safetensors"))
-    new = esrgan.build_model(sd)
-    old = esrgan.load_model(tmp_path / "old.safetensors")
+    new = spandrel_loader.load_descriptor(tmp_path / "new.safetensors").model
+    old = spandrel_loader.load_descriptor(tmp_path / "old.safetensors").model
     x = torch.rand(1, 3, 12, 10)
     with torch.no_grad():
         assert torch.equal(new(x), old(x))
 
 
 def test_realesrgan_x2_unshuffle_handles_odd_sizes():
-    model = esrgan.build_model(rrdb_state_dict(in_ch=12, n_up=2))
-    assert model.scale == 2
+    descriptor = spandrel_loader.describe(rrdb_state_dict(in_ch=12, n_up=2))
+    assert descriptor.scale == 2
     with torch.no_grad():
-        assert model(torch.rand(1, 3, 15, 13)).shape == (1, 3, 30, 26)
+        assert descriptor.model(torch.rand(1, 3, 16, 14)).shape == (1, 3, 32, 28)
 
 
 def test_compact_network_is_recognised():
@@ -178,18 +179,66 @@ def test_compact_network_is_recognised():
     conv(sd, "body.2", 8, 8)
     sd["body.3.weight"] = torch.full((8,), 0.25)
     conv(sd, "body.4", 8, 3 * 16)
-    model = esrgan.build_model(sd)
-    assert isinstance(model, esrgan.SRVGGNetCompact) and model.scale == 4
+    descriptor = spandrel_loader.describe(sd)
+    assert descriptor.architecture.id == "Compact" and descriptor.scale == 4
     with torch.no_grad():
-        assert model(torch.rand(1, 3, 6, 5)).shape == (1, 3, 24, 20)
+        assert descriptor.model(torch.rand(1, 3, 6, 5)).shape == (1, 3, 24, 20)
+
+
+def swinir_state_dict(scale=2):
+    """A tiny SwinIR (classical SR, pixelshuffle) built by spandrel's own class: the released key layout."""
+    spandrel_loader.import_spandrel()
+    from spandrel.architectures.SwinIR import SwinIR
+
+    torch.manual_seed(1)
+    net = SwinIR(
+        upscale=scale,
+        in_chans=3,
+        img_size=8,
+        window_size=4,
+        embed_dim=12,
+        depths=[1],
+        num_heads=[2],
+        mlp_ratio=2,
+        upsampler="pixelshuffle",
+        resi_connection="1conv",
+    )
+    return {k: v.contiguous() for k, v in net.state_dict().items()}
+
+
+def test_swinir_file_in_its_a1111_folder_is_listed_and_upscales(tmp_path):
+    models = tmp_path / "models"
+    (models / "SwinIR").mkdir(parents=True)
+    save_file(swinir_state_dict(), str(models / "SwinIR" / "TinySwin_x2.safetensors"))
+    registry = UpscalerRegistry(models / "ESRGAN", extra_dirs=extra_upscaler_dirs(models), settings={"ESRGAN_tile": 0})
+    assert registry.names() == ["None", "Lanczos", "Nearest", "TinySwin_x2"]
+    assert registry.get("TinySwin_x2").scale == 2
+    result = registry.upscale(noise(12, 8), "TinySwin_x2", 2)
+    assert result.size == (24, 16)
+    assert not (np.array(result) == np.array(noise(12, 8).resize((24, 16), Image.Resampling.LANCZOS))).all()
 
 
 def test_unknown_architecture_and_pickled_code_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="unsupported upscaler architecture"):
-        esrgan.build_model({"weird.weight": torch.zeros(3)})
+    with pytest.raises(ValueError, match="unsupported architecture"):
+        spandrel_loader.describe({"weird.weight": torch.zeros(3)})
+    save_file({"weird.weight": torch.zeros(3)}, str(tmp_path / "weird.safetensors"))
+    with pytest.raises(ModelLoadError, match="weird.safetensors.*not a usable model"):
+        spandrel_loader.load_descriptor(tmp_path / "weird.safetensors")
     torch.save({"payload": Image.new("RGB", (2, 2))}, tmp_path / "evil.pth")  # any non-tensor object
     with pytest.raises(ModelLoadError, match="refused"):
-        esrgan.read_state_dict(tmp_path / "evil.pth")
+        spandrel_loader.read_state_dict(tmp_path / "evil.pth")
+
+
+def test_spandrel_import_leaves_no_torchvision_behind():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from modules.upscaling import spandrel_loader as s; s.import_spandrel();"
+        "import importlib.util; print('torchvision' in sys.modules, importlib.util.find_spec('torchvision'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False None"
 
 
 def test_extras_scale_by_and_second_upscaler_blend(tmp_path):
