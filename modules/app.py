@@ -116,6 +116,18 @@ class Backend:
             self.services["upscalers"] = registry
         return registry
 
+    def face_restorers(self) -> Any:
+        """GFPGAN and CodeFormer from models/GFPGAN and models/Codeformer, run on the checkpoints' device."""
+        from modules.upscaling.face_restoration import FaceRestorers
+
+        restorers = self.services.get("face_restorers")
+        if restorers is None:
+            device = self.models.device_info.device if self.models is not None else "cpu"
+            restorers = FaceRestorers(self.paths.models, settings=self.settings, device=device)
+            if self.models is not None:
+                self.services["face_restorers"] = restorers
+        return restorers
+
     def localization_js(self) -> str:
         """``window.localization = {...}`` for the language chosen in Settings (empty for "None")."""
         import json

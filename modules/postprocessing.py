@@ -4,7 +4,8 @@ Upscaler 1 makes the image; when Upscaler 2 is set with visibility > 0 it upscal
 two are blended (``Image.blend``, weight = visibility). "Scale to" scales by the larger of the two ratios and
 optionally centre-crops to the exact size. The applied steps are recorded as A1111's postprocessing infotext
 ("Postprocess upscale by: 2, Postprocess upscaler: Lanczos"), returned as HTML for the UI/API and stored in
-the result's ``info["postprocessing"]`` for the image saver. Face restoration is not implemented.
+the result's ``info["postprocessing"]`` for the image saver. After upscaling, GFPGAN then CodeFormer restore
+faces (A1111's postprocessing order 1000/2000/3000), each blended over the image by its visibility.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import html
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from modules.upscaling.upscalers import UpscalerRegistry
+
+if TYPE_CHECKING:
+    from modules.upscaling.face_restoration import FaceRestorers
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +97,15 @@ def run_extras(
     extras_upscaler_2_visibility: float = 0.0,
     upscale_first: bool = False,
     max_side_length: int = 0,
+    gfpgan_visibility: float = 0.0,
+    codeformer_visibility: float = 0.0,
+    codeformer_weight: float = 0.0,
+    face_restorers: FaceRestorers | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Image.Image, str]:
-    """Upscale one image; returns (result, info HTML). ``upscale_first`` only orders face restoration,
-    which this build lacks, so it changes nothing. Unknown upscaler names raise KeyError."""
+    """Upscale one image, then restore faces; returns (result, info HTML). ``upscale_first`` is accepted
+    for A1111's API and, as in A1111 1.10, does not change the order. Unknown upscaler names raise KeyError;
+    a visibility > 0 without ``face_restorers`` is a ValueError, a missing restorer file a ModelLoadError."""
     if resize_mode not in (0, 1):
         raise ValueError(f"resize_mode must be 0 (Scale by) or 1 (Scale to), got {resize_mode!r}")
     source_info = dict(image.info)
@@ -118,6 +127,13 @@ def run_extras(
                 second = second.convert(result.mode)
             result = Image.blend(result, second, extras_upscaler_2_visibility)
             info["Postprocess upscaler 2"] = name_2
+    if gfpgan_visibility > 0:
+        result = _restore_faces(result, face_restorers, "GFPGAN", gfpgan_visibility, codeformer_weight)
+        info["GFPGAN visibility"] = round(gfpgan_visibility, 3)
+    if codeformer_visibility > 0:
+        result = _restore_faces(result, face_restorers, "CodeFormer", codeformer_visibility, codeformer_weight)
+        info["CodeFormer visibility"] = round(codeformer_visibility, 3)
+        info["CodeFormer weight"] = round(codeformer_weight, 3)
     infotext = postprocessing_infotext(info)
     result = result.copy() if result is image else result
     result.info = {k: v for k, v in source_info.items() if isinstance(v, str)}
@@ -125,6 +141,17 @@ def run_extras(
         result.info["postprocessing"] = infotext
     log.info("Extras: %s", infotext or "nothing to do")
     return result, plaintext_to_html(infotext)
+
+
+def _restore_faces(
+    image: Image.Image, restorers: FaceRestorers | None, name: str, visibility: float, weight: float
+) -> Image.Image:
+    if restorers is None:
+        raise ValueError(f"{name} visibility is set but no face restorers were given")
+    restored = restorers.restore(image, name, codeformer_weight=weight)
+    if image.mode != restored.mode:
+        image = image.convert(restored.mode)
+    return restored if visibility >= 1 else Image.blend(image, restored, visibility)
 
 
 def run_extras_batch(

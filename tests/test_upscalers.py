@@ -295,7 +295,9 @@ def test_upscaling_options():
     options = {option.key: option for option in OPTIONS}
     assert options["ESRGAN_tile"].default == 192 and options["ESRGAN_tile_overlap"].default == 8
     assert options["upscaler_for_img2img"].default is None
-    assert {option.section.id for option in OPTIONS} == {"upscaling"}
+    assert {option.section.id for option in OPTIONS} == {"upscaling", "face-restoration"}
+    assert options["face_restoration"].default is False and options["code_former_weight"].default == 0.5
+    assert options["face_restoration_model"].choice_list() == ["CodeFormer", "GFPGAN"]
 
 
 def test_importing_upscalers_and_extras_does_not_import_torch():

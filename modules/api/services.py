@@ -45,3 +45,10 @@ def upscalers(backend: Any) -> Any:
             backend.paths.esrgan, extra_dirs=extra_upscaler_dirs(backend.paths.models), settings=backend.settings
         ),
     )
+
+
+def face_restorers(backend: Any) -> Any:
+    """The ``FaceRestorers`` (GFPGAN and CodeFormer files in models/GFPGAN and models/Codeformer)."""
+    from modules.upscaling.face_restoration import face_restorers_of
+
+    return face_restorers_of(backend)
