@@ -1,4 +1,4 @@
-"""Extras tab: upscale one image, uploaded files or a folder (modules.postprocessing.run_extras), as a job.
+"""Extras tab: upscale and restore faces in one image, uploaded files or a folder (postprocessing.run_extras).
 
 Results are saved to ``outputs/extras-images`` (or the batch output folder) with the source image's
 infotext kept and A1111's ``postprocessing`` text added.
@@ -129,6 +129,35 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 value=0.0,
                 elem_id="extras_upscaler_2_visibility",
             )
+            # A1111's GFPGAN and CodeFormer postprocessing sections (their weights: models/GFPGAN, models/Codeformer)
+            with gr.Accordion("GFPGAN", open=False, elem_id="extras_gfpgan"):
+                gfpgan_enable = gr.Checkbox(label="Enable", value=False, elem_id="extras_gfpgan_enable")
+                gfpgan_visibility = gr.Slider(
+                    minimum=0.0,
+                    maximum=1.0,
+                    step=0.001,
+                    label="Visibility",
+                    value=1.0,
+                    elem_id="extras_gfpgan_visibility",
+                )
+            with gr.Accordion("CodeFormer", open=False, elem_id="extras_codeformer"):
+                codeformer_enable = gr.Checkbox(label="Enable", value=False, elem_id="extras_codeformer_enable")
+                codeformer_visibility = gr.Slider(
+                    minimum=0.0,
+                    maximum=1.0,
+                    step=0.001,
+                    label="Visibility",
+                    value=1.0,
+                    elem_id="extras_codeformer_visibility",
+                )
+                codeformer_weight = gr.Slider(
+                    minimum=0.0,
+                    maximum=1.0,
+                    step=0.001,
+                    label="Weight (0 = maximum effect, 1 = minimum effect)",
+                    value=0.2,
+                    elem_id="extras_codeformer_weight",
+                )
         with gr.Column(scale=1, elem_id="extras_results_column"):
             panel = output_panel.build(ctx, TAB)
 
@@ -140,6 +169,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         from modules.postprocessing import run_extras
 
         registry = backend.upscalers()
+        restorers = backend.face_restorers()
+        gfpgan, codeformer = restorer_amounts(values)
         custom_dir = (values[output_dir] or "").strip() if values[source] == "directory" else ""
         folder = Path(custom_dir) if custom_dir else output_folder(backend, TAB)
 
@@ -164,6 +195,10 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     upscaler_1=values[upscaler_1] or "None",
                     upscaler_2=values[upscaler_2] or "None",
                     extras_upscaler_2_visibility=float(values[visibility]),
+                    gfpgan_visibility=gfpgan,
+                    codeformer_visibility=codeformer,
+                    codeformer_weight=float(values[codeformer_weight]),
+                    face_restorers=restorers,
                     progress=progress,
                 )
                 parameters = result.info.get("parameters")
@@ -199,10 +234,20 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
 
         return finish
 
+    def restorer_amounts(values: dict[Any, Any]) -> tuple[float, float]:
+        gfpgan = float(values[gfpgan_visibility]) if values[gfpgan_enable] else 0.0
+        codeformer = float(values[codeformer_visibility]) if values[codeformer_enable] else 0.0
+        return gfpgan, codeformer
+
     def run(values: dict[Any, Any]):
+        from modules.models.errors import ModelLoadError
+
         try:
             pairs = _inputs(values[source], values[image], values[files], values[input_dir])
-        except (ValueError, OSError) as error:
+            for name, amount in zip(("GFPGAN", "CodeFormer"), restorer_amounts(values), strict=True):
+                if amount > 0:
+                    backend.face_restorers().require_files(name)  # a missing file is named before any work
+        except (ValueError, OSError, ModelLoadError) as error:
             yield {panel.message: error_html(describe_error(error))}
             return
         yield from runner.run(
@@ -231,6 +276,11 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         upscaler_1,
         upscaler_2,
         visibility,
+        gfpgan_enable,
+        gfpgan_visibility,
+        codeformer_enable,
+        codeformer_visibility,
+        codeformer_weight,
     }
     outputs = generation_outputs(buttons, panel)
     generate.click(run, inputs, outputs, show_progress="hidden", concurrency_limit=None)
