@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from modules.images.split_flip import flipped_copies
+from modules.images.split_flip import split_oversized as split_pieces
 from modules.upscaling.upscalers import UpscalerRegistry
 
 if TYPE_CHECKING:
@@ -83,7 +85,13 @@ def _upscale_one(
     return result
 
 
-def run_extras(
+def run_extras(image: Image.Image, **options: Any) -> tuple[Image.Image, str]:
+    """``run_extras_all`` for callers that want the main image only (the API's single-image answer)."""
+    images, info_html = run_extras_all(image, **options)
+    return images[0], info_html
+
+
+def run_extras_all(
     image: Image.Image,
     *,
     registry: UpscalerRegistry,
@@ -101,9 +109,14 @@ def run_extras(
     codeformer_visibility: float = 0.0,
     codeformer_weight: float = 0.0,
     face_restorers: FaceRestorers | None = None,
+    split_oversized: bool = False,
+    split_threshold: float = 0.5,
+    overlap_ratio: float = 0.2,
+    flip_options: Sequence[str] = (),
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[Image.Image, str]:
-    """Upscale one image, then restore faces; returns (result, info HTML). ``upscale_first`` is accepted
+) -> tuple[list[Image.Image], str]:
+    """Upscale one image, restore faces, then split it if oversized ("Scale to" size) and add flipped copies
+    of every piece; returns (images, info HTML), the main image first. ``upscale_first`` is accepted
     for A1111's API and, as in A1111 1.10, does not change the order. Unknown upscaler names raise KeyError;
     a visibility > 0 without ``face_restorers`` is a ValueError, a missing restorer file a ModelLoadError."""
     if resize_mode not in (0, 1):
@@ -140,7 +153,22 @@ def run_extras(
     if infotext:
         result.info["postprocessing"] = infotext
     log.info("Extras: %s", infotext or "nothing to do")
-    return result, plaintext_to_html(infotext)
+    images = [result]
+    if split_oversized:
+        target = (upscaling_resize_w, upscaling_resize_h) if resize_mode == 1 else result.size
+        images = [
+            _with_info(piece, result.info) for piece in split_pieces(result, *target, split_threshold, overlap_ratio)
+        ]
+    if flip_options:
+        images += [
+            _with_info(copy, result.info) for piece in list(images) for copy in flipped_copies(piece, flip_options)
+        ]
+    return images, plaintext_to_html(infotext)
+
+
+def _with_info(image: Image.Image, info: dict[str, Any]) -> Image.Image:
+    image.info = dict(info)
+    return image
 
 
 def _restore_faces(
@@ -161,6 +189,6 @@ def run_extras_batch(
     results: list[Image.Image] = []
     info_html = plaintext_to_html("")
     for image in images:
-        result, info_html = run_extras(image, registry=registry, **options)
-        results.append(result)
+        outputs, info_html = run_extras_all(image, registry=registry, **options)
+        results.extend(outputs)
     return results, info_html

@@ -315,3 +315,57 @@ def test_esrgan_runs_on_cuda_half(esrgan_dir):
     gpu = UpscalerRegistry(esrgan_dir, device="cuda", dtype=torch.float16).upscale(noise(16, 16), "Tiny_4x", 4)
     assert gpu.size == (64, 64)
     assert np.abs(np.array(gpu).astype(int) - np.array(cpu).astype(int)).max() <= 3
+
+
+def test_split_oversized_cuts_overlapping_target_sized_pieces():
+    from modules.images.split_flip import split_oversized
+
+    wide = noise(400, 100)
+    pieces = split_oversized(wide, 128, 128, threshold=0.5, overlap_ratio=0.2)
+    # resized to 512x128, then 128-wide pieces overlapping by at least 20%: ceil((512-25.6)/102.4) = 5
+    assert [p.size for p in pieces] == [(128, 128)] * 5
+    resized = np.array(wide.resize((512, 128)))
+    assert (np.array(pieces[0]) == resized[:, :128]).all() and (np.array(pieces[-1]) == resized[:, -128:]).all()
+    tall = split_oversized(noise(60, 300), 64, 128, threshold=0.9, overlap_ratio=0.0)
+    assert len(tall) == 3 and {p.size for p in tall} == {(64, 128)}
+    square = noise(100, 100)
+    assert split_oversized(square, 128, 128) == [square]  # not oversized: untouched
+    assert (
+        split_oversized(noise(150, 100), 128, 128, threshold=0.5) != []
+        and len(split_oversized(noise(150, 100), 128, 128, threshold=0.5)) == 1
+    )  # ratio 0.67 above the threshold
+
+
+def test_flipped_copies_and_extras_outputs(tmp_path):
+    from modules.images.split_flip import flipped_copies
+
+    image = noise(6, 4)
+    horizontal, vertical, both = flipped_copies(image, ["Both", "Horizontal", "Vertically"])
+    array = np.array(image)
+    assert (np.array(horizontal) == array[:, ::-1]).all() and (np.array(vertical) == array[::-1]).all()
+    assert (np.array(both) == array[::-1, ::-1]).all()
+    with pytest.raises(ValueError, match="unknown flip option"):
+        flipped_copies(image, ["Diagonal"])
+    registry = UpscalerRegistry(tmp_path)
+    source = noise(200, 50)
+    source.info["parameters"] = "a cat"
+    outputs, info = postprocessing.run_extras_all(
+        source,
+        registry=registry,
+        resize_mode=1,
+        upscaler_1="Lanczos",
+        upscaling_resize_w=64,
+        upscaling_resize_h=64,
+        upscaling_crop=False,
+        split_oversized=True,
+        flip_options=("Horizontal",),
+    )
+    # upscaled to 256x64, split into 64x64 pieces, then one mirrored copy of each
+    assert len(outputs) % 2 == 0 and {o.size for o in outputs} == {(64, 64)}
+    half = len(outputs) // 2
+    assert (np.array(outputs[half]) == np.array(outputs[0])[:, ::-1]).all()
+    assert all(
+        o.info["parameters"] == "a cat" and "Postprocess upscaler: Lanczos" in o.info["postprocessing"] for o in outputs
+    )
+    results, _ = postprocessing.run_extras_batch([source, noise(8, 8)], registry=registry, flip_options=("Both",))
+    assert [r.size for r in results] == [(200, 50), (200, 50), (8, 8), (8, 8)]

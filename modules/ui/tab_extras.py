@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from modules.images.split_flip import FLIP_CHOICES
 from modules.ui import output_panel, runner
 from modules.ui.common import describe_error, error_html, format_seconds
 from modules.ui.context import SendTarget, UiContext
@@ -158,6 +159,32 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     value=0.2,
                     elem_id="extras_codeformer_weight",
                 )
+            with gr.Accordion("Split oversized images", open=False, elem_id="extras_split_oversized"):
+                split_enable = gr.Checkbox(label="Enable", value=False, elem_id="postprocess_split_enable")
+                split_threshold = gr.Slider(
+                    minimum=0.0,
+                    maximum=1.0,
+                    step=0.05,
+                    label="Threshold",
+                    value=0.5,
+                    elem_id="postprocess_split_threshold",
+                )
+                overlap_ratio = gr.Slider(
+                    minimum=0.0,
+                    maximum=0.9,
+                    step=0.05,
+                    label="Overlap ratio",
+                    value=0.2,
+                    elem_id="postprocess_overlap_ratio",
+                )
+            with gr.Accordion("Create flipped copies", open=False, elem_id="extras_flipped_copies"):
+                flip_enable = gr.Checkbox(label="Enable", value=False, elem_id="postprocess_flip_enable")
+                flip_options = gr.CheckboxGroup(
+                    choices=list(FLIP_CHOICES),
+                    value=["Horizontal"],
+                    show_label=False,
+                    elem_id="postprocess_flip_options",
+                )
         with gr.Column(scale=1, elem_id="extras_results_column"):
             panel = output_panel.build(ctx, TAB)
 
@@ -166,7 +193,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
 
     def work(values: dict[Any, Any], pairs: list[tuple[Image.Image, str]]):
         from modules.images.save import save_image
-        from modules.postprocessing import run_extras
+        from modules.postprocessing import run_extras_all
 
         registry = backend.upscalers()
         restorers = backend.face_restorers()
@@ -184,7 +211,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 def progress(done: int, total: int) -> None:
                     job.update(sampling_step=done, sampling_steps=total)
 
-                result, _info_html = run_extras(
+                results, _info_html = run_extras_all(
                     picture,
                     registry=registry,
                     resize_mode=1 if values[resize_tab] == "to" else 0,
@@ -199,23 +226,31 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     codeformer_visibility=codeformer,
                     codeformer_weight=float(values[codeformer_weight]),
                     face_restorers=restorers,
+                    split_oversized=bool(values[split_enable]),
+                    split_threshold=float(values[split_threshold]),
+                    overlap_ratio=float(values[overlap_ratio]),
+                    flip_options=tuple(values[flip_options] or ()) if values[flip_enable] else (),
                     progress=progress,
                 )
-                parameters = result.info.get("parameters")
-                extra = {"postprocessing": result.info["postprocessing"]} if "postprocessing" in result.info else None
-                save_image(
-                    result,
-                    folder,
-                    infotext=parameters,
-                    extra_text=extra,
-                    settings=backend.settings,
-                    forced_filename=stem if custom_dir and stem else None,
-                    no_prompt=True,
-                    short_filename=True,
-                    save_to_dirs=False if custom_dir else None,
-                )
-                shown.append(result)
-                texts.append(result.info.get("postprocessing", "") or "")
+                for piece_number, result in enumerate(results):
+                    parameters = result.info.get("parameters")
+                    extra = (
+                        {"postprocessing": result.info["postprocessing"]} if "postprocessing" in result.info else None
+                    )
+                    name = stem if not piece_number else f"{stem}-{piece_number}"
+                    save_image(
+                        result,
+                        folder,
+                        infotext=parameters,
+                        extra_text=extra,
+                        settings=backend.settings,
+                        forced_filename=name if custom_dir and stem else None,
+                        no_prompt=True,
+                        short_filename=True,
+                        save_to_dirs=False if custom_dir else None,
+                    )
+                    shown.append(result)
+                    texts.append(result.info.get("postprocessing", "") or "")
             if not shown:
                 from modules.jobs.queue import JobInterrupted
 
@@ -281,6 +316,11 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         codeformer_enable,
         codeformer_visibility,
         codeformer_weight,
+        split_enable,
+        split_threshold,
+        overlap_ratio,
+        flip_enable,
+        flip_options,
     }
     outputs = generation_outputs(buttons, panel)
     generate.click(run, inputs, outputs, show_progress="hidden", concurrency_limit=None)
