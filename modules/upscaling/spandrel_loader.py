@@ -118,7 +118,10 @@ def load_descriptor(path: Path) -> Any:
         raise ModelLoadError(path, f"cannot be read ({error.strerror or error})") from error
     try:
         descriptor = describe(state, printable_name(path.name))
-    except (ValueError, KeyError, IndexError, RuntimeError, TypeError) as error:  # wrong keys or shapes
+    except RuntimeError as error:  # spandrel recognised the keys, but the tensor shapes do not fit
+        reason = str(error).replace("\n", " ").replace("\t", " ")
+        raise ModelLoadError(path, f"is not a usable model: its tensors do not fit the network ({reason})") from error
+    except (ValueError, KeyError, IndexError, TypeError) as error:  # unknown keys or shapes
         raise ModelLoadError(path, f"is not a usable model: {error}") from error
     descriptor.model.eval()
     return descriptor
