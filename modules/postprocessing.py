@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from modules.images.focal_crop import focal_crop as crop_around_focus
 from modules.images.split_flip import flipped_copies
 from modules.images.split_flip import split_oversized as split_pieces
 from modules.upscaling.upscalers import UpscalerRegistry
@@ -113,12 +114,19 @@ def run_extras_all(
     split_threshold: float = 0.5,
     overlap_ratio: float = 0.2,
     flip_options: Sequence[str] = (),
+    focal_crop: bool = False,
+    focal_face_weight: float = 0.9,
+    focal_entropy_weight: float = 0.15,
+    focal_edges_weight: float = 0.5,
+    focal_debug: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Image.Image], str]:
-    """Upscale one image, restore faces, then split it if oversized ("Scale to" size) and add flipped copies
-    of every piece; returns (images, info HTML), the main image first. ``upscale_first`` is accepted
-    for A1111's API and, as in A1111 1.10, does not change the order. Unknown upscaler names raise KeyError;
-    a visibility > 0 without ``face_restorers`` is a ValueError, a missing restorer file a ModelLoadError."""
+    """Upscale one image, restore faces, then split it if oversized, crop it around its focal point (both to
+    the "Scale to" size) and add flipped copies of every piece; returns (images, info HTML), main image first.
+
+    ``upscale_first`` is accepted for A1111's API and, as in A1111 1.10, does not change the order. Unknown
+    upscaler names raise KeyError; a visibility > 0 without ``face_restorers`` is a ValueError, a missing
+    restorer file a ModelLoadError."""
     if resize_mode not in (0, 1):
         raise ValueError(f"resize_mode must be 0 (Scale by) or 1 (Scale to), got {resize_mode!r}")
     source_info = dict(image.info)
@@ -158,6 +166,16 @@ def run_extras_all(
         target = (upscaling_resize_w, upscaling_resize_h) if resize_mode == 1 else result.size
         images = [
             _with_info(piece, result.info) for piece in split_pieces(result, *target, split_threshold, overlap_ratio)
+        ]
+    if focal_crop:
+        target = (upscaling_resize_w, upscaling_resize_h) if resize_mode == 1 else result.size
+        finder = face_restorers.face_finder() if face_restorers is not None else None
+        weights = {"face_weight": focal_face_weight, "entropy_weight": focal_entropy_weight}
+        weights["edges_weight"] = focal_edges_weight
+        images = [
+            _with_info(out, result.info)
+            for piece in images
+            for out in crop_around_focus(piece, *target, **weights, find_faces=finder, debug=focal_debug)
         ]
     if flip_options:
         images += [

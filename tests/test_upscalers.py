@@ -369,3 +369,31 @@ def test_flipped_copies_and_extras_outputs(tmp_path):
     )
     results, _ = postprocessing.run_extras_batch([source, noise(8, 8)], registry=registry, flip_options=("Both",))
     assert [r.size for r in results] == [(200, 50), (200, 50), (8, 8), (8, 8)]
+
+
+def test_focal_crop_follows_detail_and_faces(tmp_path):
+    from modules.images.focal_crop import focal_crop
+
+    # a flat grey picture with one detailed patch on the right: entropy and corners both point there
+    image = Image.new("RGB", (300, 100), (128, 128, 128))
+    image.paste(noise(60, 60, seed=3), (220, 20))
+    crop, debug = focal_crop(image, 100, 100, debug=True)
+    assert crop.size == (100, 100) and debug.size == (300, 100)
+
+    def detailed(picture):  # pixels of the noise patch (the rest is flat grey)
+        return int((np.array(picture) != 128).any(axis=2).sum())
+
+    assert detailed(crop) == detailed(image)  # the whole patch is inside the crop
+    # a face far left outweighs the detail when its weight dominates
+    (face_crop,) = focal_crop(
+        image, 100, 100, face_weight=1.0, entropy_weight=0.0, edges_weight=0.0, find_faces=lambda im: [(0, 30, 40, 70)]
+    )
+    assert (np.array(face_crop) == np.array(image.crop((0, 0, 100, 100)))).all()
+    # nothing to go by: the centre; smaller inputs are resized up to cover the target first
+    (plain,) = focal_crop(Image.new("RGB", (50, 20)), 40, 40, entropy_weight=0, edges_weight=0)
+    assert plain.size == (40, 40)
+    outputs, _ = postprocessing.run_extras_all(
+        image, registry=UpscalerRegistry(tmp_path), resize_mode=1, upscaling_resize_w=100, upscaling_resize_h=100,
+        focal_crop=True,
+    )  # fmt: skip
+    assert [o.size for o in outputs] == [(100, 100)]

@@ -177,6 +177,19 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     value=0.2,
                     elem_id="postprocess_overlap_ratio",
                 )
+            with gr.Accordion("Auto focal point crop", open=False, elem_id="extras_focal_crop"):
+                focal_enable = gr.Checkbox(label="Enable", value=False, elem_id="postprocess_focal_crop_enable")
+                focal_sliders = [
+                    gr.Slider(minimum=0.0, maximum=1.0, step=0.05, label=label, value=value, elem_id=elem_id)
+                    for label, value, elem_id in (
+                        ("Focal point face weight", 0.9, "postprocess_focal_crop_face_weight"),
+                        ("Focal point entropy weight", 0.15, "postprocess_focal_crop_entropy_weight"),
+                        ("Focal point edges weight", 0.5, "postprocess_focal_crop_edges_weight"),
+                    )
+                ]
+                focal_debug = gr.Checkbox(
+                    label="Create debug image", value=False, elem_id="train_process_focal_crop_debug"
+                )
             with gr.Accordion("Create flipped copies", open=False, elem_id="extras_flipped_copies"):
                 flip_enable = gr.Checkbox(label="Enable", value=False, elem_id="postprocess_flip_enable")
                 flip_options = gr.CheckboxGroup(
@@ -230,6 +243,11 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     split_threshold=float(values[split_threshold]),
                     overlap_ratio=float(values[overlap_ratio]),
                     flip_options=tuple(values[flip_options] or ()) if values[flip_enable] else (),
+                    focal_crop=bool(values[focal_enable]),
+                    focal_face_weight=float(values[focal_sliders[0]]),
+                    focal_entropy_weight=float(values[focal_sliders[1]]),
+                    focal_edges_weight=float(values[focal_sliders[2]]),
+                    focal_debug=bool(values[focal_debug]),
                     progress=progress,
                 )
                 for piece_number, result in enumerate(results):
@@ -321,6 +339,9 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         overlap_ratio,
         flip_enable,
         flip_options,
+        focal_enable,
+        *focal_sliders,
+        focal_debug,
     }
     outputs = generation_outputs(buttons, panel)
     generate.click(run, inputs, outputs, show_progress="hidden", concurrency_limit=None)

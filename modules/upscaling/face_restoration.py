@@ -142,6 +142,23 @@ class FaceRestorers:
                 return folder / DETECTOR_FILE
         return own / DETECTOR_FILE
 
+    def face_finder(self) -> Callable[[Image.Image], list[tuple[float, float, float, float]]] | None:
+        """Face boxes from RetinaFace for the focal crop, or None when no detector file is placed."""
+        import numpy as np
+
+        from modules.upscaling.retinaface import detect
+
+        path = self.detector_file(RESTORERS[0].name)
+        if not path.is_file():
+            return None
+
+        def find(image: Image.Image) -> list[tuple[float, float, float, float]]:
+            with self._lock:
+                faces = detect(self._face_detector(path), np.asarray(image.convert("RGB")))
+            return [tuple(float(v) for v in box) for box, _points, _score in faces]  # type: ignore[misc]
+
+        return find
+
     def require_files(self, name: str) -> None:
         """ModelLoadError naming the first missing file (restorer, then detector); checked before a job."""
         from modules.upscaling.retinaface import DETECTOR_FILE
@@ -165,13 +182,19 @@ class FaceRestorers:
         with self._lock:
             from modules.upscaling.retinaface import detect
 
-            faces = detect(self._face_detector(self.detector_file(name)), np.asarray(image.convert("RGB")))
-            log.info("Face restoration (%s): %d face(s) found", name, len(faces))
-            if not faces:
-                return image.convert("RGB")
-            network = self._network(path, self.kind(name))
-            landmarks = [points for _box, points, _score in faces]
-            return align_restore_paste(image, landmarks, lambda face: _run(network, face, codeformer_weight))
+            try:
+                faces = detect(self._face_detector(self.detector_file(name)), np.asarray(image.convert("RGB")))
+                log.info("Face restoration (%s): %d face(s) found", name, len(faces))
+                if not faces:
+                    return image.convert("RGB")
+                network = self._network(path, self.kind(name))
+                landmarks = [points for _box, points, _score in faces]
+                return align_restore_paste(image, landmarks, lambda face: _run(network, face, codeformer_weight))
+            finally:
+                if self._setting("face_restoration_unload", False):  # free the device for the next generation
+                    for held in (self._loaded, self._detector):
+                        if held is not None:
+                            held[1].to("cpu")
 
     def _face_detector(self, path: Path) -> Any:
         from modules.upscaling.retinaface import load_detector
@@ -179,8 +202,8 @@ class FaceRestorers:
         stat = path.stat() if path.is_file() else None
         key = (path, stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
         if self._detector is None or self._detector[0] != key:
-            self._detector = (key, load_detector(path).to(self.device))
-        return self._detector[1]
+            self._detector = (key, load_detector(path))
+        return self._detector[1].to(self.device)  # back from RAM if face_restoration_unload moved it
 
     def _network(self, path: Path, kind: RestorerKind) -> Any:
         from modules.upscaling.spandrel_loader import load_descriptor
@@ -190,8 +213,8 @@ class FaceRestorers:
             descriptor = load_descriptor(path)
             if descriptor.architecture.id != kind.name:
                 raise ModelLoadError(path, f"is a {descriptor.architecture.name} network, not {kind.name}")
-            self._loaded = (path, descriptor.model.to(self.device))
-        return self._loaded[1]
+            self._loaded = (path, descriptor.model)
+        return self._loaded[1].to(self.device)
 
     def unload(self) -> None:
         with self._lock:
