@@ -110,3 +110,21 @@ def png_info(backend: Any, image_text: str) -> dict[str, Any]:
         infotext_styles=str(backend.settings.get("infotext_styles", "Apply if any")),
     )
     return {"info": infotext, "items": items, "parameters": _jsonable(parameters)}
+
+
+def interrogate(backend: Any, image_b64: str, model: str) -> dict[str, Any]:
+    """``/sdapi/v1/interrogate``: 404 for an unknown model (as A1111), 422 naming what is missing."""
+    from modules.interrogate import InterrogatorUnavailable, check
+    from modules.interrogate import interrogate as run_interrogation
+
+    if not image_b64:
+        raise ApiError(404, "Image not found")
+    image = codec.decode_image(image_b64, backend.settings, "image")
+    try:
+        check(backend, model)
+    except ValueError as error:
+        raise ApiError(404, f"Model not found: {error}") from error
+    except InterrogatorUnavailable as error:
+        raise ApiError(422, str(error)) from error
+    caption = backend.jobs.run(lambda job: run_interrogation(backend, image, model), label="api interrogate")
+    return {"caption": caption}
