@@ -1,5 +1,5 @@
-"""Chromium check of the Extras tab's new sections: flipped copies come out as extra saved images, and
-CodeFormer without its weights names the missing file instead of failing silently."""
+"""Chromium checks of the Extras tab's new sections (flipped copies come out as extra saved images, and
+CodeFormer without its weights names the missing file) and of the img2img Interrogate buttons."""
 
 from __future__ import annotations
 
@@ -56,3 +56,27 @@ def test_flipped_copies_and_missing_codeformer_in_extras(server, page, tmp_path)
     error.wait_for(timeout=30_000)
     assert "codeformer-v0.1.0.pth" in error.inner_text()
     assert len(saved(server)) == 2
+
+
+def test_img2img_interrogate_buttons(server, page, tmp_path):
+    from tests.test_interrogate import write_deepbooru
+
+    source = tmp_path / "source.png"
+    Image.new("RGB", (64, 48), (20, 60, 200)).save(source)
+    page.goto(server.url)
+    page.get_by_role("tab", name="img2img", exact=True).click()
+    page.locator("#img2img_image input[type=file]").set_input_files(str(source))
+    page.locator("#img2img_prompt textarea").fill("kept on error")
+    page.locator("#deepbooru").click()
+    error = page.locator("#img2img_message .error")
+    error.wait_for(timeout=30_000)
+    assert "model-resnet_custom_v3.pt" in error.inner_text()
+    assert page.locator("#img2img_prompt textarea").input_value() == "kept on error"
+    write_deepbooru(server.data_dir / "models" / "torch_deepdanbooru" / "model-resnet_custom_v3.pt")
+    page.locator("#deepbooru").click()
+    page.wait_for_function(
+        "() => document.querySelector('#img2img_prompt textarea').value.startsWith('long hair')", timeout=60_000
+    )
+    assert page.locator("#img2img_prompt textarea").input_value() == "long hair, smile \\(happy\\)"
+    page.locator("#interrogate").click()
+    page.locator("#img2img_message .error").get_by_text("model_base_caption_capfilt_large.pth").wait_for(timeout=30_000)
