@@ -30,7 +30,11 @@ DEFAULT_TORCH_COMMAND = "pip install torch==2.13.0"
 # cannot be installed here and which we never import:
 # - open_clip_torch carries the standard CLIP BPE vocabulary (open_clip/bpe_simple_vocab_16e6.txt.gz) that
 #   the offline tokenizers are built from; its Python code is never imported.
-NO_DEPS_REQUIREMENTS = ["open_clip_torch==3.3.0"]
+# - spandrel and spandrel-extra-arches recognise upscaler and face-restorer files (ESRGAN, SwinIR, DAT,
+#   HAT, GFPGAN, CodeFormer, ...). Only their LaMa and RestoreFormer modules import torchvision, at package
+#   import; modules/upscaling/spandrel_loader.py imports them with a placeholder and refuses those two.
+#   Their other dependency, einops, is pinned in requirements.txt.
+NO_DEPS_REQUIREMENTS = ["open_clip_torch==3.3.0", "spandrel==0.4.2", "spandrel-extra-arches==0.2.0"]
 
 _REQ_LINE = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(==\s*([^\s;#]+))?")
 

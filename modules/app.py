@@ -104,21 +104,34 @@ class Backend:
         return self.models
 
     def upscalers(self) -> Any:
-        """The upscaler registry (ESRGAN-family models found in models/ESRGAN, plus Lanczos and Nearest).
+        """The upscaler registry (spandrel model files in A1111's upscaler folders, plus Lanczos and Nearest).
 
         It runs models on the device the checkpoints use; before the model subsystem exists (the page is
         built first) a throw-away CPU registry answers for the names.
         """
-        from modules.upscaling.upscalers import UpscalerRegistry
+        from modules.upscaling.upscalers import UpscalerRegistry, extra_upscaler_dirs
 
         registry = self.services.get("upscalers")
+        extra = extra_upscaler_dirs(self.paths.models)
         if registry is None:
             if self.models is None:
-                return UpscalerRegistry(self.paths.esrgan, settings=self.settings)
+                return UpscalerRegistry(self.paths.esrgan, extra_dirs=extra, settings=self.settings)
             device = self.models.device_info.device
-            registry = UpscalerRegistry(self.paths.esrgan, settings=self.settings, device=device)
+            registry = UpscalerRegistry(self.paths.esrgan, extra_dirs=extra, settings=self.settings, device=device)
             self.services["upscalers"] = registry
         return registry
+
+    def face_restorers(self) -> Any:
+        """GFPGAN and CodeFormer from models/GFPGAN and models/Codeformer, run on the checkpoints' device."""
+        from modules.upscaling.face_restoration import FaceRestorers
+
+        restorers = self.services.get("face_restorers")
+        if restorers is None:
+            device = self.models.device_info.device if self.models is not None else "cpu"
+            restorers = FaceRestorers(self.paths.models, settings=self.settings, device=device)
+            if self.models is not None:
+                self.services["face_restorers"] = restorers
+        return restorers
 
     def localization_js(self) -> str:
         """``window.localization = {...}`` for the language chosen in Settings (empty for "None")."""

@@ -29,6 +29,7 @@ from modules.processing.samplers import resolve_sampler
 from modules.processing.seeds import ImageRNG, batch_seeds, fixed_seed
 from modules.processing.state import ProcessingState
 from modules.processing.styles import StyleDatabase
+from modules.upscaling.face_restoration import restore_if_asked, wants_restoration
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,10 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
         )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
     pixels = decode_latents(model, latents)
-    images = img2img_inputs.tensor_to_pil(pixels)
+    images = [
+        restore_if_asked(backend, p.settings, params.restore_faces, image)
+        for image in img2img_inputs.tensor_to_pil(pixels)
+    ]
     now = datetime.datetime.now()
     for offset, image in enumerate(images):
         index = start + offset
@@ -412,6 +416,9 @@ def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
         index_of_first_image=index_of_first_image,
         interrupted=p.job.interrupted,
         info_extra={
+            "face_restoration_model": p.settings.get("face_restoration_model")
+            if wants_restoration(p.settings, p.params.restore_faces)
+            else None,
             "clip_skip": p.clip_skip,
             "version": outputs.VERSION,
             "sampler_name": p.sampler_name,
