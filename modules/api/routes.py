@@ -15,7 +15,7 @@ from typing import Any
 
 from modules.api import catalog, control, generation, models, scripts, tools
 from modules.api import catalog_models as cm
-from modules.api.errors import ApiError, install_error_handlers
+from modules.api.errors import install_error_handlers
 from modules.models.safe_text import printable_tree
 
 log = logging.getLogger(__name__)
