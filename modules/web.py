@@ -10,6 +10,12 @@ import logging
 log = logging.getLogger(__name__)
 
 
+def is_busy(backend) -> bool:
+    """True while the page should follow the status closely: start-up, a queued or running job."""
+    jobs = backend.jobs
+    return not backend.wait_ready(0) or jobs.current is not None or jobs.pending_count() > 0
+
+
 def create_app(backend):
     from fastapi import FastAPI, Request
     from fastapi.responses import RedirectResponse
@@ -41,7 +47,11 @@ def create_app(backend):
     def status():
         """What the top bar shows, for scripts and benchmarks that wait for the start-up model."""
         models = backend.models
-        return {"status": backend.status, "model_loaded": bool(models is not None and models.current is not None)}
+        return {
+            "status": backend.status,
+            "model_loaded": bool(models is not None and models.current is not None),
+            "busy": is_busy(backend),  # the page polls every second while busy, rarely otherwise
+        }
 
     if flags.api or flags.nowebui:
         from modules.api.routes import mount_api
@@ -79,6 +89,12 @@ def create_app(backend):
             theme=assets.theme,
             allowed_paths=[str(backend.paths.outputs)],
         )
+    from modules.api.auth import install_auth
+
+    install_auth(app, flags)  # one login for the page, the API and extension routes (see api/auth.py)
+    from modules.api.body_limit import BodyLimitMiddleware
+
+    app.add_middleware(BodyLimitMiddleware)
     extensions = backend.services.get("extensions")
     if extensions is not None:
         extensions.app_started(None if flags.nowebui else demo, app)

@@ -81,8 +81,9 @@ def test_catalogues_have_a1111_shapes(api):
     assert [u["name"] for u in upscalers][:3] == ["None", "Lanczos", "Nearest"]
     assert set(upscalers[0]) == {"name", "model_name", "model_path", "model_url", "scale"}
     assert {"name": "Latent"} in api.get("/sdapi/v1/latent-upscale-modes").json()
-    for empty in ("hypernetworks", "face-restorers", "realesrgan-models"):
+    for empty in ("hypernetworks", "realesrgan-models"):
         assert api.get(f"/sdapi/v1/{empty}").json() == []
+    assert [r["name"] for r in api.get("/sdapi/v1/face-restorers").json()] == ["CodeFormer", "GFPGAN"]
     scripts = api.get("/sdapi/v1/scripts").json()
     assert "x/y/z plot" in scripts["txt2img"] and "controlnet" in scripts["img2img"]
     info = api.get("/sdapi/v1/script-info").json()
@@ -242,17 +243,17 @@ def test_auth_guards_api_docs_and_extension_routes(tmp_path):
         assert "/controlnet/version" in spec["paths"] and "/myext/ping" in spec["paths"]
 
 
-def test_auth_leaves_the_gradio_ui_to_its_own_login(tmp_path):
+def test_api_auth_alone_also_guards_the_page(tmp_path):
     from modules.api.routes import add_api_route
 
     backend, app = build(tmp_path, "--api-auth", "alice:s3cret", ui=True)
     add_api_route(app, backend, "/myext/ping", lambda: {"pong": True}, ["GET"])
     with TestClient(app) as client:
-        assert client.get("/").status_code == 200
-        assert client.get("/config").status_code == 200
-        assert client.get("/webui/localization.js").status_code == 200
-        assert client.get("/sdapi/v1/options").status_code == 401
-        assert client.get("/controlnet/version").status_code == 401
+        # without --gradio-auth there is no login form: the browser asks for the --api-auth pair
+        for path in ("/", "/config", "/webui/localization.js", "/sdapi/v1/options", "/controlnet/version"):
+            answer = client.get(path)
+            assert answer.status_code == 401 and answer.headers["www-authenticate"].startswith("Basic"), path
+        assert client.get("/", headers=basic("alice", "s3cret")).status_code == 200
         # registered after the UI's catch-all mount, still reachable (and guarded)
         assert client.get("/myext/ping").status_code == 401
         assert client.get("/myext/ping", headers=basic("alice", "s3cret")).json() == {"pong": True}

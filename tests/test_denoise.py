@@ -231,10 +231,11 @@ def test_sdxl_matches_diffusers(sdxl_unet, texts, noise):
 
 def test_ddim_matches_diffusers_ddim(unet, texts, noise):
     """A1111's DDIM timesteps (1, 101, ..., 901) are diffusers' "leading" + steps_offset 1; both start from unit
-    noise (VP) and end clean."""
+    noise (VP). A1111's last step goes to alphas_cumprod[0] (t = 0) and returns those latents as they are:
+    diffusers' ``set_alpha_to_one=False`` (the A1111 reference replay checks the same against A1111)."""
     ours = run(unet, noise, texts, "DDIM", 10)
     scheduler = DDIMScheduler(
-        **CONFIG, timestep_spacing="leading", steps_offset=1, set_alpha_to_one=True, clip_sample=False
+        **CONFIG, timestep_spacing="leading", steps_offset=1, set_alpha_to_one=False, clip_sample=False
     )
     close(ours, diffusers_txt2img(unet, scheduler, texts, noise, num_inference_steps=10))
 

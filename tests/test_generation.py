@@ -221,3 +221,18 @@ def test_embedding_by_file_name_is_used(backend):
     styled = run(backend, prompt="a cat my-style", seed=4, do_not_save_samples=True)
     assert (pixels(plain.images[0]) != pixels(styled.images[0])).any()
     assert "TI hashes: " in styled.infotexts[0] and "my-style" in styled.infotexts[0]
+
+
+def test_hires_resize_to_both_sides_keeps_the_aspect_and_crops_like_a1111():
+    import torch
+
+    from modules.processing.hires import crop_latents, upscale_size
+
+    square = GenerationParams(prompt="x", width=64, height=64, hr_resize_x=128, hr_resize_y=80)
+    assert upscale_size(square, 128, 80) == (128, 128)  # cover 128x80 at 1:1, then crop rows
+    wide = GenerationParams(prompt="x", width=128, height=64, hr_resize_x=128, hr_resize_y=128)
+    assert upscale_size(wide, 128, 128) == (256, 128)
+    assert upscale_size(GenerationParams(prompt="x", hr_resize_x=128), 128, 128) == (128, 128)
+    latents = torch.arange(16 * 16, dtype=torch.float32).view(1, 1, 16, 16)
+    cropped = crop_latents(latents, 128, 128, 128, 80)  # 6 latent rows cut: 3 above, 3 below
+    assert cropped.shape == (1, 1, 10, 16) and torch.equal(cropped, latents[:, :, 3:13])

@@ -175,3 +175,26 @@ def test_sdxl_checkpoint_txt2img_matches_diffusers(sdxl):
         sigmas=ModelSigmas.from_config(sdxl.scheduler_config).uniform(6).tolist(),
     ).images
     close(ours, reference)
+
+
+def test_prompt_schedule_texts_are_encoded_together_and_sides_keep_their_lengths(sd15):
+    """A1111 encodes all texts of one prompt's schedule in one batch ("Original" emphasis restores the mean
+    over that batch), pads rows of one side by repeating their last vector, and leaves the prompt and
+    negative prompt sides at their own lengths unless ``pad_cond_uncond`` is set."""
+    prompt = "a [cat:dog:0.5], (red:1.3) hat"
+    conds = PromptCondProvider(sd15.conditioner, [prompt, "a hat BREAK a cube"], ["blurry"], 8)
+    together = sd15.conditioner.encode(["a cat, (red:1.3) hat", "a dog, (red:1.3) hat"])
+    early, _ = conds.cond(0)
+    late, _ = conds.cond(7)
+    assert torch.equal(early.crossattn[0, :77], together.crossattn[0])
+    assert torch.equal(late.crossattn[0, :77], together.crossattn[1])
+    alone = sd15.conditioner.encode(["a cat, (red:1.3) hat"]).crossattn[0]
+    assert not torch.allclose(alone, together.crossattn[0], atol=1e-6)  # the batch mean differs
+    assert early.crossattn.shape[1] == 154  # BREAK: two chunks; the one-chunk row repeats its last vector
+    assert torch.equal(early.crossattn[0, 77:], early.crossattn[0, 76:77].expand(77, -1))
+    assert conds.uncond(0).crossattn.shape[1] == 77
+    padded = PromptCondProvider(
+        sd15.conditioner, ["a hat BREAK a cube"], ["blurry"], 8, settings={"pad_cond_uncond": True}
+    )
+    assert not padded.padded
+    assert padded.uncond(0).crossattn.shape[1] == 154 and padded.padded

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -167,10 +168,17 @@ CONCRETE = [s.label for s in samplers.SCHEDULES if s.name != "automatic"]
 @pytest.mark.parametrize("schedule", CONCRETE)
 @pytest.mark.parametrize("steps", [1, 2, 7, 20, 33])
 def test_every_schedule_is_decreasing_and_ends_in_zero(schedule, steps):
+    """As A1111 1.10 builds them: DDIM runs every (1000 // steps)-th timestep, one step more when steps does
+    not divide 1000; KL Optimal ends at sigma_min instead of 0."""
     model = schedules.ModelSigmas.from_config(SD_CONFIG)
     sigmas = schedules.build_sigmas(schedule, steps, model)
-    assert sigmas.dtype == torch.float32 and sigmas.shape == (steps + 1,)
-    assert sigmas[-1] == 0 and bool(torch.all(sigmas[1:] < sigmas[:-1]))
+    expected = len(range(1, 1000, 1000 // steps)) + 1 if schedule == "DDIM" else steps + 1
+    assert sigmas.dtype == torch.float32 and sigmas.shape == (expected,)
+    assert bool(torch.all(sigmas[1:] < sigmas[:-1]))
+    if schedule == "KL Optimal":
+        assert float(sigmas[-1]) == pytest.approx(model.sigma_min, rel=1e-5)
+    else:
+        assert sigmas[-1] == 0
     assert float(sigmas[0]) <= model.sigma_max * 1.001
 
 
@@ -195,7 +203,7 @@ def test_schedule_shapes_match_their_definitions():
     assert ays[:-1].tolist() == pytest.approx(list(schedules.AYS_SD15), rel=1e-6)
     ays_xl = schedules.build_sigmas("Align Your Steps", 20, model, is_sdxl=True)
     assert ays_xl[0] == pytest.approx(14.615) and ays_xl[-2] == pytest.approx(0.029)
-    kl = schedules.build_sigmas("KL Optimal", 4, model)[:-1].double().atan().diff()
+    kl = schedules.build_sigmas("KL Optimal", 4, model).double().atan().diff()
     assert torch.allclose(kl, kl[0].expand_as(kl), rtol=1e-4)
 
 
@@ -245,3 +253,44 @@ def test_sampler_options_declare_a1111_keys_and_defaults():
     assert hide.choice_list() == A1111_SAMPLERS
     assert all(option.section.id in ("sampler-params", "optimizations") for option in sampler_options.OPTIONS)
     assert math.isclose(next(o for o in sampler_options.OPTIONS if o.key == "s_noise").maximum, 1.1)
+
+
+def test_table_schedules_follow_a1111_definitions():
+    """Simple, Normal, SGM Uniform, Polyexponential, DDIM and Beta against their definitions, recomputed here."""
+    model = schedules.ModelSigmas.from_config(SD_CONFIG)
+    table = model.sigmas.double()
+    n = 6
+    simple = schedules.build_sigmas("Simple", n, model)
+    assert simple[:-1].tolist() == pytest.approx([float(table[-(1 + int(i * 1000 / n))]) for i in range(n)])
+    t_max, t_min = float(model.sigma_to_t(model.sigma_max)), float(model.sigma_to_t(model.sigma_min))
+    normal = schedules.build_sigmas("Normal", n, model)
+    normal_t = np.linspace(t_max, t_min, n)
+    assert normal[:-1].tolist() == pytest.approx([float(model.t_to_sigma(t)) for t in normal_t], rel=1e-5)
+    sgm = schedules.build_sigmas("SGM Uniform", n, model)
+    sgm_t = np.linspace(t_max, t_min, n + 1)[:-1]
+    assert sgm[:-1].tolist() == pytest.approx([float(model.t_to_sigma(t)) for t in sgm_t], rel=1e-5)
+    poly = schedules.build_sigmas("Polyexponential", n, model, rho=2.0)
+    ramp = np.linspace(1, 0, n) ** 2
+    low, high = math.log(model.sigma_min), math.log(model.sigma_max)
+    assert poly[:-1].tolist() == pytest.approx(np.exp(ramp * (high - low) + low).tolist(), rel=1e-5)
+    ddim = schedules.build_sigmas("DDIM", 7, model)  # timesteps 995, 853, ..., 1: eight steps
+    assert ddim[:-1].tolist() == pytest.approx([float(table[t]) for t in range(995, 0, -142)], rel=1e-6)
+    from scipy import stats
+
+    beta = schedules.build_sigmas("Beta", n, model, beta_alpha=0.6, beta_beta=0.6)
+    quantiles = [stats.beta.ppf(1 - x, 0.6, 0.6) for x in np.linspace(0, 1, n)]
+    spread = model.sigma_max - model.sigma_min
+    assert beta[:-1].tolist() == pytest.approx([model.sigma_min + q * spread for q in quantiles], rel=1e-5)
+
+
+def test_unipc_time_uniform_walks_continuous_time_to_t_zero():
+    """A1111's UniPC: n + 1 points evenly spaced in time 999 → 0, log(alpha) interpolated between entries."""
+    model = schedules.ModelSigmas.from_config(SD_CONFIG)
+    sigmas = schedules.unipc_time_uniform(8, model)
+    assert sigmas.shape == (9,) and bool(torch.all(sigmas[1:] < sigmas[:-1]))
+    assert float(sigmas[0]) == pytest.approx(model.sigma_max, rel=1e-5)
+    assert float(sigmas[-1]) == pytest.approx(model.sigma_min, rel=1e-5)
+    t = 999 - 999 / 8  # between table entries 874 and 875
+    log_alpha = 0.5 * model.alphas_cumprod.double().log()
+    between = log_alpha[874] + (t - 874) * (log_alpha[875] - log_alpha[874])
+    assert float(sigmas[1]) == pytest.approx(math.sqrt(math.exp(-2 * float(between)) - 1), rel=1e-5)

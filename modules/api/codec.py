@@ -20,6 +20,7 @@ from typing import Any
 from PIL import Image, PngImagePlugin
 
 from modules.api.errors import ApiError
+from modules.images.limits import ImageTooLargeError, max_pixels, open_limited
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,9 @@ def decode_image(encoded: str, settings: Any, field: str = "image") -> Image.Ima
         except (binascii.Error, ValueError) as error:
             raise ApiError(400, f"{field}: invalid base64 data ({error})") from error
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        image = open_limited(io.BytesIO(data), max_pixels(settings), field)
+    except ImageTooLargeError as error:
+        raise ApiError(413, str(error)) from error
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise ApiError(400, f"{field}: invalid encoded image ({error})") from error
     return image

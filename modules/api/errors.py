@@ -8,6 +8,7 @@ names the field; only real faults of the server are 500, and those are logged wi
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,14 @@ def _status_table() -> list[tuple[type[BaseException], int]]:
     from modules.models.errors import ModelLoadError
     from modules.processing.params import InvalidParams
     from modules.processing.samplers import SamplerError
-    from modules.settings.registry import FrozenSettingsError
+    from modules.processing.infotext import InfotextTooLongError
+    from modules.settings.registry import FrozenSettingsError, LockedSettingError
 
     return [
         (BackendNotReady, 503),
         (FrozenSettingsError, 403),
+        (LockedSettingError, 403),
+        (InfotextTooLongError, 413),
         (SamplerError, 400),
         (InvalidParams, 422),
         (ModelLoadError, 422),  # the named file cannot be used; the previous model stays loaded
@@ -62,9 +66,23 @@ def error_body(error: BaseException, detail: str) -> dict[str, Any]:
     }
 
 
+def _printable(value: Any) -> Any:
+    """A copy of a validation error item that strict JSON can encode (the offending input may be NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
 def install_error_handlers(app: Any) -> None:
     """Answer our exceptions and HTTPExceptions with A1111's body; anything else is a logged 500."""
     from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException
 
@@ -86,6 +104,14 @@ def install_error_handlers(app: Any) -> None:
         log.error("API error: %s %s", request.method, request.url.path, exc_info=error)
         return respond(500, error, f"{type(error).__name__}: {error}")
 
+    async def on_validation_error(request, error: Exception):
+        """FastAPI's 422, with values JSON cannot carry (NaN, Infinity, bytes) shown as text, never a 500."""
+        errors = [_printable(item) for item in error.errors()]
+        detail = "; ".join(f"{'.'.join(str(p) for p in item.get('loc', ()))}: {item.get('msg', '')}" for item in errors)
+        body = {"error": "RequestValidationError", "detail": errors, "body": "", "errors": detail}
+        return JSONResponse(body, status_code=422)
+
+    app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_exception)
     app.add_exception_handler(ApiError, on_api_error)
     for kind, _status in _status_table():

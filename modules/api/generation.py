@@ -17,8 +17,8 @@ from modules.api.models import GenerationRequest, Img2ImgRequest, Txt2ImgRequest
 from modules.api.request_infotext import apply_infotext
 from modules.jobs.queue import JobInterrupted
 from modules.processing.params import GenerationParams, Processed
-from modules.processing.samplers import find_schedule, resolve_sampler
-from modules.settings.registry import FrozenSettingsError
+from modules.processing.samplers import find_schedule, resolve_sampler, schedule_for_request
+from modules.settings.registry import FrozenSettingsError, LockedSettingError
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def _img2img_fields(backend: Any, request: Img2ImgRequest) -> dict[str, Any]:
 
 
 def _ignored_fields(request: GenerationRequest) -> None:
-    for name in ("refiner_checkpoint", "hr_checkpoint_name", "firstpass_image", "restore_faces"):
+    for name in ("refiner_checkpoint", "hr_checkpoint_name", "firstpass_image"):
         if getattr(request, name, None):
             log.info("API request field %s is not supported by this build and was ignored", name)
 
@@ -142,6 +142,7 @@ def to_params(backend: Any, request: GenerationRequest) -> GenerationParams:
     _ignored_fields(request)
     _check_prompt_syntax(request)
     sampler, schedule = resolve_sampler(request.sampler_name or request.sampler_index, request.scheduler)
+    schedule = schedule_for_request(sampler, schedule, bool(request.scheduler))
     overrides = validate_settings(backend, dict(request.override_settings or {}), "override_settings")
     if request.s_min_uncond is not None and "s_min_uncond" in backend.settings.registry:
         # a setting in A1111, offered as a request field too
@@ -165,6 +166,7 @@ def to_params(backend: Any, request: GenerationRequest) -> GenerationParams:
         "width": _or(request.width, 512),
         "height": _or(request.height, 512),
         "tiling": bool(request.tiling),
+        "restore_faces": request.restore_faces,
         "eta": request.eta,
         "s_churn": request.s_churn,
         "s_tmax": request.s_tmax,
@@ -177,12 +179,25 @@ def to_params(backend: Any, request: GenerationRequest) -> GenerationParams:
         "script_args": tuple(request.script_args or ()),
         "alwayson_scripts": scripts.resolve_alwayson(backend, request.alwayson_scripts, is_img2img),
     }
+    _check_face_restorer(backend, request.restore_faces, overrides)
     if is_img2img:
         fields.update(_img2img_fields(backend, request))
     else:
         fields.update(_hires_fields(request))
         _check_hires_upscaler(backend, fields)
     return GenerationParams(**fields)
+
+
+def _check_face_restorer(backend: Any, restore_faces: bool | None, overrides: dict[str, Any]) -> None:
+    """A missing restorer file is a 422 naming it before the job starts (``ModelLoadError``)."""
+    from modules.upscaling.face_restoration import wants_restoration
+
+    def setting(key: str, default: Any) -> Any:
+        return overrides[key] if key in overrides else backend.settings.get(key, default)
+
+    settings = type("Overlay", (), {"get": staticmethod(setting)})()
+    if wants_restoration(settings, restore_faces):
+        services.face_restorers(backend).require_files(setting("face_restoration_model", "CodeFormer") or "CodeFormer")
 
 
 def _check_hires_upscaler(backend: Any, fields: dict[str, Any]) -> None:
@@ -221,7 +236,7 @@ def _settle_overrides(backend: Any, request: GenerationRequest, params: Generati
     if request.override_settings_restore_afterwards is False and params.override_settings:
         try:
             backend.settings.update(params.override_settings, save=False)
-        except FrozenSettingsError:
+        except (FrozenSettingsError, LockedSettingError):
             pass
 
 
@@ -250,4 +265,6 @@ def generate(backend: Any, request: GenerationRequest) -> dict[str, Any]:
     if isinstance(request, Img2ImgRequest) and not request.include_init_images:
         parameters["init_images"] = None
         parameters["mask"] = None
-    return {"images": images, "parameters": parameters, "info": processed.js()}
+    info = processed.js()
+    job.release()  # the images are encoded: let the finished job (kept for /progress) free them
+    return {"images": images, "parameters": parameters, "info": info}

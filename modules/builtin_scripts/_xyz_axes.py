@@ -8,6 +8,7 @@ takes the text to search for as its first value; every value (the first included
 from __future__ import annotations
 
 import csv
+import math
 import dataclasses
 import io
 import re
@@ -56,9 +57,10 @@ def split_values(text: str) -> list[str]:
     return [value.strip() for row in rows for value in row if value.strip()]
 
 
-def _int_values(item: str) -> list[int]:
+def _int_values(item: str, limit: int | None = None) -> list[int]:
     if m := _INT_COUNT.match(item):
         start, end, count = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        _check_count(item, count, limit)
         if count <= 1:
             return [start]
         return [round(start + (end - start) * i / (count - 1)) for i in range(count)]
@@ -67,19 +69,22 @@ def _int_values(item: str) -> list[int]:
         step = int(m.group(3)) if m.group(3) else (1 if end >= start else -1)
         if step == 0:
             raise AxisError(f"step 0 in {item!r}")
+        _check_count(item, max(0, (end - start) // step + 1), limit)
         return list(range(start, end + (1 if step > 0 else -1), step))
     return [int(item)]
 
 
-def _float_values(item: str) -> list[float]:
+def _float_values(item: str, limit: int | None = None) -> list[float]:
     if m := _FLOAT_COUNT.match(item):
         start, end, count = float(m.group(1)), float(m.group(2)), int(m.group(3))
+        _check_count(item, count, limit)
         return [start] if count <= 1 else [start + (end - start) * i / (count - 1) for i in range(count)]
     if m := _FLOAT_RANGE.match(item):
         start, end = float(m.group(1)), float(m.group(2))
         step = float(m.group(3)) if m.group(3) else (1.0 if end >= start else -1.0)
-        if step == 0:
-            raise AxisError(f"step 0 in {item!r}")
+        if step == 0 or not math.isfinite(step) or not math.isfinite(start) or not math.isfinite(end):
+            raise AxisError(f"step 0 or a value that is not a finite number in {item!r}")
+        _check_count(item, max(0, int((end - start) / step + 1e-9) + 1), limit)
         values, value = [], start
         while (value <= end + 1e-9) if step > 0 else (value >= end - 1e-9):
             values.append(round(value, 10))
@@ -88,22 +93,33 @@ def _float_values(item: str) -> list[float]:
     return [float(item)]
 
 
-def parse_values(axis: Axis, text: str, backend: Any = None) -> list[Any]:
-    """The values of one axis from its text; AxisError naming the axis for anything invalid."""
+def _check_count(item: str, count: int, limit: int | None) -> None:
+    """Refuse a range before it is expanded when it alone has more values than the plan may have images."""
+    if limit is not None and count > limit:
+        raise AxisError(
+            f"{item!r} gives {count} values; at most {limit} images may be planned (setting max_plan_images)"
+        )
+
+
+def parse_values(axis: Axis, text: str, backend: Any = None, limit: int | None = None) -> list[Any]:
+    """The values of one axis from its text; AxisError naming the axis for anything invalid (or, with
+    ``limit``, for more values than that)."""
     if axis.kind == "none":
         return [None]
     items = split_values(text)
     try:
         if axis.kind == "int":
-            values: list[Any] = [v for item in items for v in _int_values(item)]
+            values: list[Any] = [v for item in items for v in _int_values(item, limit)]
         elif axis.kind == "float":
-            values = [v for item in items for v in _float_values(item)]
+            values = [v for item in items for v in _float_values(item, limit)]
         else:
             values = items
     except ValueError as error:
         raise AxisError(f"{axis.label}: cannot read {text!r} ({error})") from error
     if not values:
         raise AxisError(f"{axis.label}: no values given")
+    if limit is not None and len(values) > limit:
+        raise AxisError(f"{axis.label}: {len(values)} values; at most {limit} images may be planned (max_plan_images)")
     if axis.choices is not None and backend is not None:
         allowed = axis.choices(backend)
         lookup = {choice.lower(): choice for choice in allowed}

@@ -11,6 +11,7 @@ from typing import Any
 
 from modules import scripts
 from modules.builtin_scripts import _results
+from modules.builtin_scripts._plan import check_plan, plan_limit
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class PromptMatrix(scripts.Script):
         from modules.images.grid import draw_prompt_matrix, image_grid
 
         source = p.prompt if prompt_type != "negative" else p.negative_prompt
+        variable = source.count("|")
+        check_plan("Prompt matrix", 1 << min(variable, 64), plan_limit(p), f"{variable} variable parts")
         parts, prompts = matrix_prompts(source, bool(put_at_start), variations_delimiter)
         field = "prompt" if prompt_type != "negative" else "negative_prompt"
         log.info("Prompt matrix will create %d images", len(prompts))

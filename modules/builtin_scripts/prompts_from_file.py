@@ -16,6 +16,7 @@ from typing import Any
 
 from modules import scripts
 from modules.builtin_scripts import _results
+from modules.builtin_scripts._plan import check_plan, plan_limit
 from modules.processing.params import InvalidParams
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,11 @@ class PromptsFromFile(scripts.Script):
                 raise InvalidParams(f"Prompts from file, line {number}: {error}") from error
         if not jobs:
             raise InvalidParams("Prompts from file or textbox: no prompts given")
+        planned = sum(
+            max(1, int(changes.get("batch_size", p.batch_size))) * max(1, int(changes.get("n_iter", p.n_iter)))
+            for changes in jobs
+        )
+        check_plan("Prompts from file", planned, plan_limit(p), f"{len(jobs)} lines")
         random_seed = p.params.seed == -1 and not checkbox_iterate_batch and not checkbox_iterate
         seed = p.seed
         cells = []

@@ -13,6 +13,7 @@ from typing import Any
 
 from modules import scripts
 from modules.builtin_scripts import _results
+from modules.builtin_scripts._plan import check_plan, plan_limit
 from modules.builtin_scripts._xyz_axes import (
     AxisError,
     axes_for,
@@ -74,14 +75,24 @@ class XYZPlot(scripts.Script):
         )
 
         backend = self.extension.backend_for_processing
+        limit = plan_limit(p)
         try:
             axes = [find_axis(kind, p.is_img2img) for kind in (x_type, y_type, z_type)]
-            values = [parse_values(axis, text, backend) for axis, text in zip(axes, (x_values, y_values, z_values))]
+            values = [
+                parse_values(axis, text, backend, limit) for axis, text in zip(axes, (x_values, y_values, z_values))
+            ]
         except AxisError as error:
             raise InvalidParams(f"X/Y/Z plot: {error}") from error
         search = {axis: vals[0] for axis, vals in zip(axes, values) if axis.label == "Prompt S/R"}
         xs, ys, zs = values
         total = len(xs) * len(ys) * len(zs)
+        per_cell = max(1, int(p.batch_size)) * max(1, int(p.n_iter))
+        check_plan(
+            "X/Y/Z plot",
+            total * per_cell,
+            limit,
+            f"{len(xs)} x {len(ys)} x {len(zs)} cells x {per_cell} image(s) per cell",
+        )
         log.info("X/Y/Z plot: %d images (%d x %d x %d)", total, len(xs), len(ys), len(zs))
         cells: list[Any] = []
         for index, (z, y, x) in enumerate(itertools.product(zs, ys, xs)):

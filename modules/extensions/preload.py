@@ -46,13 +46,21 @@ def extension_dirs(data_dir: Path) -> list[Path]:
 
 
 def disabled_names(settings_file: Path) -> tuple[set[str], str]:
+    """The user's disabled extensions from ``config.json``; a file or value of the wrong shape counts as none
+    (the settings store reports it on the page once the app is built)."""
     try:
         data = json.loads(settings_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return set(), "none"
     if not isinstance(data, dict):
         return set(), "none"
-    return set(data.get("disabled_extensions") or []), str(data.get("disable_all_extensions") or "none")
+    names = data.get("disabled_extensions") or []
+    if not isinstance(names, list):
+        names = []
+    disable_all = data.get("disable_all_extensions")
+    return {str(name) for name in names if isinstance(name, str)}, disable_all if isinstance(
+        disable_all, str
+    ) else "none"
 
 
 def builtin_names() -> set[str]:

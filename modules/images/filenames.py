@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 INVALID_CHARS = '#<>:"/\\|?*\n\r\t'
 MAX_PART_LENGTH = 128
+_CONTROL_CHARS = "".join(chr(code) for code in range(32)) + "\x7f"
+_INVALID_TABLE = {ord(char): "_" for char in INVALID_CHARS + _CONTROL_CHARS}
+_SEPARATOR_TABLE = {ord(char): "_" for char in "/\\" + _CONTROL_CHARS}
 DEFAULT_TIME_FORMAT = "%Y%m%d%H%M%S"
 _NON_LETTERS = re.compile(r"[\s" + re.escape(string.punctuation) + r"]+")
 _FIELD = re.compile(r"(.*?)(?:\[([^\[\]]+)\]|$)", re.S)
@@ -60,8 +63,21 @@ def sanitize_filename_part(text: Any, replace_spaces: bool = True) -> str | None
     text = str(text)
     if replace_spaces:
         text = text.replace(" ", "_")
-    text = text.translate({ord(char): "_" for char in INVALID_CHARS})
+    text = text.translate(_INVALID_TABLE)
     return text.lstrip(" ")[:MAX_PART_LENGTH].rstrip(" .")
+
+
+def safe_path_component(text: str) -> str:
+    """``text`` as one file or folder name: separators, NUL and control characters become ``_``, and the
+    names ``.`` and ``..`` (which would climb out of the output folder) become ``_``.
+
+    >>> safe_path_component("../../../123-a cat")
+    '.._.._.._123-a cat'
+    >>> safe_path_component("..")
+    '_'
+    """
+    text = str(text).translate(_SEPARATOR_TABLE)
+    return "_" if text.strip(" ") in ("", ".", "..") else text
 
 
 class FilenameGenerator:

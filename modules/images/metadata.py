@@ -104,7 +104,7 @@ def write_image(
 def _exif_comment(exif_bytes: bytes) -> str:
     try:
         exif = piexif.load(exif_bytes)
-    except (ValueError, OSError, struct.error, KeyError, piexif.InvalidImageDataError) as error:
+    except (ValueError, OSError, struct.error, KeyError, IndexError, TypeError, piexif.InvalidImageDataError) as error:
         log.debug("Unreadable EXIF block: %s", error)
         return ""
     raw = exif.get("Exif", {}).get(piexif.ExifIFD.UserComment, b"")
@@ -125,7 +125,7 @@ def _novelai_infotext(items: dict[str, Any], image: Image.Image) -> str | None:
             f"Sampler: {sampler}, CFG scale: {settings['scale']}, Seed: {settings['seed']}, "
             f"Size: {image.width}x{image.height}, Clip skip: 2, ENSD: 31337"
         )
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, RecursionError) as error:
         log.warning("Could not read NovelAI generation parameters: %s", error)
         return None
 

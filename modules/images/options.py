@@ -17,16 +17,24 @@ _I = sections.INFOTEXT
 FILENAME_HELP = "see the wiki page 'Custom Images Filename Name and Subdirectory' for the [tags]"
 IMAGE_FORMATS = ("png", "jpg", "jpeg", "webp", "avif", "gif")
 
+
+def check_format(value: str) -> str | None:
+    """A file format setting must name a format images can be saved in (a typo would fail every save)."""
+    if str(value).lower().lstrip(".") in IMAGE_FORMATS:
+        return None
+    return f"{value!r} is not an image format; use one of {', '.join(IMAGE_FORMATS)}"
+
+
 OPTIONS: list[OptionInfo] = [
     # Saving images/grids
     OptionInfo("samples_save", True, "Always save all generated images", _S, "checkbox"),
-    OptionInfo("samples_format", "png", "File format for images", _S),
+    OptionInfo("samples_format", "png", "File format for images", _S, check=check_format),
     OptionInfo("samples_filename_pattern", "", "Images filename pattern", _S, info=FILENAME_HELP, restrict_api=True),
     OptionInfo("save_images_add_number", True, "Add number to filename when saving", _S, "checkbox"),
     OptionInfo("save_images_replace_action", "Replace", "Saving the image to an existing file", _S, "radio",
                choices=("Replace", "Add number suffix")),
     OptionInfo("grid_save", True, "Always save all generated image grids", _S, "checkbox"),
-    OptionInfo("grid_format", "png", "File format for grids", _S),
+    OptionInfo("grid_format", "png", "File format for grids", _S, check=check_format),
     OptionInfo("grid_extended_filename", False, "Add extended info (seed, prompt) to filename when saving grid", _S,
                "checkbox"),
     OptionInfo("grid_only_if_multiple", True, "Do not save grids consisting of one picture", _S, "checkbox"),
@@ -43,23 +51,23 @@ OPTIONS: list[OptionInfo] = [
     OptionInfo("webp_lossless", False, "Use lossless compression for webp images", _S, "checkbox"),
     # Paths for saving
     OptionInfo("outdir_samples", "", "Output directory for images; if empty, defaults to three directories below",
-               _P, restrict_api=True),
+               _P, restrict_api=True, is_path=True),
     OptionInfo("outdir_txt2img_samples", "outputs/txt2img-images", "Output directory for txt2img images", _P,
-               restrict_api=True),
+               restrict_api=True, is_path=True),
     OptionInfo("outdir_img2img_samples", "outputs/img2img-images", "Output directory for img2img images", _P,
-               restrict_api=True),
+               restrict_api=True, is_path=True),
     OptionInfo("outdir_extras_samples", "outputs/extras-images", "Output directory for images from extras tab", _P,
-               restrict_api=True),
+               restrict_api=True, is_path=True),
     OptionInfo("outdir_grids", "", "Output directory for grids; if empty, defaults to two directories below", _P,
-               restrict_api=True),
+               restrict_api=True, is_path=True),
     OptionInfo("outdir_txt2img_grids", "outputs/txt2img-grids", "Output directory for txt2img grids", _P,
-               restrict_api=True),
+               restrict_api=True, is_path=True),
     OptionInfo("outdir_img2img_grids", "outputs/img2img-grids", "Output directory for img2img grids", _P,
-               restrict_api=True),
+               restrict_api=True, is_path=True),
     OptionInfo("outdir_save", "log/images", "Directory for saving images using the Save button", _P,
-               restrict_api=True),
+               restrict_api=True, is_path=True),
     OptionInfo("outdir_init_images", "outputs/init-images", "Directory for saving init images when using img2img",
-               _P, restrict_api=True),
+               _P, restrict_api=True, is_path=True),
     # Saving to a directory
     OptionInfo("save_to_dirs", True, "Save images to a subdirectory", _D, "checkbox"),
     OptionInfo("grid_save_to_dirs", True, "Save grids to a subdirectory", _D, "checkbox"),

@@ -20,8 +20,8 @@ from typing import Any
 
 from PIL import Image
 
-from modules.images.filenames import FilenameGenerator, next_sequence_number
-from modules.images.metadata import write_image
+from modules.images.filenames import FilenameGenerator, next_sequence_number, safe_path_component
+from modules.images.metadata import FORMAT_BY_EXTENSION, write_image
 from modules.images.options import DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,20 @@ def setting(settings: Any, key: str) -> Any:
 
 
 def _safe_subdirectory(name: str) -> Path:
-    """A pattern may create nested folders ("[date]/[seed]") but never climb out of the output folder."""
-    parts = [part for part in name.replace("\\", "/").split("/") if part not in ("", ".", "..")]
-    return Path(*parts) if parts else Path()
+    """A pattern may create nested folders ("[date]/[seed]") but never climb out of the output folder:
+    empty, ``.`` and ``..`` parts are dropped, a leading ``/`` or drive does not make it absolute, NUL and
+    control characters become ``_``."""
+    parts = [part.strip(" ") for part in name.replace("\\", "/").split("/")]
+    kept = [safe_path_component(part.replace(":", "_")) for part in parts if part not in ("", ".", "..")]
+    return Path(*kept) if kept else Path()
+
+
+def _inside(directory: Path, path: Path) -> Path:
+    """``path`` when it lies inside ``directory`` (checked on the resolved paths), else a clear error."""
+    base = directory.resolve()
+    if not path.resolve().is_relative_to(base):
+        raise ValueError(f"Refusing to save {path}: it is outside the output folder {base}")
+    return path
 
 
 def _fit_name(stem: str, extension: str) -> str:
@@ -129,6 +140,9 @@ def save_image(
     info = dict(info or {})
     names = FilenameGenerator(info, image, now, int(setting(settings, "directories_max_prompt_words")))
     extension = (fmt or setting(settings, "grid_format" if grid else "samples_format")).lower().lstrip(".")
+    if extension not in FORMAT_BY_EXTENSION:
+        log.warning("Unknown image format %r; saving as PNG", extension)
+        extension = "png"
     if max(image.size) > SIZE_LIMITS.get(extension, 1 << 31):
         log.warning("Image dimensions %s too large for %s; saving as PNG", image.size, extension)
         extension = "png"
@@ -138,14 +152,14 @@ def save_image(
             save_to_dirs = bool(setting(settings, "grid_save_to_dirs"))
         else:
             save_to_dirs = bool(setting(settings, "save_to_dirs")) and not no_prompt
-    directory = Path(directory)
+    directory = base_directory = Path(directory)
     if save_to_dirs:
         subdirectory = names.apply(setting(settings, "directories_filename_pattern") or "[prompt_words]")
         directory = directory / _safe_subdirectory(subdirectory.lstrip(" ").rstrip("\\ /"))
     directory.mkdir(parents=True, exist_ok=True)
 
     if forced_filename is not None:
-        path = directory / f"{_fit_name(forced_filename, extension)}.{extension}"
+        path = directory / f"{_fit_name(safe_path_component(forced_filename), extension)}.{extension}"
     else:
         if short_filename or info.get("seed") is None:
             decoration = ""
@@ -153,12 +167,14 @@ def save_image(
             default = "[seed]-[prompt_words]" if setting(settings, "save_to_dirs") else "[seed]-[prompt_spaces]"
             decoration = (pattern if pattern is not None else setting(settings, "samples_filename_pattern")) or default
         decoration = (names.apply(decoration) if decoration else "") + suffix
+        decoration = safe_path_component(decoration) if decoration else ""
         add_number = bool(setting(settings, "save_images_add_number")) or decoration == ""
         if add_number:
             path = _numbered_path(directory, basename, f"-{decoration}" if decoration else "", extension)
         else:
             path = directory / f"{_fit_name(decoration, extension)}.{extension}"
 
+    path = _inside(base_directory, path)
     temp_name = directory / f".{uuid.uuid4().hex}.tmp"  # a plain open() keeps the user's umask permissions
     try:
         write_image(

@@ -28,6 +28,9 @@ RTL_KEY = "rtl"  # A1111: ``"rtl": true`` switches the page to right-to-left sty
 ExtensionDirs = Callable[[], Iterable[Path]]
 
 
+MAX_LANGUAGE_FILE_BYTES = 16 * 1024 * 1024  # A1111's largest language files are below 1 MB
+
+
 class LanguageFileError(ValueError):
     """A language file that cannot be used (bad JSON, or not a JSON object)."""
 
@@ -39,11 +42,18 @@ def read_language_file(path: Path) -> dict[str, Any]:
     with a warning, because the page could not show them.
     """
     try:
+        size = path.stat().st_size
+        if size > MAX_LANGUAGE_FILE_BYTES:
+            raise LanguageFileError(
+                f"{path}: {size} bytes, more than the {MAX_LANGUAGE_FILE_BYTES} a language file may have"
+            )
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError) as error:
         raise LanguageFileError(f"{path}: cannot be read: {error}") from None
     except json.JSONDecodeError as error:
         raise LanguageFileError(f"{path}: not valid JSON: {error}") from None
+    except RecursionError:
+        raise LanguageFileError(f"{path}: not a language file (JSON nested too deeply)") from None
     if not isinstance(data, dict):
         raise LanguageFileError(
             f"{path}: expected a JSON object of English text -> translation, found {type(data).__name__}"

@@ -2,7 +2,9 @@
 
 Everything a model needs to be built is visible in its weights except attention head counts; those follow
 the released models (SD 1.x: 8 heads; SD 2.x / SDXL and all text encoders: 64 channels per head) unless a
-``.yaml`` beside the checkpoint says otherwise. The UNet and VAE configs go through diffusers' own
+``.yaml`` beside the checkpoint says otherwise. Models narrower than any release (UNet below 320 channels,
+text encoders below 768: the tiny test and reference checkpoints) use 16 channels per head, the convention
+the tiny A1111 reference checkpoints were made with. The UNet and VAE configs go through diffusers' own
 ``create_*_diffusers_config_from_ldm`` helpers, fed an LDM-style config dict built here from shapes, so the
 key conversion that follows (``convert_ldm_*_checkpoint``) sees exactly the config it expects.
 """
@@ -32,6 +34,16 @@ DEFAULT_VAE_DDCONFIG = {
     "attn_resolutions": [],
     "dropout": 0.0,
 }
+
+
+RELEASED_UNET_WIDTH = 320  # model_channels of every released SD 1.x / 2.x / XL UNet
+RELEASED_TEXT_WIDTH = 768  # the narrowest released text encoder (CLIP ViT-L)
+SMALL_MODEL_HEAD_CHANNELS = 16
+
+
+def text_head_channels(width: int) -> int:
+    """Channels per head of a text encoder ``width`` wide (64 for releases, 16 below them)."""
+    return 64 if width >= RELEASED_TEXT_WIDTH else SMALL_MODEL_HEAD_CHANNELS
 
 
 def heads_for(width: int, head_dim: int = 64) -> int:
@@ -159,10 +171,13 @@ def _unet_config(
         ldm_params["transformer_depth"] = attention_depths.pop() if attention_depths else 1
     else:  # per level (SDXL); levels without attention ignore their entry
         ldm_params["transformer_depth"] = [depth or 1 for depth in depths]
+    small = params["model_channels"] < RELEASED_UNET_WIDTH
+    default_head_channels = SMALL_MODEL_HEAD_CHANNELS if small else 64
     if family == "sd1":
-        ldm_params["num_heads"] = int(overrides.get("num_heads") or 8)
+        default_heads = heads_for(params["model_channels"], SMALL_MODEL_HEAD_CHANNELS) if small else 8
+        ldm_params["num_heads"] = int(overrides.get("num_heads") or default_heads)
     else:  # heads are set per level below; the helper only needs a value
-        ldm_params["num_head_channels"] = int(overrides.get("num_head_channels") or 64)
+        ldm_params["num_head_channels"] = int(overrides.get("num_head_channels") or default_head_channels)
     ldm = {
         "model": {
             "params": {
@@ -179,7 +194,7 @@ def _unet_config(
         if overrides.get("num_heads"):
             config["attention_head_dim"] = int(overrides["num_heads"])
         else:
-            head_dim = int(overrides.get("num_head_channels") or 64)
+            head_dim = int(overrides.get("num_head_channels") or default_head_channels)
             config["attention_head_dim"] = [heads_for(c, head_dim) for c in channels]
     mid = params["transformer_depth_middle"]
     per_block = config["transformer_layers_per_block"]
@@ -219,7 +234,7 @@ def _hf_clip(shapes: Shapes, prefix: str) -> tuple[str, dict[str, Any]]:
         "hidden_size": width,
         "num_hidden_layers": len(layers),
         "intermediate_size": shapes[root + "encoder.layers.0.mlp.fc1.weight"][0],
-        "num_attention_heads": heads_for(width),
+        "num_attention_heads": heads_for(width, text_head_channels(width)),
         "max_position_embeddings": shapes[root + "embeddings.position_embedding.weight"][0],
         "hidden_act": "quick_gelu",
         "projection_dim": width,
@@ -235,7 +250,7 @@ def _open_clip(shapes: Shapes, root: str) -> dict[str, Any]:
         "hidden_size": width,
         "num_hidden_layers": len(layers),
         "intermediate_size": shapes[root + "transformer.resblocks.0.mlp.c_fc.weight"][0],
-        "num_attention_heads": heads_for(width),
+        "num_attention_heads": heads_for(width, text_head_channels(width)),
         "max_position_embeddings": shapes[root + "positional_embedding"][0],
         "hidden_act": "gelu",
         "projection_dim": projection[1] if projection else width,

@@ -66,29 +66,42 @@ def decode_latents(model: "SDModel", latents: "torch.Tensor", auto_upcast: bool 
 
 
 def encode_images(
-    model: "SDModel", images: "torch.Tensor", generator: "torch.Generator | None" = None, auto_upcast: bool = True
+    model: "SDModel",
+    images: "torch.Tensor",
+    generator: "torch.Generator | None" = None,
+    auto_upcast: bool = True,
+    *,
+    per_image: bool = True,
 ) -> "torch.Tensor":
-    """Images ``[B, 3, H, W]`` in [0, 1] -> scaled latents ``[B, 4, H/8, W/8]`` (sampled, as A1111 does)."""
+    """Images ``[B, 3, H, W]`` in [0, 1] -> scaled latents ``[B, 4, H/8, W/8]`` (sampled, as A1111 does).
+
+    The posterior's noise comes from ``generator`` (a CPU generator: A1111 samples the encoder's distribution
+    on the CPU from its global generator, which its seeds set; callers pass one seeded the same way so the
+    same request gives the same latents). ``per_image``: one draw per image, as A1111 encodes a batch image by
+    image; otherwise one draw for the whole batch (A1111's inpainting conditioning). Without a generator the
+    noise comes from torch's global generator.
+    """
     import torch
 
     with torch.no_grad():
         pixels = images.to(_vae_device(model), torch.float32) * 2 - 1
 
-        def run() -> torch.Tensor:
-            posterior = model.vae.encode(pixels.to(model.vae_dtype)).latent_dist
-            noise = (
-                torch.randn(
-                    posterior.mean.shape, generator=generator, device=posterior.mean.device, dtype=torch.float32
-                )
-                if generator is not None
-                else torch.randn_like(posterior.mean, dtype=torch.float32)
-            )
-            return posterior.mean.float() + posterior.std.float() * noise
+        def draw(shape: Any) -> torch.Tensor:
+            if not per_image or shape[0] == 1:
+                return torch.randn(tuple(shape), generator=generator, dtype=torch.float32)
+            return torch.cat([torch.randn((1, *shape[1:]), generator=generator) for _ in range(shape[0])])
 
-        latents = run()
+        def run(noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+            posterior = model.vae.encode(pixels.to(model.vae_dtype)).latent_dist
+            if noise is None:
+                noise = draw(posterior.mean.shape)
+            noise = noise.to(posterior.mean.device)
+            return posterior.mean.float() + posterior.std.float() * noise, noise
+
+        latents, noise = run(None)
         if not torch.isfinite(latents).all() and auto_upcast and model.vae_dtype != torch.float32:
             _upcast(model, "encoding")
-            latents = run()
+            latents, _ = run(noise)
         return latents * model.arch.latent_scale
 
 

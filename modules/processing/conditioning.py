@@ -1,9 +1,15 @@
 """Text conditioning for one batch over the steps: prompt editing schedules and ``AND`` composition.
 
 The prompt parser says which text applies at which step; the model's text conditioner encodes text. This
-provider joins them for the denoise loop: each distinct text is encoded once per job, and at every step the
-loop gets the rows of every sub-prompt of every image plus their ``AND`` weights (A1111's
-``reconstruct_multicond_batch``) and the negative rows.
+provider joins them for the denoise loop as A1111 does (``prompt_parser.get_learned_conditioning`` and
+``reconstruct_*_batch``):
+
+- every (sub-)prompt is encoded once per job, all the texts of its schedule in one batch, so "Original"
+  emphasis restores the mean over that batch and shorter texts get empty chunks inside it;
+- at every step the loop gets the rows of every sub-prompt of every image plus their ``AND`` weights, and the
+  negative rows; rows of one side shorter than the longest are extended by repeating their last vector;
+- the prompt and negative prompt sides may differ in length (the loop then calls the UNet for each side),
+  unless the ``pad_cond_uncond`` setting pads the shorter side with empty-prompt chunks.
 """
 
 from __future__ import annotations
@@ -25,13 +31,14 @@ Schedule = list[tuple[int, str]]  # (last step the text is used for, text)
 class _Part:
     weight: float
     schedule: Schedule
+    rows: Conditioning  # one row per schedule entry, encoded together
 
 
-def _text_at(schedule: Schedule, step: int) -> str:
-    for end_at, text in schedule:
+def _row_at(part: _Part, step: int) -> Conditioning:
+    for index, (end_at, _) in enumerate(part.schedule):
         if step <= end_at:
-            return text
-    return schedule[-1][1]
+            return _take(part.rows, index)
+    return _take(part.rows, len(part.schedule) - 1)
 
 
 class PromptCondProvider:
@@ -50,32 +57,38 @@ class PromptCondProvider:
         self._conditioner = conditioner
         self._clip_skip = clip_skip
         self._settings = settings
-        self._cache: dict[tuple[str, bool], Conditioning] = {}
+        self._pad_sides = bool(settings.get("pad_cond_uncond", False)) if settings is not None else False
+        cache: dict[tuple[str, bool], _Part] = {}
         self._parts: list[list[_Part]] = []
         for prompt in prompts:
             pieces = split_and(prompt)
-            schedules = get_prompt_schedules([text for text, _ in pieces], steps, hires_steps)
-            self._parts.append([_Part(weight, schedule) for (_, weight), schedule in zip(pieces, schedules)])
-        self._negatives = get_prompt_schedules(list(negative_prompts), steps, hires_steps)
-        keys = {(text, False) for parts in self._parts for part in parts for _, text in part.schedule}
-        keys |= {(text, True) for schedule in self._negatives for _, text in schedule}
-        self._encode_all(sorted(keys))
+            texts = [text for text, _ in pieces]
+            parts = []
+            for (text, weight), schedule in zip(pieces, get_prompt_schedules(texts, steps, hires_steps)):
+                part = self._part(cache, text, schedule, negative=False)
+                parts.append(dataclasses.replace(part, weight=weight))
+            self._parts.append(parts)
+        negatives = list(negative_prompts)
+        schedules = get_prompt_schedules(negatives, steps, hires_steps)
+        self._negatives = [self._part(cache, text, sch, negative=True) for text, sch in zip(negatives, schedules)]
+        self._empty: torch.Tensor | None = None
+        self.padded = False  # pad_cond_uncond extended a side (A1111's "Pad conds" infotext)
 
-    def _encode(self, text: str, negative: bool) -> Conditioning:
-        return self._conditioner.encode([text], self._clip_skip, is_negative_prompt=negative, settings=self._settings)
-
-    def _encode_all(self, keys: list[tuple[str, bool]]) -> None:
-        encoded = {key: self._encode(*key) for key in keys}
-        longest = max(c.crossattn.shape[1] for c in encoded.values())
-        if any(c.crossattn.shape[1] != longest for c in encoded.values()):
-            empty = self._encode("", False).crossattn
-            encoded = {key: _pad(c, longest, empty) for key, c in encoded.items()}
-        self._cache = encoded
+    def _part(self, cache: dict[tuple[str, bool], _Part], text: str, schedule: Schedule, negative: bool) -> _Part:
+        """The encoded schedule of one (sub-)prompt; the same text in the batch is encoded once."""
+        key = (text, negative)
+        if key not in cache:
+            rows = self._conditioner.encode(
+                [entry for _, entry in schedule], self._clip_skip, is_negative_prompt=negative, settings=self._settings
+            )
+            cache[key] = _Part(1.0, schedule, rows)
+        return cache[key]
 
     @property
     def embeddings_used(self) -> list[str]:
         """Textual-inversion embeddings any of the texts used (for the "TI hashes" infotext)."""
-        return sorted({name for cond in self._cache.values() for name in cond.embeddings_used})
+        parts = [part for parts in self._parts for part in parts] + self._negatives
+        return sorted({name for part in parts for name in part.rows.embeddings_used})
 
     def cond(self, step: int) -> tuple[Conditioning, CondWeights]:
         rows: list[Conditioning] = []
@@ -84,12 +97,32 @@ class PromptCondProvider:
             image_weights = []
             for part in parts:
                 image_weights.append((len(rows), part.weight))
-                rows.append(self._cache[(_text_at(part.schedule, step), False)])
+                rows.append(_row_at(part, step))
             weights.append(image_weights)
-        return _stack(rows), weights
+        cond = _stack(rows)
+        if self._pad_sides:
+            cond = self._pad_to(cond, self._longest_side(step))
+        return cond, weights
 
     def uncond(self, step: int) -> Conditioning:
-        return _stack([self._cache[(_text_at(schedule, step), True)] for schedule in self._negatives])
+        uncond = _stack([_row_at(part, step) for part in self._negatives])
+        if self._pad_sides:
+            uncond = self._pad_to(uncond, self._longest_side(step))
+        return uncond
+
+    def _longest_side(self, step: int) -> int:
+        rows = [_row_at(part, step) for parts in self._parts for part in parts]
+        rows += [_row_at(part, step) for part in self._negatives]
+        return max(row.crossattn.shape[1] for row in rows)
+
+    def _pad_to(self, cond: Conditioning, length: int) -> Conditioning:
+        """A1111's ``pad_cond_uncond``: extend with copies of the empty prompt's encoding."""
+        if cond.crossattn.shape[1] >= length:
+            return cond
+        if self._empty is None:
+            self._empty = self._conditioner.encode([""], self._clip_skip, settings=self._settings).crossattn
+        self.padded = True
+        return _pad(cond, length, self._empty)
 
 
 def _pad(cond: Conditioning, length: int, empty: torch.Tensor) -> Conditioning:
@@ -102,9 +135,22 @@ def _pad(cond: Conditioning, length: int, empty: torch.Tensor) -> Conditioning:
     return dataclasses.replace(cond, crossattn=torch.cat([cond.crossattn, filler], dim=1))
 
 
+def _take(cond: Conditioning, index: int) -> Conditioning:
+    pooled = cond.pooled[index : index + 1] if cond.pooled is not None else None
+    return Conditioning(cond.crossattn[index : index + 1], pooled, cond.embeddings_used)
+
+
 def _stack(rows: list[Conditioning]) -> Conditioning:
-    crossattn = torch.cat([row.crossattn for row in rows], dim=0)
+    """Rows of one side as one batch; shorter rows repeat their last vector (A1111 ``reconstruct_*_batch``)."""
+    longest = max(row.crossattn.shape[1] for row in rows)
+    tensors = []
+    for row in rows:
+        missing = longest - row.crossattn.shape[1]
+        tensor = row.crossattn
+        if missing:
+            tensor = torch.cat([tensor, tensor[:, -1:].expand(-1, missing, -1)], dim=1)
+        tensors.append(tensor)
     pooled = None
     if rows and rows[0].pooled is not None:
         pooled = torch.cat([row.pooled for row in rows], dim=0)
-    return Conditioning(crossattn, pooled)
+    return Conditioning(torch.cat(tensors, dim=0), pooled)

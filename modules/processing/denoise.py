@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from modules.models.sd_model import Conditioning
 from modules.processing import sampler_options
+from modules.processing.brownian import BrownianNoise
 from modules.processing.hooks import (
     AfterCFGParams,
     CFGDenoisedParams,
@@ -31,12 +32,19 @@ from modules.processing.hooks import (
 )
 from modules.processing.k_samplers import SamplerParams
 from modules.processing.steppers import make_stepper
-from modules.processing.samplers import SamplerError, SamplerInfo, automatic_schedule_name, find_sampler
-from modules.processing.schedules import ModelSigmas, build_sigmas
+from modules.processing.samplers import (
+    SamplerError,
+    SamplerInfo,
+    automatic_schedule_name,
+    find_sampler,
+    find_schedule,
+)
+from modules.processing.schedules import ModelSigmas, build_sigmas, unipc_time_uniform
 
 log = logging.getLogger(__name__)
 
 NoiseFn = Callable[[torch.Size], torch.Tensor]
+TIMESTEP_ALGORITHMS = ("ddim", "ddim_cfgpp", "plms")  # A1111's sd_samplers_timesteps (UniPC runs its own)
 ProgressFn = Callable[[int, int, torch.Tensor], None]
 
 
@@ -88,6 +96,7 @@ class CFGDenoiser:
         self.need_uncond = False  # DDIM CFG++ needs the uncond prediction every call
         self.last_uncond_denoised: torch.Tensor | None = None
         self.skipped_early_cond = False
+        self.integer_timesteps = False
 
     def __call__(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         cond, weights = self.conds.cond(self.call_index)
@@ -174,6 +183,8 @@ class CFGDenoiser:
         if params.image_cond is not None:
             sample = torch.cat([sample, params.image_cond[rows]], dim=1)
         timestep = self.model_sigmas.model_timestep(sigma.cpu()).to(x.device)
+        if self.integer_timesteps:  # A1111's timestep samplers call the UNet with the table's integer steps
+            timestep = timestep.round()
         dtype = self.unet.dtype
         kwargs: dict[str, Any] = {
             "sample": sample.to(dtype),
@@ -255,6 +266,8 @@ def sample(
     add_time_ids: torch.Tensor | None = None,
     negative_add_time_ids: torch.Tensor | None = None,
     noise_fn: NoiseFn | None = None,
+    noise_seeds: Sequence[int] | None = None,
+    noise_source: str = "CPU",
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     settings: Any = None,
@@ -274,8 +287,10 @@ def sample(
     at the end. ``image_conditioning`` ([B, 5, h, w]: mask, masked-image latents) is concatenated to the UNet
     input for 9-channel inpainting models. SDXL UNets need ``add_time_ids`` ([B or 1, 6]) and pooled
     embeddings in the conditionings. ``noise_fn(shape)`` supplies the per-image seeded noise of ancestral and
-    SDE steps. ``should_stop()`` is checked after every step; when it is true the loop ends and returns the
-    last denoised estimate. ``extra_generation_params`` (if given) receives A1111's extra infotext keys.
+    SDE steps; with ``noise_seeds`` (one per image) the SDE samplers draw from per-image Brownian trees as A1111
+    does (``noise_source``: the "RNG" setting). ``should_stop()`` is checked after every step; when it is true
+    the loop ends and returns the last denoised estimate. ``extra_generation_params`` (if given) receives
+    A1111's extra infotext keys.
     """
     info = find_sampler(sampler) if isinstance(sampler, str) else sampler
     hooks = hooks or HookRegistry()
@@ -301,8 +316,24 @@ def sample(
     if total < 1:
         raise SamplerError(f"Nothing to sample: {steps} steps at denoising strength {denoising_strength}")
     sigmas = _build_schedule(info, schedule_key, total, model_sigmas, opt, is_sdxl, extras)
-    if is_img2img:
-        sigmas = sigmas[total - t_enc - 1 :]
+    full_sigmas = sigmas  # A1111 spans the Brownian tree over the whole schedule, also for img2img
+    # A1111's timestep samplers walk the DDIM timesteps down to t = 0 (not sigma 0) and return the latents
+    # there as they are; img2img starts at the t_enc-th timestep and runs t_enc steps
+    on_timesteps = info.algorithm in TIMESTEP_ALGORITHMS and schedule_key == "ddim"
+    if on_timesteps:
+        sigmas = torch.cat([sigmas[:-1], torch.tensor([model_sigmas.sigma_min], dtype=sigmas.dtype)])
+    unipc = info.algorithm == "unipc" and find_schedule(schedule).name == "automatic"
+    if unipc:  # A1111's UniPC ignores the schedule type: its own time-uniform steps down to t = 0
+        on_timesteps = True
+        table = len(model_sigmas.sigmas)
+        stride = max(table // total, 1)  # as many steps as A1111's DDIM timesteps (one more if total
+        if is_img2img:  # does not divide 1000); img2img: from the t_enc-th DDIM timestep, t_enc steps
+            count = max(t_enc, 1)
+            sigmas = unipc_time_uniform(count, model_sigmas, start=(count - 1) * stride + 1)
+        else:
+            sigmas = unipc_time_uniform(len(range(0, table, stride)), model_sigmas)
+    elif is_img2img:  # timestep samplers: the t_enc lowest timesteps (there may be one more than steps)
+        sigmas = sigmas[len(sigmas) - 1 - t_enc :] if on_timesteps else sigmas[total - t_enc - 1 :]
 
     sampling = SamplingContext(
         info,
@@ -355,6 +386,7 @@ def sample(
         s_min_uncond_all=bool(opt("s_min_uncond_all")),
         total_calls=info.total_model_calls(len(sigmas) - 1),
     )
+    denoiser.integer_timesteps = on_timesteps and info.algorithm != "unipc"
     if s_min > 0:
         extras["NGMS"] = s_min
 
@@ -364,10 +396,14 @@ def sample(
         return noise_fn(like.shape).to(like.device, like.dtype)
 
     stepper = make_stepper(info.algorithm, denoiser, sigmas, draw_noise, params)
+    if info.options.get("brownian_noise") and noise_seeds is not None:
+        stepper.brownian = BrownianNoise(x, full_sigmas, noise_seeds, noise_source)
     denoiser.total_steps = stepper.total_steps
     x = _loop(stepper, denoiser, x, sampling, hooks, progress, should_stop, console_progress)
     if denoiser.skipped_early_cond:
         extras["Skip Early CFG"] = denoiser.skip_early_cond
+    if on_timesteps and not sampling.interrupted and float(sampling.sigmas[-1]) > 0:
+        x = x / math.sqrt(1.0 + float(sampling.sigmas[-1]) ** 2)  # the variance-preserving latents at t = 0
     if latent_mask is not None and init_latent is not None:
         x = init_latent.to(x) * (1 - latent_mask) + x * latent_mask
     sampling.x = x

@@ -37,6 +37,27 @@ def target_size(params: GenerationParams) -> tuple[int, int]:
     return target_w, target_h
 
 
+def upscale_size(params: GenerationParams, target_w: int, target_h: int) -> tuple[int, int]:
+    """The size the first pass is upscaled to before the second: the target, except when both "Resize width
+    to" and "Resize height to" are set with another aspect ratio; then, as A1111, the aspect ratio is kept and
+    the target covered, and the latents are cropped to the target afterwards (see ``crop_latents``)."""
+    if not (params.hr_resize_x and params.hr_resize_y):
+        return target_w, target_h
+    width, height = params.width, params.height
+    if width / height < params.hr_resize_x / params.hr_resize_y:
+        return params.hr_resize_x, params.hr_resize_x * height // width
+    return params.hr_resize_y * width // height, params.hr_resize_y
+
+
+def crop_latents(latents: torch.Tensor, up_w: int, up_h: int, target_w: int, target_h: int) -> torch.Tensor:
+    """Cut the upscaled latents to the target, centred, as A1111's truncate_x / truncate_y."""
+    cut_x, cut_y = (up_w - target_w) // 8, (up_h - target_h) // 8
+    if cut_x <= 0 and cut_y <= 0:
+        return latents
+    rows, cols = latents.shape[2], latents.shape[3]
+    return latents[:, :, cut_y // 2 : rows - (cut_y + 1) // 2, cut_x // 2 : cols - (cut_x + 1) // 2]
+
+
 def second_pass(
     backend: Any,
     p: ProcessingState,
@@ -44,15 +65,19 @@ def second_pass(
     *,
     rng_factory: Callable[[int, int], Any],
     sample_fn: Callable[..., torch.Tensor],
+    encoder: torch.Generator | None = None,
 ) -> torch.Tensor:
+    """The second pass over the first pass's ``latents``; ``encoder`` continues the first pass's VAE-encoder
+    generator (A1111 encodes the upscaled images from its global generator, as the first pass left it)."""
     params, model = p.params, p.model
     width, height = target_size(params)
     upscaler = params.hr_upscaler or "Latent"
     _record_infotext(p, width, height, upscaler)
     p.job.update(textinfo="Hires fix", sampling_step=0)
 
+    up_w, up_h = upscale_size(params, width, height)
     if upscaler in LATENT_UPSCALE_MODES:
-        upscaled = latent_upscale(latents, upscaler, width, height)
+        upscaled = crop_latents(latent_upscale(latents, upscaler, up_w, up_h), up_w, up_h, width, height)
         pixels = None
     else:
         registry = backend.upscalers()
@@ -61,17 +86,25 @@ def second_pass(
                 f"Unknown hires upscaler {upscaler!r}; choose one of: {', '.join(registry.hires_upscaler_names())}"
             )
         images = [
-            registry.upscale(image, upscaler, (width, height))
+            registry.upscale(image, upscaler, (up_w, up_h))
             for image in img2img_inputs.tensor_to_pil(decode_latents(model, latents))
         ]
         pixels = img2img_inputs.pil_to_tensor(images)
-        upscaled = encode_images(model, pixels)
+        upscaled = crop_latents(encode_images(model, pixels, encoder), up_w, up_h, width, height)
+        top, left = (up_h - height) // 8 // 2 * 8, (up_w - width) // 8 // 2 * 8
+        pixels = pixels[:, :, top : top + upscaled.shape[2] * 8, left : left + upscaled.shape[3] * 8]
 
     image_conditioning = None
     if model.arch.unet_in_channels == 9:
-        if pixels is None:
-            pixels = decode_latents(model, upscaled).float().cpu()
-        image_conditioning = img2img_inputs.inpainting_conditioning(model, pixels, None, 1.0, upscaled)
+        weight = float(p.settings.get("inpainting_mask_weight", 1.0))
+        if pixels is None and weight >= 1.0:  # A1111: a latent upscale at full weight conditions as txt2img does
+            image_conditioning = img2img_inputs.txt2img_conditioning(
+                model, upscaled.shape[0], height, width, upscaled, encoder
+            )
+        else:
+            if pixels is None:
+                pixels = decode_latents(model, upscaled).float().cpu()
+            image_conditioning = img2img_inputs.inpainting_conditioning(model, pixels, None, weight, upscaled, encoder)
 
     steps = params.hr_second_pass_steps or p.steps
     sampler_name, scheduler = p.sampler_name, p.scheduler

@@ -36,8 +36,8 @@ def pil_to_tensor(images: list[Image.Image]) -> torch.Tensor:
 
 
 def tensor_to_pil(pixels: torch.Tensor) -> list[Image.Image]:
-    """Decoded images ``[B, 3, H, W]`` in [0, 1] → 8-bit RGB PIL images."""
-    array = pixels.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    """Decoded images ``[B, 3, H, W]`` in [0, 1] → 8-bit RGB PIL images, truncating as A1111 does."""
+    array = pixels.clamp(0, 1).to(torch.float32).mul(255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(image) for image in array]
 
 
@@ -55,8 +55,14 @@ def prepare(
     seeds_noise: torch.Tensor,
     upscaler=None,
     mask_weight: float = 1.0,
+    encoder: torch.Generator | None = None,
+    fill_seed: int | None = None,
 ) -> Img2ImgInputs:
-    """Resize, mask, fill and encode the init image(s) of ``params`` for one batch."""
+    """Resize, mask, fill and encode the init image(s) of ``params`` for one batch.
+
+    ``encoder`` supplies the VAE encoder's noise: first one draw per init image, then one for the
+    inpainting conditioning's batch, in A1111's order (see ``encoder_generator`` below). "Latent noise" fill
+    uses ``seeds_noise`` and then reseeds ``encoder`` with ``fill_seed``, as A1111's global generator is."""
     width, height = params.width, params.height
     masks = None
     if params.mask is not None:
@@ -90,7 +96,7 @@ def prepare(
         overlays.append(overlay)
 
     pixels = pil_to_tensor(images)
-    init_latent = encode_images(model, pixels)
+    init_latent = encode_images(model, pixels, encoder)
     if params.resize_mode == 3 and masks is None:  # "Just resize (latent upscale)"
         init_latent = latent_upscale(init_latent, "Latent", width, height)
 
@@ -99,13 +105,15 @@ def prepare(
         latent_mask = _mask_tensor(masks.latent_mask, height, width).to(init_latent)
         if params.inpainting_fill == 2:  # latent noise
             init_latent = init_latent * (1 - latent_mask) + seeds_noise.to(init_latent) * latent_mask
+            if encoder is not None and fill_seed is not None:
+                encoder.manual_seed(int(fill_seed))  # A1111 drew that noise after seeding its global generator
         elif params.inpainting_fill == 3:  # latent nothing
             init_latent = init_latent * (1 - latent_mask)
 
     image_conditioning = None
     if model.arch.unet_in_channels == 9:
         image_conditioning = inpainting_conditioning(
-            model, pixels, masks.latent_mask if masks else None, mask_weight, init_latent
+            model, pixels, masks.latent_mask if masks else None, mask_weight, init_latent, encoder
         )
     return Img2ImgInputs(
         init_latent, latent_mask, image_conditioning, overlays, masks.paste_to if masks is not None else None, images
@@ -113,7 +121,12 @@ def prepare(
 
 
 def inpainting_conditioning(
-    model: Any, pixels: torch.Tensor, mask: Image.Image | None, strength: float, init_latent: torch.Tensor
+    model: Any,
+    pixels: torch.Tensor,
+    mask: Image.Image | None,
+    strength: float,
+    init_latent: torch.Tensor,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """[mask, masked-image latents] for 9-channel models; ``strength`` is "Conditional mask weight"."""
     batch, _, height, width = pixels.shape
@@ -122,15 +135,30 @@ def inpainting_conditioning(
     else:
         mask_pixels = torch.from_numpy(np.asarray(mask.convert("L"), dtype=np.float32) / 255.0)[None, None]
         mask_pixels = torch.round(mask_pixels)
-    masked = pixels * (1.0 - mask_pixels * strength)
-    masked_latents = encode_images(model, masked)
+    # A1111 blends in [-1, 1]: the masked area becomes 0 there, i.e. mid grey, not black
+    masked = ((pixels * 2 - 1) * (1.0 - mask_pixels * strength) + 1) / 2
+    masked_latents = encode_images(model, masked, generator, per_image=False)
     small_mask = torch.nn.functional.interpolate(mask_pixels, size=init_latent.shape[-2:])
     return torch.cat([small_mask.expand(batch, -1, -1, -1), masked_latents], dim=1).to(init_latent)
 
 
-def txt2img_conditioning(model: Any, batch: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
-    """9-channel models in txt2img: everything masked over a grey image (A1111's txt2img_image_conditioning)."""
-    grey = torch.full((1, 3, height, width), 0.5)
-    masked = encode_images(model, grey).expand(batch, -1, -1, -1)
+def txt2img_conditioning(
+    model: Any, batch: int, height: int, width: int, like: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """9-channel models in txt2img: everything masked over a grey image (A1111's txt2img_image_conditioning),
+    each image of the batch encoded with its own draw from ``generator``."""
+    grey = torch.full((batch, 3, height, width), 0.5)
+    masked = encode_images(model, grey, generator)
     mask = torch.ones((batch, 1, height // 8, width // 8))
     return torch.cat([mask.to(masked), masked], dim=1).to(like)
+
+
+def encoder_generator(seed: int) -> torch.Generator:
+    """The CPU generator the VAE encoder's noise comes from, seeded with ``seed``.
+
+    A1111 samples the encoder on torch's global generator, which its noise code last seeded with the last
+    seed of the batch (txt2img, hires fix) or, for img2img's init images, of the previous job; seeding with
+    the request's own last seed gives what A1111 gives when the request is repeated, and makes every request
+    reproducible.
+    """
+    return torch.Generator("cpu").manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)

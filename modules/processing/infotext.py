@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from modules.processing.params import prompt_problem
 from modules.processing.prompt_parser import parse_prompt_attention
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,14 @@ TEXT_KEYS = frozenset(
      "Schedule type", "Hires schedule type"}
 )  # fmt: skip
 
-_PARAM = re.compile(r'\s*(?P<key>\w[\w \-/]+):\s*(?P<value>"(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+# A1111 reads the last line with r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)', which backtracks
+# quadratically on long text without a colon ("a a a ..."); _scan_params finds the same matches in linear time.
+_SPACES = re.compile(r"\s*")
+_KEY_RUN = re.compile(r"[\w \-/]*")
+_WORD_CHAR = re.compile(r"\w")
+_QUOTED = re.compile(r'"(?:\\.|[^\\"])+"')
+_UNQUOTED = re.compile(r"[^,]*")
+MAX_INFOTEXT_CHARS = 262144  # room for four prompts at their cap (params.MAX_PROMPT_CHARS) and the values
 _IMAGE_SIZE = re.compile(r"^(\d+)x(\d+)$")
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?$")
@@ -209,6 +217,66 @@ def _backcompat(res: dict[str, Any]) -> None:
         res["Downcast alphas_cumprod"] = True
     if made_by < version.parse("1.8.0") and res.get("Refiner"):
         res["Refiner switch by sampling steps"] = True
+    if made_by < version.parse("1.9.0") and res.get("Schedule type") == "Automatic":
+        from modules.processing.samplers import PRE_1_9_UNIFORM
+
+        if res.get("Sampler") in PRE_1_9_UNIFORM:  # before 1.9 "DPM++ SDE" meant the Uniform schedule
+            res["Schedule type"] = "Uniform"
+
+
+def scan_params(line: str) -> list[tuple[str, str]]:
+    """The ``key: value`` pairs of an infotext's last line, as A1111's regex finds them, in linear time.
+
+    A key is the longest run of word characters, spaces, ``-`` and ``/`` (starting with a word character,
+    two or more long) right before a ``:``; when the run is not followed by ``:``, no match can start inside
+    it, so the scan jumps past it. A value is a JSON-quoted string followed by ``,`` or the end, else
+    everything up to the next ``,``. A quoted attempt that fails tells where later attempts inside it would
+    fail too, so no character is scanned more than a few times.
+
+    >>> scan_params('Steps: 20, Lora hashes: "a: 1, b: 2", Size: 512x512')
+    [('Steps', '20'), ('Lora hashes', '"a: 1, b: 2"'), ('Size', '512x512')]
+    """
+    found: list[tuple[str, str]] = []
+    length, pos, quoted_fails_before = len(line), 0, -1
+    while pos < length:
+        start = _SPACES.match(line, pos).end()
+        if start >= length:
+            break
+        if not _WORD_CHAR.match(line, start):
+            pos = start + 1
+            continue
+        run_end = _KEY_RUN.match(line, start).end()
+        if run_end - start < 2 or run_end >= length or line[run_end] != ":":
+            pos = max(run_end, pos + 1)
+            continue
+        value_start = _SPACES.match(line, run_end + 1).end()
+        value_end = -1
+        if value_start >= quoted_fails_before and line.startswith('"', value_start):
+            quoted = _QUOTED.match(line, value_start)
+            if quoted is not None and (quoted.end() == length or line[quoted.end()] == ","):
+                value_end = quoted.end()
+            elif quoted is not None:
+                quoted_fails_before = quoted.end() - 1
+            elif not line.startswith('""', value_start):  # no closing quote: none will be found later either
+                quoted_fails_before = length
+        if value_end < 0:
+            value_end = _UNQUOTED.match(line, value_start).end()
+        found.append((line[start:run_end], line[value_start:value_end]))
+        pos = value_end + 1 if value_end < length else length
+    return found
+
+
+class InfotextTooLongError(ValueError):
+    """An infotext longer than ``MAX_INFOTEXT_CHARS``: refused instead of parsed (a request-size guard)."""
+
+
+def _uses_emphasis(prompt: str, negative_prompt: str) -> bool:
+    """Whether either prompt weights any text; prompts a generation would refuse (too long, too many
+    brackets: quadratic to parse) are not looked into."""
+    if prompt_problem("prompt", prompt) or prompt_problem("negative_prompt", negative_prompt):
+        return False
+    weights = parse_prompt_attention(prompt) + parse_prompt_attention(negative_prompt)
+    return any(weight != 1.0 and piece != "BREAK" for piece, weight in weights)
 
 
 def parse_infotext(
@@ -234,9 +302,13 @@ def parse_infotext(
     >>> info["Size-1"], info["Size-2"], info["Clip skip"]
     (512, 768, 1)
     """
+    if len(text) > MAX_INFOTEXT_CHARS:
+        raise InfotextTooLongError(f"Infotext is {len(text)} characters long; at most {MAX_INFOTEXT_CHARS} are read")
     res: dict[str, Any] = {}
     *lines, last_line = text.strip().split("\n")
-    if len(_PARAM.findall(last_line)) < 3:
+    params = scan_params(last_line)
+    if len(params) < 3:
+        params = []
         lines.append(last_line)
         last_line = ""
 
@@ -252,8 +324,7 @@ def parse_infotext(
             prompt_lines.append(line)
     prompt, negative_prompt = "\n".join(prompt_lines), "\n".join(negative_lines)
 
-    for match in _PARAM.finditer(last_line):
-        key, raw = match.group("key"), match.group("value")
+    for key, raw in params:
         quoted = len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"'
         value = unquote(raw) if quoted else raw
         size = _IMAGE_SIZE.match(value)
@@ -289,8 +360,7 @@ def parse_infotext(
         res["Cache FP16 weight for LoRA"] = False
     _restore_old_hires_fix(res, use_old_hires_size)
 
-    weights = parse_prompt_attention(prompt) + parse_prompt_attention(negative_prompt)
-    if "Emphasis" not in res and any(weight != 1.0 and piece != "BREAK" for piece, weight in weights):
+    if "Emphasis" not in res and _uses_emphasis(prompt, negative_prompt):
         res["Emphasis"] = "Original"
     if "Refiner switch by sampling steps" not in res:
         res["Refiner switch by sampling steps"] = False

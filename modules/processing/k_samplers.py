@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,6 +57,14 @@ class Stepper:
     def __init__(self, model: Model, sigmas: torch.Tensor, noise: Noise, params: SamplerParams) -> None:
         self.model, self.noise, self.p = model, noise, params
         self.s = [float(value) for value in sigmas]
+        # SDE samplers: noise(sigma, sigma_next) over one Brownian path (``brownian.BrownianNoise``); without
+        # one they fall back to independent normals from ``noise``.
+        self.brownian: Callable[[float, float], torch.Tensor] | None = None
+
+    def _sde_noise(self, x: torch.Tensor, sigma: Any, sigma_next: Any) -> torch.Tensor:
+        if self.brownian is not None:
+            return self.brownian(sigma, sigma_next).to(x)
+        return self.noise(x)
 
     @property
     def total_steps(self) -> int:
@@ -184,27 +193,39 @@ class DPMPP2SAncestral(Stepper):
 
 
 class DPMPPSDE(Stepper):
-    """DPM-Solver++ (stochastic), r = 1/2. The two noises of a step are increments of one Brownian path
-    (the half-interval and the whole interval), drawn from two independent normals."""
+    """DPM-Solver++ (stochastic), r = 1/2, in float32 tensors as k-diffusion computes it (the half-step
+    sigma and the ancestral split feed the Brownian tree's query times). The two noises of a step are
+    increments of one Brownian path: over the first half-interval, then over the whole interval."""
 
     def step(self, i, x):
         sigma, sigma_next = self.s[i], self.s[i + 1]
         denoised = self.model(x, sigma)
         if sigma_next == 0:
             return denoised, denoised
-        t, h = _neg_log(sigma), _neg_log(sigma_next) - _neg_log(sigma)
-        sigma_mid = math.exp(-(t + h / 2))
         eta, s_noise = self.p.eta, self.p.s_noise
-        first = second = 0.0
-        if eta:
+        t = torch.tensor(sigma, dtype=torch.float32).log().neg()
+        t_next = torch.tensor(sigma_next, dtype=torch.float32).log().neg()
+        s = t + (t_next - t) * 0.5
+        sigma_t, sigma_s, sigma_e = t.neg().exp(), s.neg().exp(), t_next.neg().exp()
+        noise_1 = noise_2 = None
+        if self.brownian is None and eta:
             z_1, z_2 = self.noise(x), self.noise(x)
-            a, b = sigma - sigma_mid, sigma_mid - sigma_next
-            first, second = z_1, (a**0.5 * z_1 + b**0.5 * z_2) / (a + b) ** 0.5
-        down, up = ancestral_step(sigma, sigma_mid, eta)
-        x_2 = (down / sigma) * x - (down / sigma - 1) * denoised + first * s_noise * up
-        denoised_2 = self.model(x_2, sigma_mid)
-        down, up = ancestral_step(sigma, sigma_next, eta)  # with r = 1/2 the update uses denoised_2 only
-        return (down / sigma) * x - (down / sigma - 1) * denoised_2 + second * s_noise * up, denoised
+            a, b = float(sigma_t - sigma_s), float(sigma_s - sigma_e)
+            noise_1, noise_2 = z_1, (a**0.5 * z_1 + b**0.5 * z_2) / (a + b) ** 0.5
+        down, up = ancestral_step(sigma_t, sigma_s, eta)
+        s_down = torch.as_tensor(down).log().neg()
+        x_2 = (s_down.neg().exp() / sigma_t) * x - (t - s_down).expm1() * denoised
+        if eta:
+            first = noise_1 if noise_1 is not None else self._sde_noise(x, sigma_t, sigma_s)
+            x_2 = x_2 + first * s_noise * up
+        denoised_2 = self.model(x_2, float(sigma_s))
+        down, up = ancestral_step(sigma_t, sigma_e, eta)  # with r = 1/2 the update uses denoised_2 only
+        e_down = torch.as_tensor(down).log().neg()
+        x = (e_down.neg().exp() / sigma_t) * x - (t - e_down).expm1() * denoised_2
+        if eta:
+            second = noise_2 if noise_2 is not None else self._sde_noise(x, sigma_t, sigma_e)
+            x = x + second * s_noise * up
+        return x, denoised
 
 
 class DPMPP2M(Stepper):
@@ -253,7 +274,8 @@ class DPMPP2MSDE(Stepper):
                 else:
                     x = x + 0.5 * phi * (1 / r) * (denoised - self.old_denoised)
             if self.p.eta:
-                x = x + self.noise(x) * sigma_next * (-math.expm1(-2 * eta_h)) ** 0.5 * self.p.s_noise
+                noise = self._sde_noise(x, sigma, sigma_next)
+                x = x + noise * sigma_next * (-math.expm1(-2 * eta_h)) ** 0.5 * self.p.s_noise
             self.h_last = h
         self.old_denoised = denoised
         return x, denoised
@@ -290,7 +312,8 @@ class DPMPP3MSDE(Stepper):
             elif self.h_1 is not None:
                 x = x + phi_2 * (denoised - self.denoised_1) / (self.h_1 / h)
             if self.p.eta:
-                x = x + self.noise(x) * sigma_next * (-math.expm1(-2 * h * self.p.eta)) ** 0.5 * self.p.s_noise
+                noise = self._sde_noise(x, sigma, sigma_next)
+                x = x + noise * sigma_next * (-math.expm1(-2 * h * self.p.eta)) ** 0.5 * self.p.s_noise
             self.h_1, self.h_2 = h, self.h_1
         self.denoised_1, self.denoised_2 = denoised, self.denoised_1
         return x, denoised

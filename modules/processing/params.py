@@ -15,6 +15,29 @@ RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resiz
 INPAINTING_FILL = ("fill", "original", "latent noise", "latent nothing")
 MASK_MODES = ("Inpaint masked", "Inpaint not masked")
 INPAINT_AREAS = ("Whole picture", "Only masked")
+# Longer prompts only add 75-token chunks that dilute each other (A1111 has no limit; a 5 MB prompt ties the
+# worker up for minutes in tokenisation), so they are refused before the job is queued.
+MAX_PROMPT_CHARS = 32768
+# Each bracket left open re-weights everything after it, so emphasis parsing costs brackets x fragments:
+# ``"(a" * 16000`` alone would hold the server for many seconds. Real prompts use a few dozen.
+MAX_PROMPT_BRACKETS = 256
+PROMPT_FIELDS = ("prompt", "negative_prompt", "hr_prompt", "hr_negative_prompt")
+
+
+def prompt_problem(name: str, text: str) -> str | None:
+    """Why a prompt is too costly to parse (too long, too many brackets), or None.
+
+    >>> prompt_problem("prompt", "a (red:1.2) cat") is None
+    True
+    >>> prompt_problem("prompt", "(a" * 300)
+    'prompt has 300 brackets; at most 256 are accepted'
+    """
+    if len(text) > MAX_PROMPT_CHARS:
+        return f"{name} is {len(text)} characters long; at most {MAX_PROMPT_CHARS} are accepted"
+    brackets = text.count("(") + text.count("[")
+    if brackets > MAX_PROMPT_BRACKETS:
+        return f"{name} has {brackets} brackets; at most {MAX_PROMPT_BRACKETS} are accepted"
+    return None
 
 
 class InvalidParams(ValueError):
@@ -49,6 +72,7 @@ class GenerationParams:
     width: int = 512
     height: int = 512
     tiling: bool = False
+    restore_faces: bool | None = None  # None: the face_restoration setting decides (A1111 1.10)
     eta: float | None = None
     s_churn: float | None = None
     s_tmax: float | None = None
@@ -95,6 +119,10 @@ class GenerationParams:
         """Fail early, naming the field, for values the core cannot run."""
         if self.mode not in ("txt2img", "img2img"):
             raise InvalidParams(f"mode must be txt2img or img2img, not {self.mode!r}")
+        for name in PROMPT_FIELDS:
+            problem = prompt_problem(name, getattr(self, name) or "")
+            if problem is not None:
+                raise InvalidParams(problem)
         for name in ("width", "height"):
             value = getattr(self, name)
             if not 64 <= value <= 2048 or value % 8:
@@ -169,8 +197,8 @@ class Processed:
             "cfg_scale": p.cfg_scale,
             "steps": p.steps,
             "batch_size": p.batch_size,
-            "restore_faces": False,
-            "face_restoration_model": None,
+            "restore_faces": bool(self.info_extra.get("face_restoration_model")),
+            "face_restoration_model": self.info_extra.get("face_restoration_model"),
             "seed_resize_from_w": p.seed_resize_from_w,
             "seed_resize_from_h": p.seed_resize_from_h,
             "denoising_strength": p.denoising_strength,

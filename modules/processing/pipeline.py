@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import logging
 import time
+from collections.abc import Collection
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ from modules.processing.samplers import resolve_sampler
 from modules.processing.seeds import ImageRNG, batch_seeds, fixed_seed
 from modules.processing.state import ProcessingState
 from modules.processing.styles import StyleDatabase
+from modules.upscaling.face_restoration import restore_if_asked, wants_restoration
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,8 @@ class NoModelError(InvalidParams):
     """No checkpoint is loaded (none found, or loading failed): the message says what the user can do."""
 
 
-def generate(backend: Any, params: GenerationParams, job: Job) -> Processed:
+def generate(backend: Any, params: GenerationParams, job: Job, iterations: Collection[int] | None = None) -> Processed:
+    """Run the job; ``iterations`` (batch indices) limits it to some batches (a Ray replica's share)."""
     settings = backend.settings.overlay(params.override_settings)
     model = _model_for(backend, settings, job)
     # the VAE follows the effective sd_vae: options and override_settings take effect at this job
@@ -90,6 +93,8 @@ def generate(backend: Any, params: GenerationParams, job: Job) -> Processed:
         for iteration in range(params.n_iter):
             if job.interrupted:
                 break
+            if iterations is not None and iteration not in iterations:
+                continue
             p.iteration = iteration
             _run_batch(backend, p, iteration, scripts)
     if not p.images:
@@ -196,6 +201,8 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
 
     rng = _rng(p, p.width, p.height)
     noise = rng.next()
+    # the VAE encoder's noise: A1111's global generator as its seeds leave it (img2img: once per job)
+    encoder = img2img_inputs.encoder_generator(p.all_seeds[-1] if params.is_img2img else p.seeds[-1])
     conds = PromptCondProvider(
         model.conditioner, p.prompts, p.negative_prompts, p.steps, p.clip_skip, settings=p.settings
     )
@@ -208,24 +215,44 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
             if params.resize_mode != 3
             else None
         )
+        # "latent noise" fill: A1111 draws it once per job, plain noise of the first batch's seeds
+        first_seeds = p.all_seeds[: p.batch_size]
+        fill_noise = noise
+        if params.mask is not None and params.inpainting_fill == 2:
+            fill_noise = ImageRNG(
+                noise.shape[1:], first_seeds, source=str(p.settings.get("randn_source", "CPU"))
+            ).first()
         inputs = img2img_inputs.prepare(
-            model, params, len(p.prompts), noise, upscaler, float(p.settings.get("inpainting_mask_weight", 1.0))
+            model,
+            params,
+            len(p.prompts),
+            fill_noise,
+            upscaler,
+            float(p.settings.get("inpainting_mask_weight", 1.0)),
+            encoder,
+            first_seeds[-1],
         )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.75
         if params.mask is not None:
             _inpaint_infotext(p)
-    latents = _sample(p, conds, noise, rng, inputs, denoising, p.steps, p.sampler_name, p.scheduler, p.width, p.height)
+    latents = _sample(
+        p, conds, noise, rng, inputs, denoising, p.steps, p.sampler_name, p.scheduler, p.width, p.height, encoder
+    )
     if params.enable_hr and not params.is_img2img and not job.interrupted:
         latents = hires.second_pass(
             backend,
             p,
             latents,
             rng_factory=lambda w, h: _rng(p, w, h),
+            encoder=encoder,
             sample_fn=lambda *args, **kwargs: _sample(p, *args, **kwargs),
         )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
     pixels = decode_latents(model, latents)
-    images = img2img_inputs.tensor_to_pil(pixels)
+    images = [
+        restore_if_asked(backend, p.settings, params.restore_faces, image)
+        for image in img2img_inputs.tensor_to_pil(pixels)
+    ]
     now = datetime.datetime.now()
     for offset, image in enumerate(images):
         index = start + offset
@@ -280,6 +307,7 @@ def _sample(
     scheduler,
     width,
     height,
+    encoder=None,
 ) -> torch.Tensor:
     """One run of the denoise loop with this job's progress, previews and stop checks."""
     params, model, job = p.params, p.model, p.job
@@ -295,7 +323,7 @@ def _sample(
     if inputs is not None:
         image_conditioning = inputs.image_conditioning
     elif model.arch.unet_in_channels == 9:
-        image_conditioning = img2img_inputs.txt2img_conditioning(model, noise.shape[0], height, width, noise)
+        image_conditioning = img2img_inputs.txt2img_conditioning(model, noise.shape[0], height, width, noise, encoder)
     time_ids = _time_ids(model, width, height, noise.shape[0]) if model.arch.is_sdxl else (None, None)
     extras: dict[str, Any] = {}
     latents = sample(
@@ -315,6 +343,8 @@ def _sample(
         add_time_ids=time_ids[0],
         negative_add_time_ids=time_ids[1],
         noise_fn=lambda shape: rng.next(),
+        noise_seeds=p.seeds,
+        noise_source=str(p.settings.get("randn_source", "CPU")),
         progress=progress,
         should_stop=job.should_stop,
         settings=p.settings,
@@ -325,6 +355,8 @@ def _sample(
         s_noise=params.s_noise,
         extra_generation_params=extras,
     )
+    if getattr(conds, "padded", False):
+        extras["Pad conds"] = True
     for key, value in extras.items():
         p.extra_generation_params.setdefault(key, value)
     return latents
@@ -364,7 +396,10 @@ def _inpaint_infotext(p: ProcessingState) -> None:
 def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
     images, infotexts = list(p.images), list(p.infotexts)
     index_of_first_image = 0
-    if len(images) > 1 and (p.settings.get("return_grid", True) or p.settings.get("grid_save", True)):
+    # A1111: no grid when the request says not to save one (the API's default) or for a single image.
+    single = len(images) < 2 and bool(p.settings.get("grid_only_if_multiple", True))
+    wanted = p.settings.get("return_grid", True) or p.settings.get("grid_save", True)
+    if images and wanted and not single and not p.params.do_not_save_grid:
         scripts = backend.services.get("scripts")
         grid = outputs.make_grid(p, images, backend.paths.data, datetime.datetime.now(), scripts)
         if p.settings.get("return_grid", True):
@@ -385,6 +420,9 @@ def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
         index_of_first_image=index_of_first_image,
         interrupted=p.job.interrupted,
         info_extra={
+            "face_restoration_model": p.settings.get("face_restoration_model")
+            if wants_restoration(p.settings, p.params.restore_faces)
+            else None,
             "clip_skip": p.clip_skip,
             "version": outputs.VERSION,
             "sampler_name": p.sampler_name,

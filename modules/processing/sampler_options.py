@@ -217,6 +217,15 @@ OPTIONS: tuple[OptionInfo, ...] = (
         info="Default = 0.6; the beta parameter of the beta distribution used in Beta sampling",
     ),
     OptionInfo(
+        "pad_cond_uncond",
+        False,
+        "Pad prompt/negative prompt",
+        OPTIMIZATIONS,
+        "checkbox",
+        infotext="Pad conds",
+        info="improves performance when prompt and negative prompt have different lengths; changes seeds",
+    ),
+    OptionInfo(
         "batch_cond_uncond",
         True,
         "Batch cond/uncond",

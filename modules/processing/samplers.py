@@ -282,6 +282,28 @@ def resolve_sampler(
     return info, schedule.label
 
 
+# Samplers whose bare name meant the Uniform schedule before A1111 1.9 split schedules out of sampler names
+# (1.8 listed "DPM++ 2M" and "DPM++ 2M Karras" as two samplers); 1.9+ gave them a Karras/Exponential default.
+PRE_1_9_UNIFORM = frozenset(
+    {"DPM++ 2M", "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 2S a", "DPM++ 3M SDE", "DPM2", "DPM2 a"}
+)
+
+
+def schedule_for_request(info: SamplerInfo, schedule_label: str, scheduler_given: bool) -> str:
+    """The schedule label for an API request: one that names no schedule at all (no ``scheduler`` field and
+    none in the sampler name: a client written for A1111 1.8 or earlier) keeps what the sampler name meant
+    then, so its saved requests give the same images; an explicit schedule, "Automatic" included, is kept.
+
+    >>> schedule_for_request(find_sampler("DPM++ SDE"), "Automatic", scheduler_given=False)
+    'Uniform'
+    >>> schedule_for_request(find_sampler("DPM++ SDE"), "Automatic", scheduler_given=True)
+    'Automatic'
+    """
+    if not scheduler_given and schedule_label == SCHEDULES[0].label and info.name in PRE_1_9_UNIFORM:
+        return find_schedule("uniform").label
+    return schedule_label
+
+
 def automatic_schedule_name(info: SamplerInfo, schedule: str | None) -> str:
     """The schedule key actually used: the sampler's own default when the schedule is Automatic."""
     found = find_schedule(schedule)

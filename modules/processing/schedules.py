@@ -1,7 +1,9 @@
 """Sigma schedules: pure functions from (steps, the model's noise table) to a decreasing sigma array.
 
 A schedule is what A1111 calls a "Schedule type". Every function here returns ``steps + 1`` float32 sigmas on
-the CPU, strictly decreasing and ending in 0, in k-diffusion's convention (sigma = sqrt((1 - abar) / abar)).
+the CPU, strictly decreasing and ending in 0 (as A1111 1.10 builds them, two exceptions: DDIM runs one step
+more when ``steps`` does not divide the model's 1000 timesteps, and KL Optimal ends at sigma_min), in
+k-diffusion's convention (sigma = sqrt((1 - abar) / abar)).
 ``ModelSigmas`` is the discrete table of a model's training noise levels, built from diffusers scheduler
 kwargs; it converts between sigma and the (continuous) UNet timestep.
 """
@@ -147,20 +149,32 @@ def simple(n: int, model: ModelSigmas) -> torch.Tensor:
 
 
 def ddim(n: int, model: ModelSigmas) -> torch.Tensor:
-    """A1111's DDIM timesteps (1, 1 + N//n, ... below N), the n highest of them, highest first, then 0.
-
-    A1111 keeps all of them, which is n + 1 values when n does not divide N; we keep exactly n steps.
-    """
+    """A1111's DDIM timesteps 1, 1 + N//n, ... below N, highest first, then 0: all of them, so n + 1 steps
+    run when n does not divide N (N = 1000, n = 7: every 142nd timestep from 995 down to 1)."""
     stride = max(len(model.sigmas) // n, 1)
-    picked = model.sigmas[torch.arange(1, len(model.sigmas), stride)].flip(0)[:n]
+    picked = model.sigmas[torch.arange(1, len(model.sigmas), stride)].flip(0)
     return _append_zero(picked)
 
 
 def kl_optimal(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
-    """Evenly spaced in arctan(sigma) from sigma_max to sigma_min (n values), then 0."""
-    ramp = torch.linspace(0, 1, n, dtype=torch.float64)
-    angles = ramp * math.atan(sigma_min) + (1 - ramp) * math.atan(sigma_max)
-    return _append_zero(torch.tan(angles))
+    """n + 1 sigmas evenly spaced in arctan(sigma) from sigma_max down to sigma_min, in float32 as A1111
+    computes them. A1111 appends no 0 here: the last step ends at sigma_min."""
+    fraction = torch.arange(n + 1) / n
+    low = torch.arctan(torch.tensor(sigma_min, dtype=torch.float32))
+    high = torch.arctan(torch.tensor(sigma_max, dtype=torch.float32))
+    return torch.tan(fraction * low + (1.0 - fraction) * high)
+
+
+def unipc_time_uniform(n: int, model: ModelSigmas, start: float | None = None) -> torch.Tensor:
+    """A1111's UniPC ("time_uniform" skip type): n + 1 points evenly spaced in continuous time from the last
+    timestep (or ``start``, for img2img) down to t = 0, where the VP schedule interpolates log(alpha) linearly
+    between table entries; the last step ends at t = 0 (sigma_min), not at 0."""
+    log_alpha = 0.5 * model.alphas_cumprod.double().log()
+    top = len(log_alpha) - 1 if start is None else float(start)
+    t = torch.linspace(top, 0, n + 1, dtype=torch.float64)
+    low = t.floor().long().clamp(max=len(log_alpha) - 2)
+    interpolated = torch.lerp(log_alpha[low], log_alpha[low + 1], t - low)
+    return ((-2 * interpolated).exp() - 1).sqrt().to(torch.float32)
 
 
 def align_your_steps(n: int, is_sdxl: bool = False) -> torch.Tensor:
@@ -235,7 +249,8 @@ def build_sigmas(
     beta_alpha: float = 0.6,
     beta_beta: float = 0.6,
 ) -> torch.Tensor:
-    """``steps + 1`` sigmas for a schedule key or label (not "Automatic": resolve that first).
+    """``steps + 1`` sigmas (see the module docstring for DDIM and KL Optimal) for a schedule key or label
+    (not "Automatic": resolve that first).
 
     ``sigma_min``/``sigma_max``/``rho`` override the model's range and the schedule's default rho where the
     schedule uses them (A1111's ``sigma_min``, ``sigma_max``, ``rho`` settings; None or 0 = default).

@@ -21,6 +21,8 @@ from modules.settings.store import write_text_atomic
 
 log = logging.getLogger(__name__)
 
+MAX_STYLES_FILE_BYTES = 16 * 1024 * 1024  # a styles.csv of thousands of styles is well below this
+
 FIELDS = ("name", "prompt", "negative_prompt")
 
 
@@ -91,6 +93,8 @@ class StyleDatabase:
             if not file.is_file():
                 continue
             try:
+                if file.stat().st_size > MAX_STYLES_FILE_BYTES:
+                    raise OSError(f"{file.stat().st_size} bytes, more than the {MAX_STYLES_FILE_BYTES} allowed")
                 with open(file, encoding="utf-8-sig", newline="") as handle:
                     for row in csv.DictReader(handle, skipinitialspace=True):
                         name = (row.get("name") or "").strip()
@@ -98,7 +102,7 @@ class StyleDatabase:
                             continue
                         prompt = row.get("prompt") if "prompt" in row else row.get("text")  # old "name,text" files
                         styles[name] = PromptStyle(name, prompt or "", row.get("negative_prompt") or "", str(file))
-            except (OSError, UnicodeDecodeError, csv.Error) as error:
+            except (OSError, UnicodeDecodeError, csv.Error, ValueError) as error:
                 log.error("Could not read styles file %s: %s", file, error)
         with self._lock:
             self.styles = styles

@@ -48,7 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--enable-insecure-extension-access",
         action="store_true",
-        help="allow installing/enabling extensions even when the server is reachable from other machines",
+        help="allow installing/enabling extensions, and changing folder settings, even when the server is "
+        "reachable from other machines",
+    )
+    server.add_argument(
+        "--hide-ui-dir-config",
+        action="store_true",
+        help="folder settings cannot be changed from the page or the API (always on with --listen/--server-name)",
     )
 
     paths = parser.add_argument_group("paths")
@@ -116,6 +122,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     device.add_argument(
         "--opt-sdp-attention", action="store_true", help="use torch scaled-dot-product attention (the default)"
+    )
+
+    workers = parser.add_argument_group("scale-out (Ray Serve)")
+    workers.add_argument(
+        "--workers",
+        type=str,
+        choices=["local", "ray"],
+        default="local",
+        help="where images are generated: local = this process (default); ray = Ray Serve replicas",
+    )
+    workers.add_argument(
+        "--worker-count",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --workers ray: N replicas (default: one per visible GPU, else 1; on CPU each gets 1 CPU and 1 "
+        "torch thread)",
+    )
+    workers.add_argument(
+        "--ray-address",
+        type=str,
+        default=None,
+        metavar="ADDRESS",
+        help="with --workers ray: join this Ray cluster (e.g. head-node:6379 or auto) instead of starting one",
     )
 
     behaviour = parser.add_argument_group("behaviour")

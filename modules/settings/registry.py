@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -46,6 +47,8 @@ class OptionInfo:
     needs_restart: bool = False
     infotext: str | None = None  # infotext key that maps back onto this option (e.g. "Clip skip")
     restrict_api: bool = False  # cannot be set through the HTTP API (paths, security-relevant values)
+    is_path: bool = False  # a folder the app writes to: locked when the server is reachable from the network
+    check: Callable[[Any], str | None] | None = None  # extra validation: the problem in words, or None
 
     def choice_list(self) -> list[Any]:
         if self.choices is None:
@@ -55,30 +58,70 @@ class OptionInfo:
         return list(self.choices)
 
     def coerce(self, value: Any) -> Any:
-        """Convert a value from JSON / a form into this option's type; raise ValueError when impossible."""
+        """Convert a value from JSON / a form into this option's type; raise ValueError when impossible.
+
+        Values of the wrong shape (a dict for a text, a number for a list) and values outside the declared
+        range, the static choices of a dropdown/radio or the option's own ``check`` are refused, so nothing
+        stored can make every job fail.
+        """
         default = self.default
         if isinstance(default, bool):
-            if isinstance(value, str):
-                if value.lower() in ("true", "1", "yes", "on"):
-                    return True
-                if value.lower() in ("false", "0", "no", "off", ""):
-                    return False
-                raise ValueError(f"{self.key}: expected true/false, got {value!r}")
-            return bool(value)
-        if isinstance(default, int) and not isinstance(default, bool):
-            number = float(value)
+            result: Any = self._bool(value)
+        elif isinstance(default, int):
+            number = self._finite(value)
             if number != int(number):
                 raise ValueError(f"{self.key}: expected a whole number, got {value!r}")
-            return self._clamp(int(number))
-        if isinstance(default, float):
-            return self._clamp(float(value))
-        if isinstance(default, list):
+            result = self._clamp(int(number))
+        elif isinstance(default, float):
+            result = self._clamp(self._finite(value))
+        elif isinstance(default, list):
             if isinstance(value, str):
-                return [part.strip() for part in value.split(",") if part.strip()]
-            return list(value or [])
-        if isinstance(default, str):
-            return "" if value is None else str(value)
-        return value
+                result = [part.strip() for part in value.split(",") if part.strip()]
+            elif value is None:
+                result = []
+            elif isinstance(value, (list, tuple)) and all(isinstance(item, (str, int, float)) for item in value):
+                result = list(value)
+            else:
+                raise ValueError(f"{self.key}: expected a list of names, got {_short(value)}")
+        elif isinstance(default, str):
+            if isinstance(value, (dict, list, tuple, set)):
+                raise ValueError(f"{self.key}: expected text, got {_short(value)}")
+            result = "" if value is None else str(value)
+        else:
+            result = value
+        if self.component in ("dropdown", "radio") and isinstance(self.choices, tuple) and self.choices:
+            if result not in self.choices:
+                raise ValueError(f"{self.key}: {result!r} is not one of {', '.join(map(str, self.choices))}")
+        if self.check is not None:
+            problem = self.check(result)
+            if problem:
+                raise ValueError(f"{self.key}: {problem}")
+        return result
+
+    def _bool(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            if value.lower() in ("true", "1", "yes", "on"):
+                return True
+            if value.lower() in ("false", "0", "no", "off", ""):
+                return False
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        if value is None:
+            return False
+        raise ValueError(f"{self.key}: expected true/false, got {_short(value)}")
+
+    def _finite(self, value: Any) -> float:
+        if isinstance(value, (bool, list, dict, tuple)) or value is None:
+            raise ValueError(f"{self.key}: expected a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.key}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{self.key}: expected a finite number, got {value!r}")
+        return number
 
     def _clamp(self, number: float) -> float:
         if self.minimum is not None and number < self.minimum:
@@ -86,6 +129,11 @@ class OptionInfo:
         if self.maximum is not None and number > self.maximum:
             raise ValueError(f"{self.key}: {number} is above the maximum {self.maximum}")
         return number
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class OptionRegistry:
@@ -135,6 +183,10 @@ class FrozenSettingsError(PermissionError):
     """Raised when a write is attempted while ``--freeze-settings`` is active."""
 
 
+class LockedSettingError(PermissionError):
+    """Raised when a locked setting (a path while the server listens on the network...) would change."""
+
+
 class Settings:
     """Current values of all options, backed by a store; thread-safe.
 
@@ -150,8 +202,52 @@ class Settings:
         self._lock = threading.RLock()
         self._listeners: list[Callable[[str, Any, Any], None]] = []
         self.load_warning: str | None = None
+        self.locked: dict[str, str] = {}  # key -> why it cannot be changed from the page or the API
         if store is not None:
             self._values, self.load_warning = store.load()
+            self.validate_stored()
+
+    def validate_stored(self) -> list[str]:
+        """Check every stored value of a known option; a bad one is dropped (its default applies).
+
+        Called at load and again once extensions have declared their options. The problems are logged and
+        added to ``load_warning`` (shown on the page); the file as it was is kept beside as a backup and
+        the cleaned values are written back. Returns the problems found.
+        """
+        problems: list[str] = []
+        with self._lock:
+            for key, value in list(self._values.items()):
+                option = self.registry.get(key)
+                if option is None:
+                    continue
+                try:
+                    self._values[key] = option.coerce(value)
+                except (TypeError, ValueError, OverflowError) as error:
+                    problems.append(str(error) if str(error).startswith(key) else f"{key}: {error}")
+                    del self._values[key]
+            if not problems:
+                return problems
+            backup = self._backup_store()
+            if not self.frozen and self.store is not None:
+                try:
+                    self.store.save(self._values)
+                except OSError as error:
+                    log.warning("Could not write the corrected settings: %s", error)
+        where = f"; the file as it was is kept as {backup}" if backup else ""
+        message = f"Invalid settings replaced by their defaults ({'; '.join(problems)}){where}."
+        log.warning(message)
+        self.load_warning = f"{self.load_warning} {message}" if self.load_warning else message
+        return problems
+
+    def _backup_store(self) -> str | None:
+        backup = getattr(self.store, "backup", None)
+        if backup is None:
+            return None
+        try:
+            return str(backup())
+        except OSError as error:
+            log.warning("Could not back up the settings file: %s", error)
+            return None
 
     def __getitem__(self, key: str) -> Any:
         return self.get(key)
@@ -188,6 +284,8 @@ class Settings:
         for key, value in values.items():
             option = self.registry.get(key)
             coerced[key] = option.coerce(value) if option is not None else value
+            if key in self.locked and coerced[key] != self.get(key):
+                raise LockedSettingError(f"{key} cannot be changed: {self.locked[key]}")
         changed: list[tuple[str, Any, Any]] = []
         with self._lock:
             for key, value in coerced.items():

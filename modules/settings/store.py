@@ -11,12 +11,15 @@ import glob
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+MAX_SETTINGS_BYTES = 16 * 1024 * 1024  # a real config.json is a few KB
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -54,21 +57,36 @@ class JsonSettingsStore:
         if not self.path.exists():
             return {}, None
         try:
+            size = self.path.stat().st_size
+            if size > MAX_SETTINGS_BYTES:
+                raise ValueError(f"it is {size} bytes, more than the {MAX_SETTINGS_BYTES} a settings file may have")
             with open(self.path, encoding="utf-8") as handle:
                 data = json.load(handle)
             if not isinstance(data, dict):
                 raise ValueError(f"expected a JSON object, found {type(data).__name__}")
             return data, None
+        except RecursionError:
+            return self._set_aside("it is nested too deeply")
         except (OSError, ValueError) as error:
-            backup = self.path.with_name(f"{self.path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
-            try:
-                os.replace(self.path, backup)
-                where = f"it was moved to {backup}"
-            except OSError as move_error:
-                where = f"it could not be moved aside ({move_error})"
-            warning = f"Settings file {self.path} could not be read ({error}); {where} and defaults are used."
-            log.warning(warning)
-            return {}, warning
+            return self._set_aside(str(error))
+
+    def backup(self) -> Path:
+        """Copy the file as it is now to ``<name>.bak-<timestamp>`` (before invalid values are dropped)."""
+        backup = self.path.with_name(f"{self.path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(self.path, backup)
+        return backup
+
+    def _set_aside(self, error: str) -> tuple[dict[str, Any], str]:
+        """Move an unreadable file to ``<name>.bak-<timestamp>`` (never delete it) and start from defaults."""
+        backup = self.path.with_name(f"{self.path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            os.replace(self.path, backup)
+            where = f"it was moved to {backup}"
+        except OSError as move_error:
+            where = f"it could not be moved aside ({move_error})"
+        warning = f"Settings file {self.path} could not be read ({error}); {where} and defaults are used."
+        log.warning(warning)
+        return {}, warning
 
     def save(self, values: dict[str, Any]) -> None:
         write_json_atomic(self.path, values)

@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from modules.processing.infotext import parse_infotext
+from modules.processing.infotext import InfotextTooLongError, parse_infotext
 from modules.ui.context import PasteField, SendTarget, UiContext
 
 log = logging.getLogger(__name__)
@@ -27,9 +27,14 @@ def parse(backend: Any, text: str) -> dict[str, Any]:
 
     database = styles(backend)
     database.reload()
-    params = parse_infotext(
-        text, styles=database, infotext_styles=backend.settings.get("infotext_styles", "Apply if any") or "Apply if any"
-    )
+    try:
+        params = parse_infotext(
+            text,
+            styles=database,
+            infotext_styles=backend.settings.get("infotext_styles", "Apply if any") or "Apply if any",
+        )
+    except InfotextTooLongError as error:
+        raise gr.Error(str(error)) from error
     extensions = backend.services.get("extensions")
     if extensions is not None:  # A1111's on_infotext_pasted(infotext, params): callbacks may edit params
         extensions.fire("infotext_pasted", text, params)

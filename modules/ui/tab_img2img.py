@@ -16,6 +16,7 @@ import gradio as gr
 from PIL import Image
 
 from modules.processing.params import INPAINT_AREAS, INPAINTING_FILL, MASK_MODES, RESIZE_MODES, GenerationParams
+from modules.settings.locks import check_folder
 from modules.ui import extra_networks, gen_controls, img2img_inputs, output_panel, runner, toprow
 from modules.ui.common import (
     SWAP_SYMBOL,
@@ -323,6 +324,31 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     wire_paste_button(ctx, row.paste, row.prompt, target)
     toprow.wire_page_load(backend, demo, row)
     extra_networks.wire_page_load(backend, TAB, demo, networks)
+    _wire_interrogate(backend, row, inputs.image, panel.message)
+
+
+def _wire_interrogate(backend: Any, row: toprow.Toprow, image: gr.Image, message: gr.HTML) -> None:
+    """The Interrogate buttons put a description of the img2img image into the prompt (A1111 replaces it)."""
+
+    def interrogate_with(model: str):
+        def run(picture: Image.Image | None, prompt: str):
+            from modules.interrogate import InterrogatorUnavailable, check, interrogate
+            from modules.models.errors import ModelLoadError
+
+            try:
+                if picture is None:
+                    raise ValueError("Upload an image to the img2img tab first.")
+                check(backend, model)
+                caption = backend.jobs.run(lambda job: interrogate(backend, picture, model), label="interrogate")
+            except (ValueError, ModelLoadError, InterrogatorUnavailable) as error:
+                return gr.update(value=prompt), error_html(describe_error(error))
+            return gr.update(value=caption), ""
+
+        return run
+
+    for button, model in ((row.interrogate, "clip"), (row.deepbooru, "deepdanbooru")):
+        if button is not None:
+            button.click(interrogate_with(model), [image, row.prompt], [row.prompt, message], show_progress="minimal")
 
 
 def _wire_mode_visibility(inputs: img2img_inputs.ModeInputs, inpaint: InpaintControls) -> None:
@@ -348,6 +374,12 @@ def _run_batch(
     backend = ctx.backend
     started = time.perf_counter()
     try:
+        folders = [(inputs.batch_output_dir, "Output directory"), (inputs.batch_mask_dir, "Mask directory")]
+        if values.get(inputs.batch_source) == "directory":
+            folders.append((inputs.batch_input_dir, "Input directory"))
+        for component, label in folders:  # with --listen only the data folder and the command line's folders
+            if (values.get(component) or "").strip():
+                check_folder(values[component], backend.paths, backend.flags, label)
         files = img2img_inputs.batch_files(values, inputs)
         base = make_params()
     except ValueError as error:

@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from modules.processing.infotext import MAX_INFOTEXT_CHARS
 from modules.ui.common import text_html
 from modules.ui.context import UiContext
 
@@ -34,12 +35,18 @@ def info_html(path: str | None) -> tuple[str, str]:
 
     infotext, items = read_infotext(image)
     parts = []
+    if infotext and len(infotext) > MAX_INFOTEXT_CHARS:  # shown cut short, and not sent on to other tabs
+        note = f"The parameters text is {len(infotext)} characters long; only the first {MAX_INFOTEXT_CHARS} are shown."
+        parts.append(f'<div class="error">{html.escape(note)}</div>')
+        infotext_shown, infotext = infotext[:MAX_INFOTEXT_CHARS], ""
+        parts.append(f'<div class="infotext-block"><p><b>parameters</b></p>{text_html(infotext_shown)}</div>')
     if infotext:
         parts.append(f'<div class="infotext-block"><p><b>parameters</b></p>{text_html(infotext)}</div>')
     for key, value in items.items():
         if isinstance(value, bytes) or not isinstance(value, (str, int, float)):
             continue
-        parts.append(f'<div class="infotext-block"><p><b>{html.escape(str(key))}</b></p>{text_html(str(value))}</div>')
+        value = str(value)[:MAX_INFOTEXT_CHARS]
+        parts.append(f'<div class="infotext-block"><p><b>{html.escape(str(key))}</b></p>{text_html(value)}</div>')
     if not parts:
         parts.append('<div class="error">Nothing found in the image.</div>')
     return "\n".join(parts), infotext or ""

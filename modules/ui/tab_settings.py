@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from modules.settings.registry import FrozenSettingsError
+from modules.settings.registry import FrozenSettingsError, LockedSettingError
 from modules.ui.common import describe_error, error_html, info_html
 from modules.ui.settings_widgets import option_component, refreshed
 
@@ -29,6 +29,12 @@ def _structural_values(settings) -> dict:
         for option in settings.registry
         if option.needs_reload_ui and option.key != "localization"
     }
+
+
+def _lock_note(option, locked: dict[str, str]) -> dict[str, str]:
+    """A locked setting says why it cannot be changed, in place of its usual help text."""
+    reason = locked.get(option.key)
+    return {"info": f"Read-only: {reason}"} if reason else {}
 
 
 def _ordered_sections(sections):
@@ -77,7 +83,13 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
                     for option in ordered:
                         if option.section.id == section.id:
                             components.append(
-                                option_component(option, settings.get(option.key), not frozen, backend=backend)
+                                option_component(
+                                    option,
+                                    settings.get(option.key),
+                                    not frozen and option.key not in settings.locked,
+                                    backend=backend,
+                                    **_lock_note(option, settings.locked),
+                                )
                             )
                 columns[section.id] = column
 
@@ -110,8 +122,8 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
     def apply(*values):
         try:
             changed = settings.update({option.key: value for option, value in zip(ordered, values)})
-        except FrozenSettingsError as error:
-            return error_html(str(error))
+        except (FrozenSettingsError, LockedSettingError) as error:
+            return error_html(f"Not applied: {error}")
         except ValueError as error:
             return error_html(f"Not applied: {describe_error(error)}")
         if not changed:

@@ -2,7 +2,7 @@
 model status line.
 
 A quick setting applies as soon as it changes. Choosing a checkpoint queues the load as a job (the worker
-owns the device), so the page stays responsive; the status line, refreshed by a timer, shows the loading
+owns the device), so the page stays responsive; the status line, kept current by static/status.js, shows the loading
 progress, and a failed load puts the dropdown back on the model still in use.
 """
 
@@ -13,13 +13,14 @@ from typing import Any
 
 import gradio as gr
 
-from modules.settings.registry import FrozenSettingsError
+from modules.settings.registry import FrozenSettingsError, LockedSettingError
 from modules.ui.common import REFRESH_SYMBOL, describe_error, tool_button
 from modules.ui.settings_widgets import option_choices, option_component, refreshed
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "sd_model_checkpoint"
+IDLE_POLL_SECONDS = 15  # kept in step with IDLE_MS in static/status.js
 
 
 def quicksettings_keys(backend: Any) -> list[str]:
@@ -86,15 +87,9 @@ def build(backend: Any, demo: gr.Blocks) -> dict[str, Any]:
         option = registry[CHECKPOINT_KEY]
         return backend.status, refreshed(option, current_checkpoint_title(backend), backend), signature
 
-    timer = gr.Timer(1.0)
-    timer.tick(
-        tick,
-        [seen] if checkpoint is not None else None,
-        outputs,
-        show_progress="hidden",
-        concurrency_limit=None,
-        queue=False,
-    )
+    # The status line is filled once here and then kept current by static/status.js, which asks
+    # /webui/status every second only while something runs (start-up, a job, a model loading) and every
+    # IDLE_POLL_SECONDS otherwise, so an idle tab costs the server next to nothing.
     demo.load(tick, [seen] if checkpoint is not None else None, outputs, show_progress="hidden", queue=False)
     for key, component in components.items():
         if key != CHECKPOINT_KEY:
@@ -136,6 +131,12 @@ def _switch_checkpoint(backend: Any):
         if current_checkpoint_title(backend) == title:
             yield gr.update()
             return
+        if getattr(backend, "workers", None) is not None:  # --workers ray: replicas load it with the next job
+            info = models.find_checkpoint(title)
+            if info is not None and not backend.settings.frozen:
+                backend.settings.set(CHECKPOINT_KEY, info.title)
+            yield gr.update(value=current_checkpoint_title(backend))
+            return
         job = backend.jobs.submit(lambda job: models.load(title), label="load checkpoint")
         version = 0
         while not job.done:
@@ -166,7 +167,7 @@ def _apply_quicksetting(backend: Any, key: str):
             return gr.update(), backend.status
         try:
             backend.settings.set(key, value)
-        except (FrozenSettingsError, ValueError) as error:
+        except (FrozenSettingsError, LockedSettingError, ValueError) as error:
             return refreshed(
                 backend.settings.registry[key], backend.settings.get(key), backend
             ), f"{key}: not changed: {describe_error(error)}"

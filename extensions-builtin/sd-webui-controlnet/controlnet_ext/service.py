@@ -96,6 +96,7 @@ class ControlNetService:
                 section,
                 "textbox",
                 restrict_api=True,
+                is_path=True,
             )
         )
         opts.add_option(
@@ -106,6 +107,7 @@ class ControlNetService:
                 section,
                 "textbox",
                 restrict_api=True,
+                is_path=True,
                 info="default: the extension's annotator/downloads folder",
             )
         )
