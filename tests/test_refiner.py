@@ -102,3 +102,29 @@ def test_switch_rules():
     assert not model_switch.refiner_in_pass("first pass", True, True)
     assert model_switch.refiner_in_pass("both passes", True, True)
     assert not model_switch.hires_checkpoint_wanted("Use same checkpoint")
+
+
+@pytest.fixture(scope="module")
+def sdxl_api(tmp_path_factory):
+    data = tmp_path_factory.mktemp("refiner-sdxl")
+    folder = data / "models" / "Stable-diffusion"
+    folder.mkdir(parents=True)
+    write_checkpoint("sdxl_tiny", folder / "base.safetensors", seed=0)
+    write_checkpoint("sdxl_tiny", folder / "refine.safetensors", seed=1)
+    backend, app = build(data)
+    backend.start_background_init()
+    assert backend.wait_ready(120)
+    backend.jobs.run(lambda job: None)
+    with TestClient(app) as client:
+        client.backend = backend
+        yield client
+
+
+def test_sdxl_refiner_uses_its_own_conditioning(sdxl_api):
+    body = {**FAST, "override_settings": {"sd_model_checkpoint": "base"}}
+    plain = sdxl_api.post("/sdapi/v1/txt2img", json=body).json()
+    answer = sdxl_api.post("/sdapi/v1/txt2img", json={**body, "refiner_checkpoint": "refine", "refiner_switch_at": 0.5})
+    assert answer.status_code == 200, answer.text
+    text = json.loads(answer.json()["info"])["infotexts"][0]
+    assert "Model: base" in text and "Refiner: refine [" in text and "Refiner switch at: 0.5" in text
+    assert answer.json()["images"][0] != plain["images"][0]
