@@ -50,6 +50,10 @@ def test_scripts_are_listed_for_img2img_only(api):
     for title in SCRIPTS:
         assert title.lower() in [t.lower() for t in listed["img2img"]], listed
         assert title.lower() not in [t.lower() for t in listed["txt2img"]]
+    info = api.get("/sdapi/v1/script-info").json()
+    upscale = next(i for i in info if i["name"] == "sd upscale" and i["is_img2img"])
+    labels = [arg["label"] for arg in upscale["args"]]
+    assert labels[1:] == ["Tile overlap", "Upscaler", "Scale Factor"]
 
 
 def test_sd_upscale_doubles_the_picture_tile_by_tile(api):
