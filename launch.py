@@ -24,12 +24,17 @@ ROOT = Path(__file__).resolve().parent
 VENV_DIR = ROOT / "venv"
 REQUIREMENTS = ROOT / "requirements.txt"
 TEST_REQUIREMENTS = ROOT / "requirements-test.txt"
+RAY_REQUIREMENTS = ROOT / "requirements-ray.txt"  # optional extra: --workers ray, and the test suite
 DEFAULT_TORCH_COMMAND = "pip install torch==2.13.0"
 # Installed without their declared dependencies, because those dependencies include torchvision, which
 # cannot be installed here and which we never import:
 # - open_clip_torch carries the standard CLIP BPE vocabulary (open_clip/bpe_simple_vocab_16e6.txt.gz) that
 #   the offline tokenizers are built from; its Python code is never imported.
-NO_DEPS_REQUIREMENTS = ["open_clip_torch==3.3.0"]
+# - spandrel and spandrel-extra-arches recognise upscaler and face-restorer files (ESRGAN, SwinIR, DAT,
+#   HAT, GFPGAN, CodeFormer, ...). Only their LaMa and RestoreFormer modules import torchvision, at package
+#   import; modules/upscaling/spandrel_loader.py imports them with a placeholder and refuses those two.
+#   Their other dependency, einops, is pinned in requirements.txt.
+NO_DEPS_REQUIREMENTS = ["open_clip_torch==3.3.0", "spandrel==0.4.2", "spandrel-extra-arches==0.2.0"]
 
 _REQ_LINE = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(==\s*([^\s;#]+))?")
 
@@ -80,7 +85,7 @@ def pip(*args: str) -> None:
     subprocess.run(command, check=True)
 
 
-def install_requirements(with_tests: bool) -> None:
+def install_requirements(with_tests: bool, with_ray: bool = False) -> None:
     """Install what is missing; the check alone is fast enough to run on every start."""
     requirements = parse_requirements(REQUIREMENTS)
     torch_pins = [(name, version) for name, version in requirements if name == "torch"]
@@ -99,6 +104,8 @@ def install_requirements(with_tests: bool) -> None:
         if missing_requirements(parse_requirements(TEST_REQUIREMENTS)):
             pip("install", "-r", str(TEST_REQUIREMENTS))
         ensure_chromium()
+    if (with_tests or with_ray) and missing_requirements(parse_requirements(RAY_REQUIREMENTS)):
+        pip("install", "-r", str(RAY_REQUIREMENTS))
 
 
 def parse_requirements_line(line: str) -> tuple[str, str | None]:
@@ -155,6 +162,11 @@ def run_tests(pytest_args: list[str]) -> int:
     return subprocess.call(command, cwd=ROOT, env=env)
 
 
+def _wants_ray(argv: list[str]) -> bool:
+    """True for ``--workers ray`` / ``--workers=ray``."""
+    return "--workers=ray" in argv or any(a == "--workers" and b == "ray" for a, b in zip(argv, argv[1:]))
+
+
 def main(argv: list[str]) -> int:
     started = time.perf_counter()
     testing = "--test" in argv
@@ -170,7 +182,7 @@ def main(argv: list[str]) -> int:
         launcher_args, pytest_args = argv, []
     ensure_venv(argv)
     if "--skip-install" not in launcher_args:
-        install_requirements(with_tests=testing)
+        install_requirements(with_tests=testing, with_ray=_wants_ray(launcher_args))
         print(f"Requirements checked in {time.perf_counter() - started:.2f} s", flush=True)
     if testing:
         return run_tests(pytest_args)

@@ -45,6 +45,10 @@ def build_backend(flags):
     from modules.localization.service import install_localization
 
     install_localization(backend)
+    if getattr(flags, "workers", "local") == "ray":
+        from modules.workers.ray_runner import RayWorkers  # imports Ray only when its start() runs
+
+        backend.workers = RayWorkers(backend)
     return backend
 
 
@@ -109,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.info("Stopping")
         server.stop()
+    finally:
+        if backend.workers is not None:
+            backend.workers.stop()  # the Serve app, and Ray itself when this process started it
     return 0
 
 

@@ -33,6 +33,7 @@ class Backend:
         self.jobs = JobQueue()
         self.generation = GenerationService(self)
         self.models: Any = None  # modules.models.manager.ModelManager, once the libraries are imported
+        self.workers: Any = None  # modules.workers.ray_runner.RayWorkers with --workers ray, else None
         self.services: dict[str, Any] = {}  # extension-provided or lazily built services, by name
         self._status = "Starting: loading libraries (torch, diffusers)…"
         self._ready = threading.Event()
@@ -75,7 +76,11 @@ class Backend:
             self._ready.set()
             for callback in list(self._ready_callbacks):
                 callback(self)
-            if load_model:  # a checkpoint that fails is skipped with a warning on the page; the next one loads
+            if self.workers is not None:  # replicas load the checkpoints; this process only lists them
+                self._status = "Starting the Ray workers…"
+                self.workers.start()
+                self._status = ""
+            elif load_model:  # a checkpoint that fails is skipped with a warning on the page; the next one loads
                 self.jobs.run(lambda job: self.models.load_startup(), label="load checkpoint")
         except Exception as error:  # shown on the page; the server keeps running
             log.exception("Start-up failed")
@@ -99,21 +104,34 @@ class Backend:
         return self.models
 
     def upscalers(self) -> Any:
-        """The upscaler registry (ESRGAN-family models found in models/ESRGAN, plus Lanczos and Nearest).
+        """The upscaler registry (spandrel model files in A1111's upscaler folders, plus Lanczos and Nearest).
 
         It runs models on the device the checkpoints use; before the model subsystem exists (the page is
         built first) a throw-away CPU registry answers for the names.
         """
-        from modules.upscaling.upscalers import UpscalerRegistry
+        from modules.upscaling.upscalers import UpscalerRegistry, extra_upscaler_dirs
 
         registry = self.services.get("upscalers")
+        extra = extra_upscaler_dirs(self.paths.models)
         if registry is None:
             if self.models is None:
-                return UpscalerRegistry(self.paths.esrgan, settings=self.settings)
+                return UpscalerRegistry(self.paths.esrgan, extra_dirs=extra, settings=self.settings)
             device = self.models.device_info.device
-            registry = UpscalerRegistry(self.paths.esrgan, settings=self.settings, device=device)
+            registry = UpscalerRegistry(self.paths.esrgan, extra_dirs=extra, settings=self.settings, device=device)
             self.services["upscalers"] = registry
         return registry
+
+    def face_restorers(self) -> Any:
+        """GFPGAN and CodeFormer from models/GFPGAN and models/Codeformer, run on the checkpoints' device."""
+        from modules.upscaling.face_restoration import FaceRestorers
+
+        restorers = self.services.get("face_restorers")
+        if restorers is None:
+            device = self.models.device_info.device if self.models is not None else "cpu"
+            restorers = FaceRestorers(self.paths.models, settings=self.settings, device=device)
+            if self.models is not None:
+                self.services["face_restorers"] = restorers
+        return restorers
 
     def localization_js(self) -> str:
         """``window.localization = {...}`` for the language chosen in Settings (empty for "None")."""
@@ -131,4 +149,5 @@ class Backend:
         if self.models is None:
             return self._status
         warnings = getattr(self.models, "warnings", [])  # skipped start-up checkpoints, refused VAE files
-        return "\n\n".join([self.models.status, *(f"⚠️ {warning}" for warning in warnings)])
+        status = self.workers.status if self.workers is not None else self.models.status
+        return "\n\n".join([status, *(f"⚠️ {warning}" for warning in warnings)])

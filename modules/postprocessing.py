@@ -4,7 +4,8 @@ Upscaler 1 makes the image; when Upscaler 2 is set with visibility > 0 it upscal
 two are blended (``Image.blend``, weight = visibility). "Scale to" scales by the larger of the two ratios and
 optionally centre-crops to the exact size. The applied steps are recorded as A1111's postprocessing infotext
 ("Postprocess upscale by: 2, Postprocess upscaler: Lanczos"), returned as HTML for the UI/API and stored in
-the result's ``info["postprocessing"]`` for the image saver. Face restoration is not implemented.
+the result's ``info["postprocessing"]`` for the image saver. After upscaling, GFPGAN then CodeFormer restore
+faces (A1111's postprocessing order 1000/2000/3000), each blended over the image by its visibility.
 """
 
 from __future__ import annotations
@@ -13,11 +14,17 @@ import html
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from modules.images.focal_crop import focal_crop as crop_around_focus
+from modules.images.split_flip import flipped_copies
+from modules.images.split_flip import split_oversized as split_pieces
 from modules.upscaling.upscalers import UpscalerRegistry
+
+if TYPE_CHECKING:
+    from modules.upscaling.face_restoration import FaceRestorers
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +86,13 @@ def _upscale_one(
     return result
 
 
-def run_extras(
+def run_extras(image: Image.Image, **options: Any) -> tuple[Image.Image, str]:
+    """``run_extras_all`` for callers that want the main image only (the API's single-image answer)."""
+    images, info_html = run_extras_all(image, **options)
+    return images[0], info_html
+
+
+def run_extras_all(
     image: Image.Image,
     *,
     registry: UpscalerRegistry,
@@ -93,10 +106,27 @@ def run_extras(
     extras_upscaler_2_visibility: float = 0.0,
     upscale_first: bool = False,
     max_side_length: int = 0,
+    gfpgan_visibility: float = 0.0,
+    codeformer_visibility: float = 0.0,
+    codeformer_weight: float = 0.0,
+    face_restorers: FaceRestorers | None = None,
+    split_oversized: bool = False,
+    split_threshold: float = 0.5,
+    overlap_ratio: float = 0.2,
+    flip_options: Sequence[str] = (),
+    focal_crop: bool = False,
+    focal_face_weight: float = 0.9,
+    focal_entropy_weight: float = 0.15,
+    focal_edges_weight: float = 0.5,
+    focal_debug: bool = False,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[Image.Image, str]:
-    """Upscale one image; returns (result, info HTML). ``upscale_first`` only orders face restoration,
-    which this build lacks, so it changes nothing. Unknown upscaler names raise KeyError."""
+) -> tuple[list[Image.Image], str]:
+    """Upscale one image, restore faces, then split it if oversized, crop it around its focal point (both to
+    the "Scale to" size) and add flipped copies of every piece; returns (images, info HTML), main image first.
+
+    ``upscale_first`` is accepted for A1111's API and, as in A1111 1.10, does not change the order. Unknown
+    upscaler names raise KeyError; a visibility > 0 without ``face_restorers`` is a ValueError, a missing
+    restorer file a ModelLoadError."""
     if resize_mode not in (0, 1):
         raise ValueError(f"resize_mode must be 0 (Scale by) or 1 (Scale to), got {resize_mode!r}")
     source_info = dict(image.info)
@@ -118,13 +148,56 @@ def run_extras(
                 second = second.convert(result.mode)
             result = Image.blend(result, second, extras_upscaler_2_visibility)
             info["Postprocess upscaler 2"] = name_2
+    if gfpgan_visibility > 0:
+        result = _restore_faces(result, face_restorers, "GFPGAN", gfpgan_visibility, codeformer_weight)
+        info["GFPGAN visibility"] = round(gfpgan_visibility, 3)
+    if codeformer_visibility > 0:
+        result = _restore_faces(result, face_restorers, "CodeFormer", codeformer_visibility, codeformer_weight)
+        info["CodeFormer visibility"] = round(codeformer_visibility, 3)
+        info["CodeFormer weight"] = round(codeformer_weight, 3)
     infotext = postprocessing_infotext(info)
     result = result.copy() if result is image else result
     result.info = {k: v for k, v in source_info.items() if isinstance(v, str)}
     if infotext:
         result.info["postprocessing"] = infotext
     log.info("Extras: %s", infotext or "nothing to do")
-    return result, plaintext_to_html(infotext)
+    images = [result]
+    if split_oversized:
+        target = (upscaling_resize_w, upscaling_resize_h) if resize_mode == 1 else result.size
+        images = [
+            _with_info(piece, result.info) for piece in split_pieces(result, *target, split_threshold, overlap_ratio)
+        ]
+    if focal_crop:
+        target = (upscaling_resize_w, upscaling_resize_h) if resize_mode == 1 else result.size
+        finder = face_restorers.face_finder() if face_restorers is not None else None
+        weights = {"face_weight": focal_face_weight, "entropy_weight": focal_entropy_weight}
+        weights["edges_weight"] = focal_edges_weight
+        images = [
+            _with_info(out, result.info)
+            for piece in images
+            for out in crop_around_focus(piece, *target, **weights, find_faces=finder, debug=focal_debug)
+        ]
+    if flip_options:
+        images += [
+            _with_info(copy, result.info) for piece in list(images) for copy in flipped_copies(piece, flip_options)
+        ]
+    return images, plaintext_to_html(infotext)
+
+
+def _with_info(image: Image.Image, info: dict[str, Any]) -> Image.Image:
+    image.info = dict(info)
+    return image
+
+
+def _restore_faces(
+    image: Image.Image, restorers: FaceRestorers | None, name: str, visibility: float, weight: float
+) -> Image.Image:
+    if restorers is None:
+        raise ValueError(f"{name} visibility is set but no face restorers were given")
+    restored = restorers.restore(image, name, codeformer_weight=weight)
+    if image.mode != restored.mode:
+        image = image.convert(restored.mode)
+    return restored if visibility >= 1 else Image.blend(image, restored, visibility)
 
 
 def run_extras_batch(
@@ -134,6 +207,6 @@ def run_extras_batch(
     results: list[Image.Image] = []
     info_html = plaintext_to_html("")
     for image in images:
-        result, info_html = run_extras(image, registry=registry, **options)
-        results.append(result)
+        outputs, info_html = run_extras_all(image, registry=registry, **options)
+        results.extend(outputs)
     return results, info_html

@@ -44,8 +44,8 @@ def _conv(state: dict, name: str, cin: int, cout: int) -> None:
     state[f"{name}.bias"] = torch.randn(cout) * 0.01
 
 
-def upscaler_state(nf: int = 8, gc: int = 4) -> dict[str, torch.Tensor]:
-    """A tiny Real-ESRGAN RRDBNet (one block, x4)."""
+def upscaler_state(nf: int = 8, gc: int = 32) -> dict[str, torch.Tensor]:
+    """A tiny Real-ESRGAN RRDBNet (one block, x4; growth 32, as spandrel expects of every ESRGAN file)."""
     torch.manual_seed(0)
     state: dict[str, torch.Tensor] = {}
     _conv(state, "conv_first", 3, nf)

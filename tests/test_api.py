@@ -81,8 +81,9 @@ def test_catalogues_have_a1111_shapes(api):
     assert [u["name"] for u in upscalers][:3] == ["None", "Lanczos", "Nearest"]
     assert set(upscalers[0]) == {"name", "model_name", "model_path", "model_url", "scale"}
     assert {"name": "Latent"} in api.get("/sdapi/v1/latent-upscale-modes").json()
-    for empty in ("hypernetworks", "face-restorers", "realesrgan-models"):
+    for empty in ("hypernetworks", "realesrgan-models"):
         assert api.get(f"/sdapi/v1/{empty}").json() == []
+    assert [r["name"] for r in api.get("/sdapi/v1/face-restorers").json()] == ["CodeFormer", "GFPGAN"]
     scripts = api.get("/sdapi/v1/scripts").json()
     assert "x/y/z plot" in scripts["txt2img"] and "controlnet" in scripts["img2img"]
     info = api.get("/sdapi/v1/script-info").json()

@@ -34,13 +34,22 @@ def upscalers(backend: Any) -> list[dict[str, Any]]:
         items.append(
             {
                 "name": entry.name,
-                "model_name": "ESRGAN" if entry.kind == "model" else None,
+                "model_name": entry.path.parent.name if entry.kind == "model" and entry.path else None,
                 "model_path": str(entry.path) if entry.path else None,
                 "model_url": None,
                 "scale": entry.scale,
             }
         )
     return items
+
+
+def face_restorers(backend: Any) -> list[dict[str, Any]]:
+    """A1111's list: CodeFormer and GFPGAN with the folder each reads its weights from."""
+    from modules.models.safe_text import printable_name
+
+    return [
+        {"name": name, "cmd_dir": printable_name(folder)} for name, folder in services.face_restorers(backend).folders()
+    ]
 
 
 def latent_upscale_modes(backend: Any) -> list[dict[str, str]]:

@@ -86,7 +86,7 @@ def set_options(backend: Any, values: dict[str, Any]) -> None:
     """
     accepted = validate_settings(backend, values, "options")
     title = accepted.get("sd_model_checkpoint")
-    if title:
+    if title and getattr(backend, "workers", None) is None:  # with Ray workers, replicas load it per job
         info = find_checkpoint(backend, title)
         manager = backend.require_models()
         model = backend.jobs.run(lambda job: manager.load(info, remember=False), label="load checkpoint")

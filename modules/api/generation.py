@@ -117,7 +117,7 @@ def _img2img_fields(backend: Any, request: Img2ImgRequest) -> dict[str, Any]:
 
 
 def _ignored_fields(request: GenerationRequest) -> None:
-    for name in ("firstpass_image", "restore_faces"):
+    for name in ("firstpass_image",):
         if getattr(request, name, None):
             log.info("API request field %s is not supported by this build and was ignored", name)
 
@@ -166,6 +166,7 @@ def to_params(backend: Any, request: GenerationRequest) -> GenerationParams:
         "width": _or(request.width, 512),
         "height": _or(request.height, 512),
         "tiling": bool(request.tiling),
+        "restore_faces": request.restore_faces,
         "eta": request.eta,
         "s_churn": request.s_churn,
         "s_tmax": request.s_tmax,
@@ -178,6 +179,7 @@ def to_params(backend: Any, request: GenerationRequest) -> GenerationParams:
         "script_args": tuple(request.script_args or ()),
         "alwayson_scripts": scripts.resolve_alwayson(backend, request.alwayson_scripts, is_img2img),
     }
+    _check_face_restorer(backend, request.restore_faces, overrides)
     fields.update(_second_model_fields(backend, request))
     if is_img2img:
         fields.update(_img2img_fields(backend, request))
@@ -199,6 +201,18 @@ def _second_model_fields(backend: Any, request: GenerationRequest) -> dict[str, 
     if getattr(request, "enable_hr", False) and hires_checkpoint_wanted(hr_name):
         fields["hr_checkpoint_name"] = find_checkpoint(backend, hr_name).title
     return fields
+
+
+def _check_face_restorer(backend: Any, restore_faces: bool | None, overrides: dict[str, Any]) -> None:
+    """A missing restorer file is a 422 naming it before the job starts (``ModelLoadError``)."""
+    from modules.upscaling.face_restoration import wants_restoration
+
+    def setting(key: str, default: Any) -> Any:
+        return overrides[key] if key in overrides else backend.settings.get(key, default)
+
+    settings = type("Overlay", (), {"get": staticmethod(setting)})()
+    if wants_restoration(settings, restore_faces):
+        services.face_restorers(backend).require_files(setting("face_restoration_model", "CodeFormer") or "CodeFormer")
 
 
 def _check_hires_upscaler(backend: Any, fields: dict[str, Any]) -> None:

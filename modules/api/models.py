@@ -38,7 +38,7 @@ class GenerationRequest(ApiModel):
     cfg_scale: float | None = Field(7.0, description="Classifier-free guidance scale")
     width: int | None = Field(512, description="Multiple of 8, 64-2048")
     height: int | None = Field(512, description="Multiple of 8, 64-2048")
-    restore_faces: bool | None = Field(None, description="Not available in this build; ignored")
+    restore_faces: bool | None = Field(None, description="Restore faces (None: the face_restoration setting)")
     tiling: bool | None = Field(None, description="Seamless tiling")
     do_not_save_samples: bool | None = Field(False, description="Overridden by save_images")
     do_not_save_grid: bool | None = Field(False, description="Overridden by save_images")
@@ -137,9 +137,9 @@ class ImageToImageResponse(ImagesResponse):
 class ExtrasBaseRequest(ApiModel):
     resize_mode: Literal[0, 1] = Field(0, description="0 scale by upscaling_resize, 1 scale to w x h")
     show_extras_results: bool = True
-    gfpgan_visibility: float = Field(0, ge=0, le=1, description="Face restoration is not available; ignored")
-    codeformer_visibility: float = Field(0, ge=0, le=1, description="Face restoration is not available; ignored")
-    codeformer_weight: float = Field(0, ge=0, le=1, description="Ignored")
+    gfpgan_visibility: float = Field(0, ge=0, le=1, description="GFPGAN face restoration blend (models/GFPGAN)")
+    codeformer_visibility: float = Field(0, ge=0, le=1, description="CodeFormer blend (models/Codeformer)")
+    codeformer_weight: float = Field(0, ge=0, le=1, description="CodeFormer weight (0 = maximum effect)")
     upscaling_resize: float = Field(2, gt=0, le=8, description="Scale factor (resize_mode 0)")
     upscaling_resize_w: int = Field(512, ge=1, le=8192, description="Target width (resize_mode 1)")
     upscaling_resize_h: int = Field(512, ge=1, le=8192, description="Target height (resize_mode 1)")

@@ -15,7 +15,7 @@ from typing import Any
 
 from modules.api import catalog, control, generation, models, scripts, tools
 from modules.api import catalog_models as cm
-from modules.api.errors import ApiError, install_error_handlers
+from modules.api.errors import install_error_handlers
 from modules.models.safe_text import printable_tree
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def mount_api(app: Any, backend: Any) -> None:
         return tools.png_info(backend, request.image)
 
     def interrogate(request: models.InterrogateRequest) -> dict[str, Any]:
-        raise ApiError(404, f"Interrogation model {request.model!r} is not available in this build")
+        return tools.interrogate(backend, request.image, request.model)
 
     route("/txt2img", txt2img, ["POST"], response_model=models.TextToImageResponse)
     route("/img2img", img2img, ["POST"], response_model=models.ImageToImageResponse)
@@ -161,7 +161,7 @@ def mount_api(app: Any, backend: Any) -> None:
         ("/embeddings", lambda: catalog.embeddings(backend), cm.EmbeddingsResponse),
         ("/prompt-styles", lambda: catalog.prompt_styles(backend), list[cm.PromptStyleItem]),
         ("/hypernetworks", empty, list[cm.HypernetworkItem]),
-        ("/face-restorers", empty, list[cm.FaceRestorerItem]),
+        ("/face-restorers", lambda: catalog.face_restorers(backend), list[cm.FaceRestorerItem]),
         ("/realesrgan-models", empty, list[cm.RealesrganItem]),
         ("/extensions", lambda: catalog.extensions(backend), list[cm.ExtensionItem]),
         (

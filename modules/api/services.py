@@ -32,10 +32,23 @@ def styles(backend: Any) -> Any:
 
 
 def upscalers(backend: Any) -> Any:
-    """The ``UpscalerRegistry`` (None, Lanczos, Nearest and the model files in models/ESRGAN)."""
-    from modules.upscaling.upscalers import UpscalerRegistry
+    """The ``UpscalerRegistry`` (None, Lanczos, Nearest and the model files in the upscaler folders)."""
+    from modules.upscaling.upscalers import UpscalerRegistry, extra_upscaler_dirs
 
     if callable(getattr(backend, "upscalers", None)):
         return backend.upscalers()
 
-    return _service(backend, "upscalers", lambda: UpscalerRegistry(backend.paths.esrgan, settings=backend.settings))
+    return _service(
+        backend,
+        "upscalers",
+        lambda: UpscalerRegistry(
+            backend.paths.esrgan, extra_dirs=extra_upscaler_dirs(backend.paths.models), settings=backend.settings
+        ),
+    )
+
+
+def face_restorers(backend: Any) -> Any:
+    """The ``FaceRestorers`` (GFPGAN and CodeFormer files in models/GFPGAN and models/Codeformer)."""
+    from modules.upscaling.face_restoration import face_restorers_of
+
+    return face_restorers_of(backend)

@@ -23,9 +23,11 @@ MAX_RESULT_PIXELS = 8192 * 8192
 
 
 def _extras_options(backend: Any, request: ExtrasBaseRequest) -> dict[str, Any]:
-    if request.gfpgan_visibility or request.codeformer_visibility:
-        log.warning("Extras: face restoration is not available in this build; GFPGAN/CodeFormer ignored")
     registry = services.upscalers(backend)
+    restorers = services.face_restorers(backend)
+    for name, visibility in (("GFPGAN", request.gfpgan_visibility), ("CodeFormer", request.codeformer_visibility)):
+        if visibility > 0:
+            restorers.require_files(name)  # a missing file is a 422 naming it, before the job starts
     for field in ("upscaler_1", "upscaler_2"):
         name = getattr(request, field)
         if name not in (None, "", "None") and name not in registry.names():
@@ -41,6 +43,10 @@ def _extras_options(backend: Any, request: ExtrasBaseRequest) -> dict[str, Any]:
         "upscaler_2": request.upscaler_2,
         "extras_upscaler_2_visibility": request.extras_upscaler_2_visibility,
         "upscale_first": request.upscale_first,
+        "gfpgan_visibility": request.gfpgan_visibility,
+        "codeformer_visibility": request.codeformer_visibility,
+        "codeformer_weight": request.codeformer_weight,
+        "face_restorers": restorers,
         "max_side_length": int(backend.settings.get("postprocessing_max_side_length", 0) or 0),
     }
 
@@ -104,3 +110,21 @@ def png_info(backend: Any, image_text: str) -> dict[str, Any]:
         infotext_styles=str(backend.settings.get("infotext_styles", "Apply if any")),
     )
     return {"info": infotext, "items": items, "parameters": _jsonable(parameters)}
+
+
+def interrogate(backend: Any, image_b64: str, model: str) -> dict[str, Any]:
+    """``/sdapi/v1/interrogate``: 404 for an unknown model (as A1111), 422 naming what is missing."""
+    from modules.interrogate import InterrogatorUnavailable, check
+    from modules.interrogate import interrogate as run_interrogation
+
+    if not image_b64:
+        raise ApiError(404, "Image not found")
+    image = codec.decode_image(image_b64, backend.settings, "image")
+    try:
+        check(backend, model)
+    except ValueError as error:
+        raise ApiError(404, f"Model not found: {error}") from error
+    except InterrogatorUnavailable as error:
+        raise ApiError(422, str(error)) from error
+    caption = backend.jobs.run(lambda job: run_interrogation(backend, image, model), label="api interrogate")
+    return {"caption": caption}

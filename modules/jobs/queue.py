@@ -8,6 +8,7 @@ Waiting uses condition variables; nothing sleep-polls.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -57,6 +58,7 @@ class Job:
         self.error: BaseException | None = None
         self.interrupted = False
         self.skipped = False
+        self.remote = False  # runs on a worker process (Ray replica): needs no lock on this process's device
         self._progress = Progress()
         self._cond = threading.Condition()
         self._version = 0
@@ -152,20 +154,35 @@ class Job:
 
 
 class JobQueue:
-    """FIFO of jobs run one at a time by a single daemon worker thread."""
+    """FIFO of jobs run by daemon worker threads ("lanes"), one lane by default.
 
-    def __init__(self) -> None:
+    With several lanes (``--workers ray``: one per replica) remote jobs run side by side while jobs on this
+    process's device still run one at a time (they share one lock).
+    """
+
+    def __init__(self, lanes: int = 1) -> None:
         self._pending: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
-        self._current: Job | None = None
+        self._running: list[Job] = []
+        self._device = threading.Lock()
         self._counter = itertools.count(1)
         self._jobs: dict[str, Job] = {}
         self._last_finished: Job | None = None
-        self._worker = threading.Thread(target=self._run, name="job-worker", daemon=True)
-        self._worker.start()
+        self._workers: list[threading.Thread] = []
+        self.set_lanes(lanes)
 
-    def submit(self, task: Callable[[Job], Any], label: str = "job", job_id: str | None = None) -> Job:
+    def set_lanes(self, lanes: int) -> None:
+        """Run up to ``lanes`` jobs at once (lanes are only ever added)."""
+        while len(self._workers) < lanes:
+            worker = threading.Thread(target=self._run, name=f"job-worker-{len(self._workers)}", daemon=True)
+            self._workers.append(worker)
+            worker.start()
+
+    def submit(
+        self, task: Callable[[Job], Any], label: str = "job", job_id: str | None = None, remote: bool = False
+    ) -> Job:
         job = Job(job_id or f"job-{next(self._counter)}", task, label)
+        job.remote = remote
         with self._cond:
             self._jobs[job.id] = job
             self._pending.append(job)
@@ -193,12 +210,18 @@ class JobQueue:
 
     @property
     def current(self) -> Job | None:
-        return self._current
+        """The running job (the most recently started one when several lanes run)."""
+        with self._cond:
+            return self._running[-1] if self._running else None
+
+    def running(self) -> list[Job]:
+        with self._cond:
+            return list(self._running)
 
     @property
     def last(self) -> Job | None:
         """The running job, else the most recent finished one (what /progress reports)."""
-        return self._current or self._last_finished
+        return self.current or self._last_finished
 
     def pending_count(self) -> int:
         with self._cond:
@@ -208,13 +231,12 @@ class JobQueue:
         return self._jobs.get(job_id)
 
     def interrupt_current(self) -> None:
-        job = self._current
-        if job is not None:
+        """Interrupt the running job (every running one when several lanes run)."""
+        for job in self.running():
             job.interrupt()
 
     def skip_current(self) -> None:
-        job = self._current
-        if job is not None:
+        for job in self.running():
             job.skip()
 
     def _run(self) -> None:
@@ -222,13 +244,14 @@ class JobQueue:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._pending))
                 job = self._pending.popleft()
-                self._current = job
+                self._running.append(job)
                 self._cond.notify_all()
             job.started = time.time()
             try:
                 if job.interrupted:
                     raise JobInterrupted("interrupted before it started")
-                result = job.task(job)
+                with contextlib.nullcontext() if job.remote else self._device:
+                    result = job.task(job)
                 job._finish(result=result)
             except BaseException as error:  # the worker must survive any job failure
                 if not isinstance(error, JobInterrupted):
@@ -236,7 +259,7 @@ class JobQueue:
                 job._finish(error=error)
             finally:
                 with self._cond:
-                    self._current = None
+                    self._running.remove(job)
                     self._last_finished = job
                     # keep the id map bounded: forget finished jobs beyond the last 100
                     finished = [key for key, value in self._jobs.items() if value.done]

@@ -12,6 +12,7 @@ from modules.images.save import save_image
 from modules.processing.infotext import create_infotext, ordered_params
 from modules.processing.samplers import find_schedule
 from modules.processing.state import ProcessingState
+from modules.upscaling.face_restoration import wants_restoration
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ def infotext(p: ProcessingState, index: int, *, denoising: float | None = None) 
         "Schedule type": schedule.label if schedule.name != "automatic" else None,
         "CFG scale": p.cfg_scale,
         "Seed": p.all_seeds[index],
+        "Face restoration": settings.get("face_restoration_model")
+        if wants_restoration(settings, params.restore_faces)
+        else None,
         "Size": f"{p.width}x{p.height}",
     }
     if settings.get("add_model_hash_to_info", True) and getattr(checkpoint, "short_hash", None):

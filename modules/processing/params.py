@@ -72,6 +72,7 @@ class GenerationParams:
     width: int = 512
     height: int = 512
     tiling: bool = False
+    restore_faces: bool | None = None  # None: the face_restoration setting decides (A1111 1.10)
     eta: float | None = None
     s_churn: float | None = None
     s_tmax: float | None = None
@@ -202,8 +203,8 @@ class Processed:
             "cfg_scale": p.cfg_scale,
             "steps": p.steps,
             "batch_size": p.batch_size,
-            "restore_faces": False,
-            "face_restoration_model": None,
+            "restore_faces": bool(self.info_extra.get("face_restoration_model")),
+            "face_restoration_model": self.info_extra.get("face_restoration_model"),
             "seed_resize_from_w": p.seed_resize_from_w,
             "seed_resize_from_h": p.seed_resize_from_h,
             "denoising_strength": p.denoising_strength,

@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import logging
 import time
+from collections.abc import Collection
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ from modules.processing.samplers import resolve_sampler
 from modules.processing.seeds import ImageRNG, batch_seeds, fixed_seed
 from modules.processing.state import ProcessingState
 from modules.processing.styles import StyleDatabase
+from modules.upscaling.face_restoration import restore_if_asked, wants_restoration
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,8 @@ class NoModelError(InvalidParams):
     """No checkpoint is loaded (none found, or loading failed): the message says what the user can do."""
 
 
-def generate(backend: Any, params: GenerationParams, job: Job) -> Processed:
+def generate(backend: Any, params: GenerationParams, job: Job, iterations: Collection[int] | None = None) -> Processed:
+    """Run the job; ``iterations`` (batch indices) limits it to some batches (a Ray replica's share)."""
     settings = backend.settings.overlay(params.override_settings)
     model = _model_for(backend, settings, job)
     # the VAE follows the effective sd_vae: options and override_settings take effect at this job
@@ -87,6 +90,8 @@ def generate(backend: Any, params: GenerationParams, job: Job) -> Processed:
         for iteration in range(params.n_iter):
             if job.interrupted:
                 break
+            if iterations is not None and iteration not in iterations:
+                continue
             if p.model is not model:  # a refiner or hires checkpoint took over in the last batch
                 p.model = model_switch.switch_to(backend, p, model.checkpoint)
             p.iteration = iteration
@@ -268,7 +273,10 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
         )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
     pixels = decode_latents(p.model, latents)  # the refiner's or hires checkpoint's VAE when one took over
-    images = img2img_inputs.tensor_to_pil(pixels)
+    images = [
+        restore_if_asked(backend, p.settings, params.restore_faces, image)
+        for image in img2img_inputs.tensor_to_pil(pixels)
+    ]
     now = datetime.datetime.now()
     for offset, image in enumerate(images):
         index = start + offset
@@ -456,6 +464,9 @@ def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
         index_of_first_image=index_of_first_image,
         interrupted=p.job.interrupted,
         info_extra={
+            "face_restoration_model": p.settings.get("face_restoration_model")
+            if wants_restoration(p.settings, p.params.restore_faces)
+            else None,
             "clip_skip": p.clip_skip,
             "version": outputs.VERSION,
             "sampler_name": p.sampler_name,

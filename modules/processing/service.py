@@ -22,6 +22,12 @@ class GenerationService:
         """Queue a generation; raises InvalidParams (before queueing) for impossible values."""
         params.validate()
 
+        workers = getattr(self.backend, "workers", None)
+        if workers is not None:  # --workers ray: the job runs on replicas, this process only coordinates
+            return self.backend.jobs.submit(
+                lambda job: workers.run(params, job), label=label or params.mode, job_id=job_id, remote=True
+            )
+
         def task(job: Job) -> Processed:
             from modules.processing.pipeline import generate  # heavy: torch
 

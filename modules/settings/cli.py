@@ -124,6 +124,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--opt-sdp-attention", action="store_true", help="use torch scaled-dot-product attention (the default)"
     )
 
+    workers = parser.add_argument_group("scale-out (Ray Serve)")
+    workers.add_argument(
+        "--workers",
+        type=str,
+        choices=["local", "ray"],
+        default="local",
+        help="where images are generated: local = this process (default); ray = Ray Serve replicas",
+    )
+    workers.add_argument(
+        "--worker-count",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --workers ray: N replicas (default: one per visible GPU, else 1; on CPU each gets 1 CPU and 1 "
+        "torch thread)",
+    )
+    workers.add_argument(
+        "--ray-address",
+        type=str,
+        default=None,
+        metavar="ADDRESS",
+        help="with --workers ray: join this Ray cluster (e.g. head-node:6379 or auto) instead of starting one",
+    )
+
     behaviour = parser.add_argument_group("behaviour")
     behaviour.add_argument(
         "--disable-safe-unpickle",

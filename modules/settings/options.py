@@ -18,6 +18,7 @@ OPTION_MODULES = (
     "modules.processing.sampler_options",
     "modules.images.options",
     "modules.upscaling.options",
+    "modules.interrogate.options",
     "modules.extensions.options",
     "modules.api.options",
     "modules.settings.limit_options",

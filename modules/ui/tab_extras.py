@@ -1,4 +1,4 @@
-"""Extras tab: upscale one image, uploaded files or a folder (modules.postprocessing.run_extras), as a job.
+"""Extras tab: upscale and restore faces in one image, uploaded files or a folder (postprocessing.run_extras).
 
 Results are saved to ``outputs/extras-images`` (or the batch output folder) with the source image's
 infotext kept and A1111's ``postprocessing`` text added.
@@ -15,6 +15,7 @@ from PIL import Image
 
 from modules.images.limits import check_size, max_pixels, open_limited
 from modules.settings.locks import check_folder
+from modules.images.split_flip import FLIP_CHOICES
 from modules.ui import output_panel, runner
 from modules.ui.common import describe_error, error_html, format_seconds
 from modules.ui.context import SendTarget, UiContext
@@ -138,6 +139,74 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 value=0.0,
                 elem_id="extras_upscaler_2_visibility",
             )
+            # A1111's GFPGAN and CodeFormer postprocessing sections (their weights: models/GFPGAN, models/Codeformer)
+            with gr.Accordion("GFPGAN", open=False, elem_id="extras_gfpgan"):
+                gfpgan_enable = gr.Checkbox(label="Enable", value=False, elem_id="extras_gfpgan_enable")
+                gfpgan_visibility = gr.Slider(
+                    minimum=0.0,
+                    maximum=1.0,
+                    step=0.001,
+                    label="Visibility",
+                    value=1.0,
+                    elem_id="extras_gfpgan_visibility",
+                )
+            with gr.Accordion("CodeFormer", open=False, elem_id="extras_codeformer"):
+                codeformer_enable = gr.Checkbox(label="Enable", value=False, elem_id="extras_codeformer_enable")
+                codeformer_visibility = gr.Slider(
+                    minimum=0.0,
+                    maximum=1.0,
+                    step=0.001,
+                    label="Visibility",
+                    value=1.0,
+                    elem_id="extras_codeformer_visibility",
+                )
+                codeformer_weight = gr.Slider(
+                    minimum=0.0,
+                    maximum=1.0,
+                    step=0.001,
+                    label="Weight (0 = maximum effect, 1 = minimum effect)",
+                    value=0.2,
+                    elem_id="extras_codeformer_weight",
+                )
+            with gr.Accordion("Split oversized images", open=False, elem_id="extras_split_oversized"):
+                split_enable = gr.Checkbox(label="Enable", value=False, elem_id="postprocess_split_enable")
+                split_threshold = gr.Slider(
+                    minimum=0.0,
+                    maximum=1.0,
+                    step=0.05,
+                    label="Threshold",
+                    value=0.5,
+                    elem_id="postprocess_split_threshold",
+                )
+                overlap_ratio = gr.Slider(
+                    minimum=0.0,
+                    maximum=0.9,
+                    step=0.05,
+                    label="Overlap ratio",
+                    value=0.2,
+                    elem_id="postprocess_overlap_ratio",
+                )
+            with gr.Accordion("Auto focal point crop", open=False, elem_id="extras_focal_crop"):
+                focal_enable = gr.Checkbox(label="Enable", value=False, elem_id="postprocess_focal_crop_enable")
+                focal_sliders = [
+                    gr.Slider(minimum=0.0, maximum=1.0, step=0.05, label=label, value=value, elem_id=elem_id)
+                    for label, value, elem_id in (
+                        ("Focal point face weight", 0.9, "postprocess_focal_crop_face_weight"),
+                        ("Focal point entropy weight", 0.15, "postprocess_focal_crop_entropy_weight"),
+                        ("Focal point edges weight", 0.5, "postprocess_focal_crop_edges_weight"),
+                    )
+                ]
+                focal_debug = gr.Checkbox(
+                    label="Create debug image", value=False, elem_id="train_process_focal_crop_debug"
+                )
+            with gr.Accordion("Create flipped copies", open=False, elem_id="extras_flipped_copies"):
+                flip_enable = gr.Checkbox(label="Enable", value=False, elem_id="postprocess_flip_enable")
+                flip_options = gr.CheckboxGroup(
+                    choices=list(FLIP_CHOICES),
+                    value=["Horizontal"],
+                    show_label=False,
+                    elem_id="postprocess_flip_options",
+                )
         with gr.Column(scale=1, elem_id="extras_results_column"):
             panel = output_panel.build(ctx, TAB)
 
@@ -146,9 +215,11 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
 
     def work(values: dict[Any, Any], pairs: list[tuple[Image.Image, str]]):
         from modules.images.save import save_image
-        from modules.postprocessing import run_extras
+        from modules.postprocessing import run_extras_all
 
         registry = backend.upscalers()
+        restorers = backend.face_restorers()
+        gfpgan, codeformer = restorer_amounts(values)
         custom_dir = (values[output_dir] or "").strip() if values[source] == "directory" else ""
         folder = check_folder(custom_dir, backend.paths, backend.flags, "Output directory") if custom_dir else None
         folder = folder or output_folder(backend, TAB)
@@ -166,7 +237,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 def progress(done: int, total: int) -> None:
                     job.update(sampling_step=done, sampling_steps=total)
 
-                result, _info_html = run_extras(
+                results, _info_html = run_extras_all(
                     picture,
                     registry=registry,
                     resize_mode=1 if values[resize_tab] == "to" else 0,
@@ -177,26 +248,43 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     upscaler_1=values[upscaler_1] or "None",
                     upscaler_2=values[upscaler_2] or "None",
                     extras_upscaler_2_visibility=float(values[visibility]),
+                    gfpgan_visibility=gfpgan,
+                    codeformer_visibility=codeformer,
+                    codeformer_weight=float(values[codeformer_weight]),
+                    face_restorers=restorers,
+                    split_oversized=bool(values[split_enable]),
+                    split_threshold=float(values[split_threshold]),
+                    overlap_ratio=float(values[overlap_ratio]),
+                    flip_options=tuple(values[flip_options] or ()) if values[flip_enable] else (),
+                    focal_crop=bool(values[focal_enable]),
+                    focal_face_weight=float(values[focal_sliders[0]]),
+                    focal_entropy_weight=float(values[focal_sliders[1]]),
+                    focal_edges_weight=float(values[focal_sliders[2]]),
+                    focal_debug=bool(values[focal_debug]),
                     progress=progress,
                 )
-                parameters = result.info.get("parameters")
-                extra = {"postprocessing": result.info["postprocessing"]} if "postprocessing" in result.info else None
-                save_image(
-                    result,
-                    folder,
-                    infotext=parameters,
-                    extra_text=extra,
-                    settings=backend.settings,
-                    forced_filename=stem if custom_dir and stem else None,
-                    no_prompt=True,
-                    short_filename=True,
-                    save_to_dirs=False if custom_dir else None,
-                )
-                done += 1
-                if keep_results:  # a folder run without "show results" keeps nothing in memory
-                    shown.append(result)
-                    texts.append(result.info.get("postprocessing", "") or "")
-                del picture, result
+                for piece_number, result in enumerate(results):
+                    parameters = result.info.get("parameters")
+                    extra = (
+                        {"postprocessing": result.info["postprocessing"]} if "postprocessing" in result.info else None
+                    )
+                    name = stem if not piece_number else f"{stem}-{piece_number}"
+                    save_image(
+                        result,
+                        folder,
+                        infotext=parameters,
+                        extra_text=extra,
+                        settings=backend.settings,
+                        forced_filename=name if custom_dir and stem else None,
+                        no_prompt=True,
+                        short_filename=True,
+                        save_to_dirs=False if custom_dir else None,
+                    )
+                    done += 1
+                    if keep_results:  # a folder run without "show results" keeps nothing in memory
+                        shown.append(result)
+                        texts.append(result.info.get("postprocessing", "") or "")
+                del picture, results
             if not done:
                 from modules.jobs.queue import JobInterrupted
 
@@ -215,10 +303,20 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
 
         return finish
 
+    def restorer_amounts(values: dict[Any, Any]) -> tuple[float, float]:
+        gfpgan = float(values[gfpgan_visibility]) if values[gfpgan_enable] else 0.0
+        codeformer = float(values[codeformer_visibility]) if values[codeformer_enable] else 0.0
+        return gfpgan, codeformer
+
     def run(values: dict[Any, Any]):
+        from modules.models.errors import ModelLoadError
+
         try:
             pairs = _inputs(backend, values[source], values[image], values[files], values[input_dir])
-        except (ValueError, OSError) as error:
+            for name, amount in zip(("GFPGAN", "CodeFormer"), restorer_amounts(values), strict=True):
+                if amount > 0:
+                    backend.face_restorers().require_files(name)  # a missing file is named before any work
+        except (ValueError, OSError, ModelLoadError) as error:
             yield {panel.message: error_html(describe_error(error))}
             return
         yield from runner.run(
@@ -247,6 +345,19 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         upscaler_1,
         upscaler_2,
         visibility,
+        gfpgan_enable,
+        gfpgan_visibility,
+        codeformer_enable,
+        codeformer_visibility,
+        codeformer_weight,
+        split_enable,
+        split_threshold,
+        overlap_ratio,
+        flip_enable,
+        flip_options,
+        focal_enable,
+        *focal_sliders,
+        focal_debug,
     }
     outputs = generation_outputs(buttons, panel)
     generate.click(run, inputs, outputs, show_progress="hidden", concurrency_limit=None)

@@ -333,6 +333,31 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     )
     wire_paste_button(ctx, row.paste, row.prompt, target)
     toprow.wire_page_load(backend, demo, row)
+    _wire_interrogate(backend, row, inputs.image, panel.message)
+
+
+def _wire_interrogate(backend: Any, row: toprow.Toprow, image: gr.Image, message: gr.HTML) -> None:
+    """The Interrogate buttons put a description of the img2img image into the prompt (A1111 replaces it)."""
+
+    def interrogate_with(model: str):
+        def run(picture: Image.Image | None, prompt: str):
+            from modules.interrogate import InterrogatorUnavailable, check, interrogate
+            from modules.models.errors import ModelLoadError
+
+            try:
+                if picture is None:
+                    raise ValueError("Upload an image to the img2img tab first.")
+                check(backend, model)
+                caption = backend.jobs.run(lambda job: interrogate(backend, picture, model), label="interrogate")
+            except (ValueError, ModelLoadError, InterrogatorUnavailable) as error:
+                return gr.update(value=prompt), error_html(describe_error(error))
+            return gr.update(value=caption), ""
+
+        return run
+
+    for button, model in ((row.interrogate, "clip"), (row.deepbooru, "deepdanbooru")):
+        if button is not None:
+            button.click(interrogate_with(model), [image, row.prompt], [row.prompt, message], show_progress="minimal")
 
 
 def _wire_mode_visibility(inputs: img2img_inputs.ModeInputs, inpaint: InpaintControls) -> None:

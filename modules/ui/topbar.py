@@ -131,6 +131,12 @@ def _switch_checkpoint(backend: Any):
         if current_checkpoint_title(backend) == title:
             yield gr.update()
             return
+        if getattr(backend, "workers", None) is not None:  # --workers ray: replicas load it with the next job
+            info = models.find_checkpoint(title)
+            if info is not None and not backend.settings.frozen:
+                backend.settings.set(CHECKPOINT_KEY, info.title)
+            yield gr.update(value=current_checkpoint_title(backend))
+            return
         job = backend.jobs.submit(lambda job: models.load(title), label="load checkpoint")
         version = 0
         while not job.done:

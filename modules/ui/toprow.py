@@ -47,6 +47,8 @@ class Toprow:
     style_name: gr.Textbox
     style_save: gr.Button
     style_message: gr.HTML
+    interrogate: gr.Button | None = None  # img2img only (A1111's "Interrogate CLIP" / "Interrogate DeepBooru")
+    deepbooru: gr.Button | None = None
 
 
 def style_database(backend: Any):
@@ -112,6 +114,11 @@ def build(backend: Any, tab: str) -> Toprow:
                 )
                 skip = gr.Button("Skip", elem_id=f"{tab}_skip", visible=False, min_width=60)
                 generate = gr.Button("Generate", elem_id=f"{tab}_generate", variant="primary", min_width=60)
+            interrogate = deepbooru = None
+            if tab == "img2img":
+                with gr.Row(elem_id="interrogate_col"):
+                    interrogate = gr.Button("Interrogate\nCLIP", elem_id="interrogate", size="sm", min_width=60)
+                    deepbooru = gr.Button("Interrogate\nDeepBooru", elem_id="deepbooru", size="sm", min_width=60)
             with gr.Row(elem_id=f"{tab}_tools", elem_classes=["tool-row"]):
                 paste = tool_button(PASTE_SYMBOL, f"{tab}_paste")
                 clear = tool_button(CLEAR_SYMBOL, f"{tab}_clear_prompt")
@@ -147,6 +154,8 @@ def build(backend: Any, tab: str) -> Toprow:
         style_name,
         style_save,
         style_message,
+        interrogate,
+        deepbooru,
     )
     _wire(backend, row)
     return row

@@ -1,5 +1,6 @@
-"""Upscalers: A1111's named list (None, Lanczos, Nearest, ESRGAN-family files), latent upscale modes.
+"""Upscalers (None, Lanczos, Nearest, spandrel model files), latent upscale modes and face restoration.
 
-``upscalers.UpscalerRegistry`` is the entry point; ``esrgan`` holds the networks and is imported only when
-a model file is used. Importing this package does not import torch.
+``upscalers.UpscalerRegistry`` is the entry point; ``spandrel_loader`` reads and recognises model files and
+is imported only when one is used; ``tiling`` runs networks tile by tile. Importing this package does not
+import torch.
 """

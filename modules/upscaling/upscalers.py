@@ -2,8 +2,10 @@
 
 A1111 keeps ``shared.sd_upscalers`` as a global rebuilt at startup; here one ``UpscalerRegistry`` object
 holds the list (scanned lazily, rescanned on ``refresh``) and the one loaded network, and is passed to
-whoever upscales (hires fix, img2img resize, Extras, the API). Importing this module is cheap: torch is
-imported when a model or a latent is touched.
+whoever upscales (hires fix, img2img resize, Extras, the API). Model files are listed from A1111's folders
+(``UPSCALER_FOLDERS`` under models/) and recognised by spandrel when used (``spandrel_loader``): ESRGAN,
+Real-ESRGAN, SwinIR, DAT, HAT, SCUNet and every other architecture spandrel knows. Importing this module is
+cheap: torch and spandrel are imported when a model or a latent is touched.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_EXTENSIONS = (".pth", ".pt", ".safetensors")
+# A1111's upscaler model folders under models/ (its Upscaler subclasses' model_path names).
+UPSCALER_FOLDERS = ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "HAT", "ScuNET", "Spandrel")
 RESAMPLERS: Mapping[str, Image.Resampling] = MappingProxyType(
     {"Lanczos": Image.Resampling.LANCZOS, "Nearest": Image.Resampling.NEAREST}
 )
@@ -65,6 +69,11 @@ class UpscalerInfo:
     kind: str
     path: Path | None = None
     scale: int = 4  # nominal factor (A1111 reports 4 unless the file name says otherwise)
+
+
+def extra_upscaler_dirs(models_dir: Path) -> tuple[Path, ...]:
+    """A1111's upscaler folders besides models/ESRGAN (which ``Paths.esrgan`` names)."""
+    return tuple(Path(models_dir) / name for name in UPSCALER_FOLDERS if name != "ESRGAN")
 
 
 def _nominal_scale(stem: str) -> int:
@@ -208,7 +217,8 @@ class UpscalerRegistry:
     def _model(self, entry: UpscalerInfo, device: Any) -> Any:
         import torch
 
-        from modules.upscaling.esrgan import load_model
+        from modules.models.errors import ModelLoadError
+        from modules.upscaling.spandrel_loader import load_descriptor
 
         assert entry.path is not None
         dtype = self.dtype or torch.float32
@@ -216,7 +226,14 @@ class UpscalerRegistry:
         if self._loaded is None or self._loaded[0] != key:
             # the previous network stays until the new one is built: a file that fails changes nothing
             log.info("Loading upscaler %s from %s", entry.name, printable_name(entry.path))
-            self._loaded = (key, load_model(entry.path).to(device=device, dtype=dtype))
+            descriptor = load_descriptor(entry.path)
+            if descriptor.purpose == "FaceSR":
+                raise ModelLoadError(
+                    entry.path, "is a face restoration model; place it in models/GFPGAN or models/Codeformer"
+                )
+            if dtype == torch.float16 and not descriptor.supports_half:
+                dtype = torch.float32
+            self._loaded = (key, descriptor.model.to(device=device, dtype=dtype))
         return self._loaded[1]
 
     def unload(self) -> None:
@@ -240,7 +257,7 @@ def _run_network(
     import numpy as np
     import torch
 
-    from modules.upscaling.esrgan import upscale_tensor
+    from modules.upscaling.tiling import upscale_tensor
 
     param = next(model.parameters())
     array = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1].transpose(2, 0, 1))

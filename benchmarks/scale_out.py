@@ -1,0 +1,106 @@
+"""Images per second for K queued txt2img requests: the in-process queue against Ray Serve at 1 and 2 replicas.
+
+Tiny SD 1.x checkpoint (written into a temporary folder), 128x128, 8 steps, every worker at 1 torch thread
+(the in-process one too), all in the same run: one Ray instance holds a 1-replica and a 2-replica application
+side by side, and the three configurations take turns for ``--rounds`` rounds (so a load change on a shared
+machine hits all three alike). Each is warmed up first (model loaded on every replica); then K requests are
+submitted at once and timed until the last finishes. Prints images/s and the ratios the scale-out issue asks
+for: 2 replicas / 1 replica (target >= 1.8 on a 2-core machine) and 1 replica / in-process (target >= 0.9).
+
+    venv/bin/python benchmarks/scale_out.py [--requests 8] [--rounds 3] [--steps 8] [--size 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def make_data_dir(root: Path) -> Path:
+    from tests.checkpoint_factory import write_checkpoint
+
+    folder = root / "models" / "Stable-diffusion"
+    folder.mkdir(parents=True)
+    write_checkpoint("sd15_tiny", folder / "tiny.safetensors", seed=0)
+    return root
+
+
+def build(data: Path, *args: str, app_name: str | None = None):
+    import webui
+    from modules.settings.cli import parse_flags
+
+    backend = webui.build_backend(parse_flags(["--nowebui", "--data-dir", str(data), *args]))
+    if app_name is not None:
+        backend.workers.app_name = app_name
+    backend.start_background_init().join(600)
+    backend.wait_ready(600)
+    return backend
+
+
+def run_batch(backend, count: int, steps: int, size: int, first_seed: int = 0) -> float:
+    """Seconds for ``count`` requests submitted at once."""
+    from modules.processing.params import GenerationParams
+
+    started = time.perf_counter()
+    jobs = [
+        backend.generation.submit(
+            GenerationParams(
+                prompt="a red cube", steps=steps, width=size, height=size, seed=first_seed + i, do_not_save_samples=True
+            )
+        )
+        for i in range(count)
+    ]
+    for job in jobs:
+        job.wait()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--size", type=int, default=128)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    import ray
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
+    ray.init(num_cpus=3, include_dashboard=False, namespace="sdwebui")  # 1 + 2 replicas, idle ones cost nothing
+    seconds = {"in-process": 0.0, "ray x1": 0.0, "ray x2": 0.0}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = make_data_dir(Path(tmp))
+        backends = {"in-process": build(data)}
+        backends["in-process"].jobs.run(lambda job: None)  # the start-up checkpoint load
+        backends["ray x1"] = build(data, "--workers", "ray", "--worker-count", "1", app_name="bench1")
+        backends["ray x2"] = build(data, "--workers", "ray", "--worker-count", "2", app_name="bench2")
+        try:
+            for name, backend in backends.items():
+                run_batch(backend, 2, args.steps, args.size, first_seed=1000)  # warm-up: every replica loads
+            for _ in range(args.rounds):
+                for name, backend in backends.items():
+                    seconds[name] += run_batch(backend, args.requests, args.steps, args.size)
+        finally:
+            for name in ("ray x1", "ray x2"):
+                backends[name].workers.stop()
+            ray.shutdown()
+    rates = {name: args.rounds * args.requests / total for name, total in seconds.items()}
+    for name, rate in rates.items():
+        print(f"{name:>12}: {rate:6.2f} images/s")
+    print(f"ray x2 / ray x1      = {rates['ray x2'] / rates['ray x1']:.2f}  (target >= 1.8)")
+    print(f"ray x1 / in-process  = {rates['ray x1'] / rates['in-process']:.2f}  (target >= 0.90)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

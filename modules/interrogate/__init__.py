@@ -1,0 +1,46 @@
+"""Interrogation: describe an image as a prompt (A1111's "Interrogate CLIP" and "Interrogate DeepBooru").
+
+``deepbooru.DeepBooru`` tags images with the user-placed DeepBooru model. CLIP interrogation (BLIP caption
+plus CLIP-ranked artists/flavours) is not implemented yet: asking for it is a clear 4xx naming what it would
+need. ``interrogate`` is the one entry point the API and the page use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+MODELS = ("clip", "deepdanbooru")
+CLIP_FILES = "models/BLIP/model_base_caption_capfilt_large.pth and the CLIP ViT-L/14 model"
+
+
+class InterrogatorUnavailable(Exception):
+    """The requested interrogator cannot run in this build; the message says why and what is missing."""
+
+
+def deepbooru_of(backend: Any) -> Any:
+    """The backend's DeepBooru service (built once, kept in ``backend.services``)."""
+    from modules.interrogate.deepbooru import DeepBooru
+
+    service = backend.services.get("deepbooru")
+    if service is None:
+        service = backend.services["deepbooru"] = DeepBooru(backend.paths.models, settings=backend.settings)
+    return service
+
+
+def check(backend: Any, model: str) -> None:
+    """Raise before any work: unknown model (ValueError), CLIP (InterrogatorUnavailable), missing file."""
+    if model not in MODELS:
+        raise ValueError(f"interrogation model {model!r} not found; choose from {', '.join(MODELS)}")
+    if model == "clip":
+        raise InterrogatorUnavailable(
+            f"CLIP interrogation is not available in this build (it would need {CLIP_FILES}); "
+            "use DeepBooru (model 'deepdanbooru'), which reads models/torch_deepdanbooru/model-resnet_custom_v3.pt"
+        )
+    deepbooru_of(backend).require_file()
+
+
+def interrogate(backend: Any, image: Image.Image, model: str) -> str:
+    check(backend, model)
+    return deepbooru_of(backend).tag(image)
