@@ -117,7 +117,7 @@ def _img2img_fields(backend: Any, request: Img2ImgRequest) -> dict[str, Any]:
 
 
 def _ignored_fields(request: GenerationRequest) -> None:
-    for name in ("refiner_checkpoint", "hr_checkpoint_name", "firstpass_image"):
+    for name in ("firstpass_image",):
         if getattr(request, name, None):
             log.info("API request field %s is not supported by this build and was ignored", name)
 
@@ -180,12 +180,27 @@ def to_params(backend: Any, request: GenerationRequest) -> GenerationParams:
         "alwayson_scripts": scripts.resolve_alwayson(backend, request.alwayson_scripts, is_img2img),
     }
     _check_face_restorer(backend, request.restore_faces, overrides)
+    fields.update(_second_model_fields(backend, request))
     if is_img2img:
         fields.update(_img2img_fields(backend, request))
     else:
         fields.update(_hires_fields(request))
         _check_hires_upscaler(backend, fields)
     return GenerationParams(**fields)
+
+
+def _second_model_fields(backend: Any, request: GenerationRequest) -> dict[str, Any]:
+    """Refiner and hires checkpoint, with the checkpoint's title; 404 naming the checkpoint if it is absent."""
+    from modules.processing.model_switch import hires_checkpoint_wanted, refiner_wanted
+
+    fields: dict[str, Any] = {}
+    if refiner_wanted(request.refiner_checkpoint):
+        fields["refiner_checkpoint"] = find_checkpoint(backend, request.refiner_checkpoint).title
+        fields["refiner_switch_at"] = request.refiner_switch_at
+    hr_name = getattr(request, "hr_checkpoint_name", None)
+    if getattr(request, "enable_hr", False) and hires_checkpoint_wanted(hr_name):
+        fields["hr_checkpoint_name"] = find_checkpoint(backend, hr_name).title
+    return fields
 
 
 def _check_face_restorer(backend: Any, restore_faces: bool | None, overrides: dict[str, Any]) -> None:

@@ -53,8 +53,10 @@ class GenerationRequest(ApiModel):
     override_settings_restore_afterwards: bool | None = Field(
         True, description="False keeps override_settings as the current settings afterwards (not saved)"
     )
-    refiner_checkpoint: str | None = Field(None, description="Not supported yet; ignored")
-    refiner_switch_at: float | None = Field(None, description="Not supported yet; ignored")
+    refiner_checkpoint: str | None = Field(None, description="Checkpoint that takes over at refiner_switch_at")
+    refiner_switch_at: float | None = Field(
+        None, ge=0, le=1, description="Fraction of the steps after which the refiner takes over"
+    )
     disable_extra_networks: bool | None = False
     firstpass_image: str | None = Field(None, description="Not supported yet; ignored")
     comments: dict[str, Any] | None = None
@@ -86,7 +88,9 @@ class Txt2ImgRequest(GenerationRequest):
     hr_second_pass_steps: int | None = Field(0, ge=0, le=150, description="0 = same as steps")
     hr_resize_x: int | None = Field(0, ge=0, le=8192, description="Resize width to (0: use hr_scale)")
     hr_resize_y: int | None = Field(0, ge=0, le=8192, description="Resize height to (0: use hr_scale)")
-    hr_checkpoint_name: str | None = Field(None, description="Not supported yet; ignored")
+    hr_checkpoint_name: str | None = Field(
+        None, description='Checkpoint of the second pass ("Use same checkpoint": the first pass\'s)'
+    )
     hr_sampler_name: str | None = Field(None, description="Hires sampler (default: same sampler)")
     hr_scheduler: str | None = Field(None, description="Hires schedule type (default: same)")
     hr_prompt: str | None = ""

@@ -62,6 +62,8 @@ FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "hr_scheduler": ("Hires schedule type", _unless("Use same scheduler")),
     "hr_checkpoint_name": ("Hires checkpoint", _unless("Use same checkpoint")),
     "hr_prompt": ("Hires prompt", _same),
+    "refiner_checkpoint": ("Refiner", _same),
+    "refiner_switch_at": ("Refiner switch at", _same),
     "hr_negative_prompt": ("Hires negative prompt", _same),
     "mask_blur": ("Mask blur", _same),
     "inpainting_fill": ("Masked content", _index_of(INPAINTING_FILL)),

@@ -83,3 +83,14 @@ def save_grid(p: Any, grid: Any, infotext: str, basename: str, data_dir: Any) ->
         log.error("Could not save the %s grid: %s", basename, error)
         return None
     return str(path)
+
+
+def save_sample(p: Any, image: Any, infotext: str, data_dir: Any) -> str | None:
+    """Save a script's finished picture where samples go, when the sample settings say so; returns the path."""
+    from modules.processing.outputs import save_sample as save
+
+    try:
+        return save(p, image, 0, infotext, data_dir, datetime.datetime.now())
+    except OSError as error:
+        log.error("Could not save the image: %s", error)
+        return None

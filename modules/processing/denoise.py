@@ -9,6 +9,7 @@ calling the hook points, the progress callback and the interrupt check between s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +47,21 @@ log = logging.getLogger(__name__)
 NoiseFn = Callable[[torch.Size], torch.Tensor]
 TIMESTEP_ALGORITHMS = ("ddim", "ddim_cfgpp", "plms")  # A1111's sd_samplers_timesteps (UniPC runs its own)
 ProgressFn = Callable[[int, int, torch.Tensor], None]
+
+
+@dataclasses.dataclass
+class ModelSwap:
+    """What the loop needs to continue on another model (the refiner): its UNet and the prompts encoded by its
+    text encoders; SDXL models also need their time ids."""
+
+    unet: Any
+    conds: CondProvider
+    prediction_type: str = "epsilon"
+    add_time_ids: torch.Tensor | None = None
+    negative_add_time_ids: torch.Tensor | None = None
+
+
+ModelSwitchFn = Callable[[int, int], "ModelSwap | None"]
 
 
 class Options:
@@ -141,6 +157,11 @@ class CFGDenoiser:
         self.hooks.run("after_cfg", after)
         self.call_index += 1
         return after.x
+
+    def use_model(self, swap: ModelSwap) -> None:
+        """Continue on another model from the next call; the step count and prompt schedule carry on."""
+        self.unet, self.conds, self.prediction_type = swap.unet, swap.conds, swap.prediction_type
+        self.add_time_ids, self.negative_add_time_ids = swap.add_time_ids, swap.negative_add_time_ids
 
     @staticmethod
     def _trivial_cfg(scale: float, weights: list[list[tuple[int, float]]]) -> bool:
@@ -279,6 +300,7 @@ def sample(
     s_min_uncond: float | None = None,
     extra_generation_params: dict[str, Any] | None = None,
     console_progress: bool = True,
+    model_switch: ModelSwitchFn | None = None,
 ) -> torch.Tensor:
     """Denoise ``noise`` (unit normal latents, [B, 4, h, w]) into latents; see the module docstring.
 
@@ -290,7 +312,8 @@ def sample(
     SDE steps; with ``noise_seeds`` (one per image) the SDE samplers draw from per-image Brownian trees as A1111
     does (``noise_source``: the "RNG" setting). ``should_stop()`` is checked after every step; when it is true
     the loop ends and returns the last denoised estimate. ``extra_generation_params`` (if given) receives
-    A1111's extra infotext keys.
+    A1111's extra infotext keys. ``model_switch(step, total)`` is asked before each step and may return a
+    ``ModelSwap`` (the refiner) that the rest of the loop runs on.
     """
     info = find_sampler(sampler) if isinstance(sampler, str) else sampler
     hooks = hooks or HookRegistry()
@@ -399,7 +422,7 @@ def sample(
     if info.options.get("brownian_noise") and noise_seeds is not None:
         stepper.brownian = BrownianNoise(x, full_sigmas, noise_seeds, noise_source)
     denoiser.total_steps = stepper.total_steps
-    x = _loop(stepper, denoiser, x, sampling, hooks, progress, should_stop, console_progress)
+    x = _loop(stepper, denoiser, x, sampling, hooks, progress, should_stop, console_progress, model_switch)
     if denoiser.skipped_early_cond:
         extras["Skip Early CFG"] = denoiser.skip_early_cond
     if on_timesteps and not sampling.interrupted and float(sampling.sigmas[-1]) > 0:
@@ -420,12 +443,18 @@ def _loop(
     progress: ProgressFn | None,
     should_stop: Callable[[], bool] | None,
     console: bool,
+    model_switch: ModelSwitchFn | None = None,
 ) -> torch.Tensor:
     """The loop itself: hooks around each step, progress, tqdm and the stop check between steps."""
     total = stepper.total_steps
     step = 0
     with torch.no_grad(), tqdm(total=total, desc=sampling.sampler.name, disable=not console, leave=False) as bar:
         while not stepper.finished(step):
+            if model_switch is not None:
+                swap = model_switch(step, total)
+                if swap is not None:
+                    denoiser.use_model(swap)
+                    model_switch = None
             sigma, sigma_next = stepper.sigma_pair(step)
             context = StepContext(sampling, step, total, sigma, sigma_next, x)
             hooks.run("before_step", context)

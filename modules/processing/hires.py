@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from modules.models.vae import decode_latents, encode_images
-from modules.processing import img2img_inputs
+from modules.processing import img2img_inputs, model_switch
 from modules.processing.conditioning import PromptCondProvider
 from modules.processing.params import GenerationParams, InvalidParams
 from modules.processing.prompt_parser import extract_extra_networks
@@ -66,19 +66,24 @@ def second_pass(
     rng_factory: Callable[[int, int], Any],
     sample_fn: Callable[..., torch.Tensor],
     encoder: torch.Generator | None = None,
+    refiner_fn: Callable[..., Any] | None = None,
 ) -> torch.Tensor:
     """The second pass over the first pass's ``latents``; ``encoder`` continues the first pass's VAE-encoder
-    generator (A1111 encodes the upscaled images from its global generator, as the first pass left it)."""
+    generator (A1111 encodes the upscaled images from its global generator, as the first pass left it).
+    A hires checkpoint takes over after the first pass is decoded; ``refiner_fn(encode, w, h)`` gives the
+    refiner switch of this pass (see ``model_switch``)."""
     params, model = p.params, p.model
     width, height = target_size(params)
     upscaler = params.hr_upscaler or "Latent"
     _record_infotext(p, width, height, upscaler)
+    model_switch.record_hires_checkpoint(backend, p)
     p.job.update(textinfo="Hires fix", sampling_step=0)
 
     up_w, up_h = upscale_size(params, width, height)
     if upscaler in LATENT_UPSCALE_MODES:
         upscaled = crop_latents(latent_upscale(latents, upscaler, up_w, up_h), up_w, up_h, width, height)
         pixels = None
+        model = model_switch.use_hires_checkpoint(backend, p)
     else:
         registry = backend.upscalers()
         if upscaler not in registry.names():
@@ -89,6 +94,7 @@ def second_pass(
             registry.upscale(image, upscaler, (up_w, up_h))
             for image in img2img_inputs.tensor_to_pil(decode_latents(model, latents))
         ]
+        model = model_switch.use_hires_checkpoint(backend, p)
         pixels = img2img_inputs.pil_to_tensor(images)
         upscaled = crop_latents(encode_images(model, pixels, encoder), up_w, up_h, width, height)
         top, left = (up_h - height) // 8 // 2 * 8, (up_w - width) // 8 // 2 * 8
@@ -119,14 +125,21 @@ def second_pass(
         if params.hr_negative_prompt
         else p.negative_prompts
     )
-    conds = PromptCondProvider(
-        model.conditioner, prompts, negatives, p.steps, p.clip_skip, hires_steps=steps, settings=p.settings
-    )
+
+    def encode(with_model: Any) -> PromptCondProvider:
+        return PromptCondProvider(
+            with_model.conditioner, prompts, negatives, p.steps, p.clip_skip, hires_steps=steps, settings=p.settings
+        )
+
+    conds = encode(model)
     rng = rng_factory(width, height)
     noise = rng.next()
     inputs = img2img_inputs.Img2ImgInputs(upscaled, None, image_conditioning, [None] * len(prompts), None, [])
     denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
-    return sample_fn(conds, noise, rng, inputs, denoising, steps, sampler_name, scheduler, width, height)
+    switch = refiner_fn(encode, width, height) if refiner_fn is not None else None
+    return sample_fn(
+        conds, noise, rng, inputs, denoising, steps, sampler_name, scheduler, width, height, model_switch=switch
+    )
 
 
 def _record_infotext(p: ProcessingState, width: int, height: int, upscaler: str) -> None:

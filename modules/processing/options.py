@@ -37,4 +37,13 @@ OPTIONS = [
         step=0.01,
         infotext="Extra noise",
     ),
+    OptionInfo(
+        "hires_fix_refiner_pass",
+        "second pass",
+        "Hires fix: which pass to enable refiner for",
+        s.STABLE_DIFFUSION,
+        "radio",
+        choices=("first pass", "second pass", "both passes"),
+        infotext="Hires refiner",
+    ),
 ]

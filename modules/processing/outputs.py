@@ -23,7 +23,7 @@ def infotext(p: ProcessingState, index: int, *, denoising: float | None = None) 
     """A1111's infotext for image ``index`` of the whole job (all_prompts / all_seeds index)."""
     params = p.params
     settings = p.settings
-    model = p.model
+    model = p.job_model or p.model
     checkpoint = model.checkpoint
     schedule = find_schedule(p.scheduler)
     values: dict[str, Any] = {
@@ -77,7 +77,7 @@ def infotext(p: ProcessingState, index: int, *, denoising: float | None = None) 
 
 def filename_values(p: ProcessingState, index: int) -> dict[str, Any]:
     """Values for the filename pattern tags ([seed], [prompt_spaces], [model_name], ...)."""
-    checkpoint = p.model.checkpoint
+    checkpoint = (p.job_model or p.model).checkpoint
     return {
         "seed": p.all_seeds[index],
         "seed_first": p.all_seeds[0],

@@ -90,6 +90,10 @@ class GenerationParams:
     hr_scheduler: str | None = None
     hr_prompt: str = ""
     hr_negative_prompt: str = ""
+    hr_checkpoint_name: str | None = None  # another model for the second pass ("Use same checkpoint": none)
+    # refiner: another model takes over at this fraction of the steps (None: from the first step)
+    refiner_checkpoint: str | None = None
+    refiner_switch_at: float | None = None
     # img2img / inpainting
     init_images: tuple[Any, ...] = ()  # PIL images
     mask: Any = None  # PIL image (white = inpaint) or None
@@ -145,6 +149,8 @@ class GenerationParams:
             raise InvalidParams(
                 f"inpainting_fill must be 0-3 ({', '.join(INPAINTING_FILL)}), got {self.inpainting_fill}"
             )
+        if self.refiner_switch_at is not None and not 0 <= self.refiner_switch_at <= 1:
+            raise InvalidParams(f"refiner_switch_at must be between 0 and 1, got {self.refiner_switch_at}")
         if self.is_img2img and not self.init_images:
             raise InvalidParams("img2img needs an init image (init_images)")
         if (

@@ -19,9 +19,9 @@ import torch
 from modules.jobs.queue import Job, JobInterrupted
 from modules.models.errors import ModelLoadError
 from modules.models.vae import decode_latents
-from modules.processing import hires, img2img_inputs, outputs, previews
+from modules.processing import hires, img2img_inputs, model_switch, outputs, previews
 from modules.processing.conditioning import PromptCondProvider
-from modules.processing.denoise import sample
+from modules.processing.denoise import ModelSwap, sample
 from modules.processing.hooks import HookRegistry
 from modules.processing.params import GenerationParams, InvalidParams, Processed
 from modules.processing.prompt_parser import extract_extra_networks, lora_weights
@@ -49,6 +49,7 @@ def generate(backend: Any, params: GenerationParams, job: Job, iterations: Colle
         params=params,
         settings=settings,
         model=model,
+        job_model=model,
         hooks=HookRegistry(isolate_errors=True),
         job=job,
         sampler_name=sampler_info.name,
@@ -95,6 +96,8 @@ def generate(backend: Any, params: GenerationParams, job: Job, iterations: Colle
                 break
             if iterations is not None and iteration not in iterations:
                 continue
+            if p.model is not model:  # a refiner or hires checkpoint took over in the last batch
+                p.model = model_switch.switch_to(backend, p, model.checkpoint)
             p.iteration = iteration
             _run_batch(backend, p, iteration, scripts)
     if not p.images:
@@ -235,8 +238,30 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.75
         if params.mask is not None:
             _inpaint_infotext(p)
+    refiner = _refiner_switch(
+        backend,
+        p,
+        is_hr_pass=False,
+        width=p.width,
+        height=p.height,
+        encode=lambda m: PromptCondProvider(
+            m.conditioner, p.prompts, p.negative_prompts, p.steps, p.clip_skip, settings=p.settings
+        ),
+    )
     latents = _sample(
-        p, conds, noise, rng, inputs, denoising, p.steps, p.sampler_name, p.scheduler, p.width, p.height, encoder
+        p,
+        conds,
+        noise,
+        rng,
+        inputs,
+        denoising,
+        p.steps,
+        p.sampler_name,
+        p.scheduler,
+        p.width,
+        p.height,
+        encoder,
+        model_switch=refiner,
     )
     if params.enable_hr and not params.is_img2img and not job.interrupted:
         latents = hires.second_pass(
@@ -246,9 +271,12 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
             rng_factory=lambda w, h: _rng(p, w, h),
             encoder=encoder,
             sample_fn=lambda *args, **kwargs: _sample(p, *args, **kwargs),
+            refiner_fn=lambda encode, w, h: _refiner_switch(
+                backend, p, is_hr_pass=True, width=w, height=h, encode=encode
+            ),
         )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
-    pixels = decode_latents(model, latents)
+    pixels = decode_latents(p.model, latents)  # the refiner's or hires checkpoint's VAE when one took over
     images = [
         restore_if_asked(backend, p.settings, params.restore_faces, image)
         for image in img2img_inputs.tensor_to_pil(pixels)
@@ -308,6 +336,7 @@ def _sample(
     width,
     height,
     encoder=None,
+    model_switch=None,
 ) -> torch.Tensor:
     """One run of the denoise loop with this job's progress, previews and stop checks."""
     params, model, job = p.params, p.model, p.job
@@ -354,12 +383,31 @@ def _sample(
         s_tmax=params.s_tmax,
         s_noise=params.s_noise,
         extra_generation_params=extras,
+        model_switch=model_switch,
     )
     if getattr(conds, "padded", False):
         extras["Pad conds"] = True
     for key, value in extras.items():
         p.extra_generation_params.setdefault(key, value)
     return latents
+
+
+def _refiner_switch(backend: Any, p: ProcessingState, *, is_hr_pass: bool, width: int, height: int, encode):
+    """The loop's refiner switch for one pass; ``encode(model)`` encodes this pass's prompts with ``model``."""
+
+    def make_swap(model: Any) -> ModelSwap:
+        conds = encode(model)
+        batch = len(p.prompts)
+        time_ids = _time_ids(model, width, height, batch) if model.arch.is_sdxl else (None, None)
+        return ModelSwap(
+            model.unet,
+            conds,
+            prediction_type=dict(model.scheduler_config or {}).get("prediction_type", "epsilon"),
+            add_time_ids=time_ids[0],
+            negative_add_time_ids=time_ids[1],
+        )
+
+    return model_switch.refiner_switch(backend, p, is_hr_pass=is_hr_pass, make_swap=make_swap)
 
 
 def _time_ids(model: Any, width: int, height: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,6 +21,8 @@ class ProcessingState:
     settings: Any  # SettingsView: shared settings with this request's overrides
     model: Any  # SDModel
     hooks: HookRegistry
+    # the model the job started on: the infotext's "Model" even after a refiner or hires checkpoint took over
+    job_model: Any = None
     job: Any = None
     sampler_name: str = ""
     scheduler: str = "Automatic"

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from modules.processing.samplers import list_samplers, list_schedulers
+from modules.ui import refiner_controls
 from modules.ui.common import RANDOM_SYMBOL, REUSE_SYMBOL, SWAP_SYMBOL, tool_button
 from modules.ui.context import PasteField
 
@@ -47,9 +48,11 @@ class Hires:
     scheduler: gr.Dropdown
     prompt: gr.Textbox
     negative_prompt: gr.Textbox
+    checkpoint: gr.Dropdown
 
     def inputs(self) -> list[Any]:
         return [
+            self.checkpoint,
             self.enable,
             self.upscaler,
             self.steps,
@@ -86,6 +89,7 @@ class GenControls:
     seed_resize_from_w: gr.Slider
     seed_resize_from_h: gr.Slider
     hires: Hires | None = None
+    refiner: refiner_controls.Refiner | None = None
 
     def inputs(self) -> list[Any]:
         items = [
@@ -104,6 +108,7 @@ class GenControls:
             self.seed_resize_from_w,
             self.seed_resize_from_h,
         ]
+        items += self.refiner.inputs() if self.refiner else []
         return items + (self.hires.inputs() if self.hires else [])
 
     def params_kwargs(self, values: dict[Any, Any]) -> dict[str, Any]:
@@ -139,7 +144,10 @@ class GenControls:
                 hr_scheduler=None if scheduler in (None, "", SAME_SCHEDULER) else scheduler,
                 hr_prompt=values[hires.prompt] or "",
                 hr_negative_prompt=values[hires.negative_prompt] or "",
+                **refiner_controls.hires_checkpoint_kwargs(values[hires.checkpoint]),
             )
+        if self.refiner is not None:
+            kwargs.update(self.refiner.params_kwargs(values))
         return kwargs
 
     def paste_fields(self, backend: Any) -> list[PasteField]:
@@ -187,7 +195,10 @@ class GenControls:
                 PasteField(hires.scheduler, one_of("Hires schedule type", schedules | {SAME_SCHEDULER})),
                 PasteField(hires.prompt, "Hires prompt"),
                 PasteField(hires.negative_prompt, "Hires negative prompt"),
+                refiner_controls.hires_checkpoint_paste(backend, hires.checkpoint),
             ]
+        if self.refiner is not None:
+            fields += self.refiner.paste_fields(backend)
         return fields
 
 
@@ -247,7 +258,8 @@ def build_hires(backend: Any, tab: str) -> Hires:
             resize_y = gr.Slider(
                 minimum=0, maximum=2048, step=8, value=0, label="Resize height to", elem_id=f"{tab}_hr_resize_y"
             )
-        with gr.Row():
+        with gr.Row(elem_id=f"{tab}_hires_fix_row3"):
+            checkpoint = refiner_controls.build_hires_checkpoint(backend, tab)
             sampler = gr.Dropdown(
                 label="Hires sampling method",
                 choices=[SAME_SAMPLER, *sampler_choices(backend)],
@@ -278,7 +290,19 @@ def build_hires(backend: Any, tab: str) -> Hires:
     accordion.collapse(lambda: False, None, enable, queue=False, show_progress="hidden")
     enable.input(lambda on: gr.update(open=bool(on)), enable, accordion, queue=False, show_progress="hidden")
     return Hires(
-        enable, accordion, upscaler, steps, denoising, scale, resize_x, resize_y, sampler, scheduler, prompt, negative
+        enable,
+        accordion,
+        upscaler,
+        steps,
+        denoising,
+        scale,
+        resize_x,
+        resize_y,
+        sampler,
+        scheduler,
+        prompt,
+        negative,
+        checkpoint,
     )
 
 
@@ -368,11 +392,23 @@ def build(backend: Any, tab: str, with_hires: bool, before_size: Any = None) -> 
     """The whole panel in A1111's order; ``before_size`` builds tab-specific rows above the size sliders."""
     sampler, scheduler, steps = build_sampler_row(backend, tab)
     hires = build_hires(backend, tab) if with_hires else None
+    refiner = refiner_controls.build_refiner(backend, tab)
     if before_size is not None:
         before_size()
     width, height, swap, batch_count, batch_size = build_size_and_batch(tab)
     cfg_scale = build_cfg(tab)
     seed_parts = build_seed(tab)
     return GenControls(
-        sampler, scheduler, steps, width, height, swap, batch_count, batch_size, cfg_scale, *seed_parts, hires=hires
+        sampler,
+        scheduler,
+        steps,
+        width,
+        height,
+        swap,
+        batch_count,
+        batch_size,
+        cfg_scale,
+        *seed_parts,
+        hires=hires,
+        refiner=refiner,
     )

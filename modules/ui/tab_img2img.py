@@ -17,7 +17,7 @@ from PIL import Image
 
 from modules.processing.params import INPAINT_AREAS, INPAINTING_FILL, MASK_MODES, RESIZE_MODES, GenerationParams
 from modules.settings.locks import check_folder
-from modules.ui import extra_networks, gen_controls, img2img_inputs, output_panel, runner, toprow
+from modules.ui import extra_networks, gen_controls, img2img_inputs, output_panel, refiner_controls, runner, toprow
 from modules.ui.common import (
     SWAP_SYMBOL,
     describe_error,
@@ -123,6 +123,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             )
             inpaint = build_inpaint_controls()
             sampler, scheduler, steps = gen_controls.build_sampler_row(backend, TAB)
+            refiner = refiner_controls.build_refiner(backend, TAB)
             scale_tab = gr.State("to")
             with gr.Tabs(elem_id=f"{TAB}_tabs_resize"):
                 with gr.Tab("Resize to", id="img2img_tab_resize_to", elem_id="img2img_tab_resize_to") as tab_to:
@@ -167,7 +168,17 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             panel = output_panel.build(ctx, TAB)
 
     controls = gen_controls.GenControls(
-        sampler, scheduler, steps, width, height, swap, batch_count, batch_size, cfg_scale, *seed_parts
+        sampler,
+        scheduler,
+        steps,
+        width,
+        height,
+        swap,
+        batch_count,
+        batch_size,
+        cfg_scale,
+        *seed_parts,
+        refiner=refiner,
     )
     swap.click(lambda w, h: (h, w), [width, height], [width, height], queue=False, show_progress="hidden")
     _wire_mode_visibility(inputs, inpaint)
