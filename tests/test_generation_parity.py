@@ -198,3 +198,21 @@ def test_prompt_schedule_texts_are_encoded_together_and_sides_keep_their_lengths
     )
     assert not padded.padded
     assert padded.uncond(0).crossattn.shape[1] == 154 and padded.padded
+
+
+def test_interrupt_reaches_the_prompt_encoding(sd15):
+    """Interrupt pressed while prompts are encoded stops before the next text is encoded (#18)."""
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return len(asked) > 1  # the first text is encoded, then the user presses Interrupt
+
+    from modules.processing.conditioning import EncodingInterrupted
+
+    with pytest.raises(EncodingInterrupted):
+        PromptCondProvider(sd15.conditioner, ["a cat", "a dog", "a bird"], ["blurry"], 8, stop=stop)
+    assert len(asked) == 2
+    # without a stop request every distinct text is encoded
+    conds = PromptCondProvider(sd15.conditioner, ["a cat", "a dog"], ["blurry"], 8, stop=lambda: False)
+    assert conds.cond(0)[0] is not None

@@ -15,7 +15,7 @@ provider joins them for the denoise loop as A1111 does (``prompt_parser.get_lear
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -41,8 +41,15 @@ def _row_at(part: _Part, step: int) -> Conditioning:
     return _take(part.rows, len(part.schedule) - 1)
 
 
+class EncodingInterrupted(Exception):
+    """The job was interrupted while its prompts were being encoded (before any sampling step)."""
+
+
 class PromptCondProvider:
-    """``CondProvider`` for the denoise loop, built from the batch's prompts and negative prompts."""
+    """``CondProvider`` for the denoise loop, built from the batch's prompts and negative prompts.
+
+    ``stop`` is asked before each text is encoded, so Interrupt reaches the conditioning phase too.
+    """
 
     def __init__(
         self,
@@ -53,8 +60,10 @@ class PromptCondProvider:
         clip_skip: int = 1,
         hires_steps: int | None = None,
         settings: Any = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self._conditioner = conditioner
+        self._stop = stop
         self._clip_skip = clip_skip
         self._settings = settings
         self._pad_sides = bool(settings.get("pad_cond_uncond", False)) if settings is not None else False
@@ -78,6 +87,8 @@ class PromptCondProvider:
         """The encoded schedule of one (sub-)prompt; the same text in the batch is encoded once."""
         key = (text, negative)
         if key not in cache:
+            if self._stop is not None and self._stop():
+                raise EncodingInterrupted("Interrupted while encoding the prompts")
             rows = self._conditioner.encode(
                 [entry for _, entry in schedule], self._clip_skip, is_negative_prompt=negative, settings=self._settings
             )

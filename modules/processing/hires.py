@@ -128,7 +128,14 @@ def second_pass(
 
     def encode(with_model: Any) -> PromptCondProvider:
         return PromptCondProvider(
-            with_model.conditioner, prompts, negatives, p.steps, p.clip_skip, hires_steps=steps, settings=p.settings
+            with_model.conditioner,
+            prompts,
+            negatives,
+            p.steps,
+            p.clip_skip,
+            hires_steps=steps,
+            settings=p.settings,
+            stop=lambda: p.job is not None and p.job.interrupted,
         )
 
     conds = encode(model)

@@ -20,7 +20,7 @@ from modules.jobs.queue import Job, JobInterrupted
 from modules.models.errors import ModelLoadError
 from modules.models.vae import decode_latents
 from modules.processing import hires, img2img_inputs, model_switch, outputs, previews
-from modules.processing.conditioning import PromptCondProvider
+from modules.processing.conditioning import EncodingInterrupted, PromptCondProvider
 from modules.processing.denoise import ModelSwap, sample
 from modules.processing.hooks import HookRegistry
 from modules.processing.params import GenerationParams, InvalidParams, Processed
@@ -99,7 +99,10 @@ def generate(backend: Any, params: GenerationParams, job: Job, iterations: Colle
             if p.model is not model:  # a refiner or hires checkpoint took over in the last batch
                 p.model = model_switch.switch_to(backend, p, model.checkpoint)
             p.iteration = iteration
-            _run_batch(backend, p, iteration, scripts)
+            try:
+                _run_batch(backend, p, iteration, scripts)
+            except EncodingInterrupted:  # Interrupt pressed while the prompts were encoded
+                break
     if not p.images:
         raise JobInterrupted("Interrupted before any image was finished")
     return _finish(backend, p, started)
@@ -207,7 +210,13 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
     # the VAE encoder's noise: A1111's global generator as its seeds leave it (img2img: once per job)
     encoder = img2img_inputs.encoder_generator(p.all_seeds[-1] if params.is_img2img else p.seeds[-1])
     conds = PromptCondProvider(
-        model.conditioner, p.prompts, p.negative_prompts, p.steps, p.clip_skip, settings=p.settings
+        model.conditioner,
+        p.prompts,
+        p.negative_prompts,
+        p.steps,
+        p.clip_skip,
+        settings=p.settings,
+        stop=lambda: p.job is not None and p.job.interrupted,
     )
     _record_embeddings(backend, p, conds.embeddings_used)
     inputs = None
