@@ -238,13 +238,26 @@ function popupId(id) {
         return false;
     }
 
+    let loadedTimer = null;
+    function uiLoaded() {
+        window.__webuiUiLoaded = true;
+        liftTextboxes(gradioApp());
+        markTabNav(gradioApp());
+        uiCurrentTab = get_uiCurrentTab();
+        executeCallbacks(uiLoadedCallbacks);
+        onMutations([]);
+    }
+
     function onMutations(mutations) {
         liftTextboxes(gradioApp());
         markTabNav(gradioApp());
         if (!window.__webuiUiLoaded) {
+            /* Gradio renders in several passes: onUiLoaded waits for 100 ms without changes, as A1111's page
+               is complete when #txt2img_prompt appears. */
+            clearTimeout(loadedTimer);
             if (!gradioApp().querySelector("#txt2img_prompt") || !img2imgMounted()) return;
-            window.__webuiUiLoaded = true;
-            executeCallbacks(uiLoadedCallbacks);
+            loadedTimer = setTimeout(uiLoaded, 100);
+            return;
         }
         executeCallbacks(uiUpdateCallbacks, mutations);
         clearTimeout(afterUpdateTimer);
