@@ -180,5 +180,18 @@ def main(argv: list[str]) -> int:
     return webui.main(argv)
 
 
+A1111_NAMES = ("is_installed", "run_pip", "run", "run_python", "git_tag", "commit_hash", "args", "python", "index_url")
+
+
+def __getattr__(name: str):  # A1111's installer API for extensions' install.py (modules/a1111/launch_utils.py)
+    if name not in A1111_NAMES:
+        raise AttributeError(f"module 'launch' has no attribute {name!r}")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from modules.a1111 import launch_utils
+
+    return getattr(launch_utils, name)
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -122,3 +122,9 @@ def release_memory(device: Any = None) -> None:
 
     if torch.cuda.is_available() and (device is None or getattr(device, "type", "") == "cuda"):
         torch.cuda.empty_cache()
+
+
+def __getattr__(name: str):  # A1111's names for extensions (modules/extensions/compat_imports.py); core never uses them
+    from modules.extensions.compat_imports import forward
+
+    return forward("devices", name)

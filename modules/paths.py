@@ -64,3 +64,9 @@ class Paths:
             styles_file=Path(flags.styles_file).resolve() if flags.styles_file else data / "styles.csv",
             cache_file=data / "cache.json",
         )
+
+
+def __getattr__(name: str):  # A1111's names for extensions (modules/extensions/compat_imports.py); core never uses them
+    from modules.extensions.compat_imports import forward
+
+    return forward("paths", name)

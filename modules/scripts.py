@@ -29,3 +29,11 @@ def basedir() -> str:
 def current_extension() -> Any:
     """The ``ExtensionContext`` of the extension being loaded or run (settings, callbacks, services...)."""
     return bridge.current()
+
+
+def __getattr__(name: str) -> Any:  # A1111's scripts_txt2img / scripts_img2img / scripts_data (modules/a1111/)
+    if name in ("scripts_txt2img", "scripts_img2img", "scripts_data", "scripts_current", "ScriptClassData"):
+        from modules.a1111 import scripts_view
+
+        return getattr(scripts_view, name)
+    raise AttributeError(f"module 'modules.scripts' has no attribute {name!r}")

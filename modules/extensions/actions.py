@@ -35,6 +35,7 @@ def apply_and_restart(manager: Any, enabled: Iterable[str], disable_all: str = "
         ext.enabled = ext.name not in disabled
     restart = manager.backend.services.get("restart")
     if callable(restart):
+        manager.before_reload()
         threading.Timer(RESTART_DELAY, restart).start()
         return "Saved. Restarting the server; the page reloads when it is back."
     return "Saved. Restart the server to load or unload the changed extensions."
@@ -56,7 +57,10 @@ def install_from_url(manager: Any, url: str, branch: str = "", dirname: str = ""
     remotes = [ext.git().remote for ext in manager.extensions]
     target = installer.install_from_url(Path(paths.extensions), Path(paths.data) / "tmp", url, branch, dirname, remotes)
     if (target / "install.py").is_file() and not getattr(manager.backend.flags, "skip_install", False):
-        error = installer.run_install_script(target)
+        from modules.extensions.pip_guard import write_constraints
+
+        constraints = write_constraints(Path(paths.data) / "cache" / "pip-constraints.txt")
+        error, _notes = installer.run_install_script(target, constraints=constraints)
         if error:
             refresh_list(manager)
             return f"Installed into {target}, but {error}"

@@ -12,10 +12,31 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 _current: contextvars.ContextVar[Any] = contextvars.ContextVar("current_extension", default=None)
+
+
+class _Fallback:
+    """The program's own context of the Backend that loaded extensions last (weakly held).
+
+    A1111 extensions also read ``shared.opts`` from Gradio event handlers and from routes they add, which run
+    in threads where no context was made current. Those calls resolve to this one. The core never reads it.
+    """
+
+    def __init__(self) -> None:
+        self._ref: Any = None
+
+    def set(self, context: Any) -> None:
+        self._ref = weakref.ref(context)
+
+    def get(self) -> Any:
+        return self._ref() if self._ref is not None else None
+
+
+_fallback = _Fallback()
 
 
 class NoExtensionContext(RuntimeError):
@@ -35,6 +56,17 @@ def current() -> Any:
 
 def current_or_none() -> Any:
     return _current.get()
+
+
+def current_or_fallback() -> Any:
+    """The current context, else the program context of the Backend that loaded extensions last (or None)."""
+    context = _current.get()
+    return context if context is not None else _fallback.get()
+
+
+def set_fallback(context: Any) -> None:
+    """For the extension manager: calls made outside any context resolve to ``context`` from now on."""
+    _fallback.set(context)
 
 
 @contextlib.contextmanager

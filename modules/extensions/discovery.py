@@ -43,6 +43,7 @@ class Extension:
     active: bool = True  # will be / was loaded (enabled, and not switched off by disable_all or flags)
     status: str = "not loaded"
     errors: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)  # warnings that did not stop it (pip extras left out)
     _git: GitInfo | None = dataclasses.field(default=None, repr=False)
 
     @property
@@ -110,11 +111,21 @@ def discover(paths: Any, settings: Any, flags: Any) -> list[Extension]:
     extra_off = bool(getattr(flags, "disable_extra_extensions", False)) or disable_all == "extra"
     found: list[Extension] = []
     taken: dict[str, Path] = {}
+    builtin_folders: dict[str, Path] = {}
     for root, builtin in extension_roots(paths):
         if not root.is_dir():
             continue
         for directory in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             metadata = read_metadata(directory)
+            covering = taken.get(metadata.canonical_name) or builtin_folders.get(directory.name.lower())
+            if not builtin and covering is not None and covering in builtin_folders.values():
+                ext = Extension(directory.name, directory, False, metadata, True, False)
+                ext.fail(
+                    f"not loaded: the built-in extension {covering.name} covers it (same name); {covering.name} is used"
+                )
+                log.warning("Extension %s is not loaded: the built-in %s covers it", directory.name, covering.name)
+                found.append(ext)
+                continue
             if metadata.canonical_name in taken:
                 log.warning(
                     "Extension %s duplicates %s (same name %r); it is skipped",
@@ -124,6 +135,8 @@ def discover(paths: Any, settings: Any, flags: Any) -> list[Extension]:
                 )
                 continue
             taken[metadata.canonical_name] = directory
+            if builtin:
+                builtin_folders[directory.name.lower()] = directory
             enabled = directory.name not in disabled
             active = enabled and not all_off and not (extra_off and not builtin)
             status = "enabled" if active else ("disabled" if not enabled else "disabled by the disable-all setting")

@@ -56,33 +56,61 @@ def access_allowed(flags: Any) -> bool:
 # --- install.py -------------------------------------------------------------------------------------------------
 
 
-def run_install_script(directory: Path, timeout: float = INSTALL_TIMEOUT) -> str | None:
-    """Run ``directory/install.py``; None on success, else an error message with the end of its output."""
+def run_install_script(
+    directory: Path, timeout: float = INSTALL_TIMEOUT, constraints: Path | None = None
+) -> tuple[str | None, list[str]]:
+    """Run ``directory/install.py``: (None on success, else an error message with the end of its output;
+    what the pip guard reported, e.g. extras left out because they conflict with the app's pins)."""
+    import tempfile
+
+    from modules.extensions import pip_guard
+
     script = directory / "install.py"
     program_dir = Path(__file__).resolve().parent.parent.parent
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(program_dir), env.get("PYTHONPATH", "")]))
+    path_parts = [str(pip_guard.SHIM_DIR), str(program_dir), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, path_parts))
     env.setdefault("WEBUI_EXTENSION_DIR", str(directory))
-    try:
-        result = subprocess.run(
-            [sys.executable, str(script)],
-            cwd=directory,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return f"install.py did not finish within {int(timeout)} s"
-    except OSError as error:
-        return f"install.py could not be started: {error}"
+    env["WEBUI_LAUNCH_ARGS"] = json.dumps(sys.argv[1:])
+    if constraints is not None:
+        env["PIP_CONSTRAINT"] = str(constraints)
+    with tempfile.TemporaryDirectory(prefix="webui-install-") as scratch:
+        report_file = Path(scratch) / "pip-report.jsonl"
+        env[pip_guard.REPORT_ENV] = str(report_file)
+        try:
+            result = subprocess.run(
+                [sys.executable, str(script)],
+                cwd=directory,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"install.py did not finish within {int(timeout)} s", []
+        except OSError as error:
+            return f"install.py could not be started: {error}", []
+        notes = _read_report(report_file)
     if result.stdout.strip():
         log.info("Extension %s install.py: %s", directory.name, result.stdout.strip()[-2000:])
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])
-        return f"install.py failed with exit code {result.returncode}: {tail}"
-    return None
+        reason = "; ".join(notes) if notes else tail
+        return f"install.py failed with exit code {result.returncode}: {reason}", []
+    return None, notes
+
+
+def _read_report(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    notes = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            notes.append(str(json.loads(line)["message"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return notes
 
 
 class InstallRecord:
@@ -111,14 +139,26 @@ class InstallRecord:
             log.warning("Could not record install.py run in %s: %s", self.path, error)
 
 
-def run_installers(extensions: list[Any], record: InstallRecord, force: bool = False) -> None:
-    """Run each active extension's install.py when needed; a failure marks that extension failed."""
+def run_installers(
+    extensions: list[Any], record: InstallRecord, force: bool = False, constraints_dir: Path | None = None
+) -> None:
+    """Run each active extension's install.py when needed, with pip held to the app's installed packages
+    (``pip_guard``); a failure marks that extension failed, what pip left out is noted on it."""
+    constraints = None
     for ext in extensions:
         script = ext.path / "install.py"
         if not ext.active or not script.is_file() or (not force and record.is_current(script)):
             continue
+        if constraints is None:
+            from modules.extensions.pip_guard import write_constraints
+
+            folder = constraints_dir or Path(record.path).parent
+            constraints = write_constraints(folder / "pip-constraints.txt")
         log.info("Extension %s: running install.py", ext.name)
-        error = run_install_script(ext.path)
+        error, notes = run_install_script(ext.path, constraints=constraints)
+        for note in notes:
+            log.warning("Extension %s: %s", ext.name, note)
+            ext.notes.append(note)
         if error is None:
             record.mark(script)
         else:

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modules.extensions import bridge, installer
-from modules.extensions.callbacks import CallbackRegistry
+from modules.extensions import bridge, compat_imports, installer
+from modules.extensions.callbacks import CallbackRegistry, call_flexibly
 from modules.extensions.context import ExtensionContext
 from modules.extensions.discovery import Extension, discover
 from modules.extensions.metadata import ScriptEntry, order_scripts
@@ -59,13 +59,18 @@ class ExtensionManager:
 
     # --- loading ------------------------------------------------------------------------------------------
     def load(self) -> None:
+        """Discover, install, check preloads and import scripts (``on_ui_settings`` fires later, see below)."""
         backend = self.backend
+        compat_imports.install()
         self.extensions = discover(backend.paths, backend.settings, backend.flags)
         if not getattr(backend.flags, "skip_install", False):
-            record = installer.InstallRecord(Path(backend.paths.data) / "cache" / "extension-installs.json")
-            installer.run_installers(self.extensions, record)
+            cache = Path(backend.paths.data) / "cache"
+            record = installer.InstallRecord(cache / "extension-installs.json")
+            installer.run_installers(self.extensions, record, constraints_dir=cache)
+        self._check_preloads()
         builtin = ExtensionContext(backend, self.callbacks)
         self.contexts[""] = builtin
+        bridge.set_fallback(builtin)
         self._load_builtin_scripts(builtin)
         entries = []
         for ext in self.extensions:
@@ -80,9 +85,30 @@ class ExtensionManager:
             self._load_script_file(by_canonical[entry.extension], entry.path)
         for ext in self.extensions:
             if ext.active and not ext.failed:
-                ext.status = "enabled"
-        self.fire_ui_settings()
-        log.info("Extensions: %d loaded, %d scripts", sum(e.active for e in self.extensions), len(self.loaded_scripts))
+                ext.status = "enabled" + "".join(f"; note: {note}" for note in ext.notes)
+
+    def summary(self) -> str:
+        """The start-up line: how many extensions loaded and which failed (and why, briefly)."""
+        loaded = [e for e in self.extensions if e.active and not e.failed]
+        failed = [e for e in self.extensions if e.failed]
+        text = f"Extensions: {len(loaded)} loaded, {len(failed)} failed, {len(self.loaded_scripts)} scripts"
+        if failed:
+            text += " (failed: " + "; ".join(f"{e.name}: {e.errors[0]}" for e in failed) + ")"
+        return text
+
+    def _check_preloads(self) -> None:
+        """A user extension whose preload.py fails (a flag a built-in one adds, an exception) is not loaded."""
+        from modules.extensions.preload import check_preload
+
+        builtin_dirs = [e.path for e in self.extensions if e.is_builtin and e.active]
+        for ext in self.extensions:
+            if not ext.active or ext.is_builtin or not (ext.path / "preload.py").is_file():
+                continue
+            error = check_preload(ext.path, builtin_dirs)
+            if error is not None:
+                log.error("Extension %s: %s; it is not loaded", ext.name, error)
+                ext.fail(error)
+                ext.active = False
 
     def _load_builtin_scripts(self, context: ExtensionContext) -> None:
         package = importlib.import_module(BUILTIN_SCRIPTS_PACKAGE)
@@ -124,15 +150,19 @@ class ExtensionManager:
         self._collect(module, context, path)
 
     def _collect(self, module: Any, context: ExtensionContext, path: Path) -> None:
+        """Script classes defined in the file, or imported into it from the extension's own folder (A1111)."""
+        collected = {loaded.cls for loaded in self.loaded_scripts}
         for value in vars(module).values():
             if (
                 inspect.isclass(value)
                 and issubclass(value, Script)
                 and value is not Script
-                and value.__module__ == module.__name__
+                and value not in collected
+                and (value.__module__ == module.__name__ or _defined_under(value, context.path))
                 and not inspect.isabstract(value)
             ):
                 self.loaded_scripts.append(LoadedScript(value, context, path))
+                collected.add(value)
 
     # --- callbacks fired by the app -----------------------------------------------------------------------
     def fire_ui_settings(self) -> None:
@@ -188,6 +218,33 @@ class ExtensionManager:
         with bridge.activated(context.for_script(callback.script)):
             yield
 
+    def activated_for(self, callback: Any) -> Any:
+        """The context of the extension that registered ``callback``, made current (for other modules)."""
+        return self._activated(callback)
+
+    def fire(self, kind: str, *args: Any) -> list[Any]:
+        """Call every ``kind`` callback within its extension's context; failures are logged, others still run."""
+        results = []
+        for callback in self.callbacks.get(kind):
+            try:
+                with self._activated(callback):
+                    results.append(call_flexibly(callback.fn, *args))
+            except Exception:
+                log.exception("Extension %s: on_%s callback %s failed", callback.extension, kind, callback.name)
+        return results
+
+    def page_build(self) -> Any:
+        """Around the building of the page: ``on_before_ui`` first, then component events while it builds."""
+        from modules.extensions.component_events import component_events
+
+        self.fire("before_ui")
+        return component_events(self)
+
+    def before_reload(self) -> None:
+        """Before the server process is replaced (Apply and restart): ``on_before_reload``, ``on_script_unloaded``."""
+        self.fire("before_reload")
+        self.fire("script_unloaded")
+
     # --- listing ------------------------------------------------------------------------------------------
     def get(self, name: str) -> Extension | None:
         return next((ext for ext in self.extensions if ext.name == name), None)
@@ -209,6 +266,20 @@ class ExtensionManager:
         from modules.extensions.assets import page_css
 
         return page_css(self.extensions)
+
+
+def _defined_under(cls: type, folder: Path | None) -> bool:
+    """True when ``cls`` comes from a module inside ``folder`` (an extension's own package)."""
+    if folder is None:
+        return False
+    source = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    if not source:
+        return False
+    try:
+        Path(source).resolve().relative_to(Path(folder).resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def _identifier(text: str) -> str:
@@ -249,5 +320,9 @@ def install_extensions(backend: Any) -> ExtensionManager:
     manager = ExtensionManager(backend)
     backend.services["extensions"] = manager
     manager.load()
-    backend.services["scripts"] = ScriptRunner(manager)
+    runner = ScriptRunner(manager)
+    backend.services["scripts"] = runner
+    runner.scripts(False), runner.scripts(True)  # A1111 creates script instances before on_ui_settings fires
+    manager.fire_ui_settings()
+    log.info(manager.summary())
     return manager

@@ -37,6 +37,78 @@ def disabled_names(settings_file: Path) -> tuple[set[str], str]:
     return set(data.get("disabled_extensions") or []), str(data.get("disable_all_extensions") or "none")
 
 
+def builtin_names() -> set[str]:
+    """Folder and metadata names of the shipped extensions (a user copy of one of them is not loaded)."""
+    from modules.extensions.metadata import read_metadata
+
+    root = PROGRAM_DIR / "extensions-builtin"
+    names: set[str] = set()
+    for directory in sorted(root.iterdir()) if root.is_dir() else []:
+        if directory.is_dir() and not directory.name.startswith("."):
+            names |= {directory.name.lower(), read_metadata(directory).canonical_name}
+    return names
+
+
+def collides_with_builtin(directory: Path, builtin: set[str]) -> bool:
+    from modules.extensions.metadata import read_metadata
+
+    if directory.parent.name == "extensions-builtin":
+        return False
+    return directory.name.lower() in builtin or read_metadata(directory).canonical_name in builtin
+
+
+def load_preload(directory: Path) -> Callable[[argparse.ArgumentParser], None] | None:
+    """The ``preload(parser)`` function of an extension folder (None when it has none); raises what it raises."""
+    script = directory / "preload.py"
+    if not script.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location(f"preload_{directory.name}", script)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {script}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    hook = getattr(module, "preload", None)
+    return hook if callable(hook) else None
+
+
+def _guarded(name: str, hook: Callable[[argparse.ArgumentParser], None]) -> Callable[[argparse.ArgumentParser], None]:
+    """A preload that fails (e.g. a flag another extension already adds) must not stop the server."""
+
+    def run(parser: argparse.ArgumentParser) -> None:
+        try:
+            hook(parser)
+        except BaseException as error:  # argparse raises ArgumentError; SystemExit must not end start-up either
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            log.error("Extension %s: preload.py failed (%s: %s); its flags are not available", name,
+                      type(error).__name__, error)  # fmt: skip
+
+    return run
+
+
+def check_preload(directory: Path, others: Sequence[Path] = ()) -> str | None:
+    """Why ``directory``'s preload.py fails next to the built-in flags and ``others``' (None when it works)."""
+    from modules.settings.cli import build_parser
+
+    parser = build_parser()
+    for other in others:
+        try:
+            hook = load_preload(other)
+            if hook is not None:
+                hook(parser)
+        except BaseException:  # noqa: S110 (another extension's failure is reported for that one)
+            pass
+    try:
+        hook = load_preload(directory)
+        if hook is not None:
+            hook(parser)
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        return f"preload.py failed: {type(error).__name__}: {error}"
+    return None
+
+
 def collect_preload_hooks(argv: Sequence[str] | None) -> list[Callable[[argparse.ArgumentParser], None]]:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--data-dir", default=None)
@@ -51,20 +123,22 @@ def collect_preload_hooks(argv: Sequence[str] | None) -> list[Callable[[argparse
     disabled, disable_all = disabled_names(settings_file)
     if disable_all == "all":
         return []
+    builtin = builtin_names()
     hooks = []
     for directory in extension_dirs(data_dir):
-        builtin = directory.parent.name == "extensions-builtin"
-        if directory.name in disabled or ((known.disable_extra_extensions or disable_all == "extra") and not builtin):
+        is_builtin = directory.parent.name == "extensions-builtin"
+        if directory.name in disabled or (
+            (known.disable_extra_extensions or disable_all == "extra") and not is_builtin
+        ):
             continue
-        script = directory / "preload.py"
-        if not script.is_file():
+        if collides_with_builtin(directory, builtin):
+            log.warning("Extension %s has the name of a built-in extension; its preload.py is not run", directory.name)
             continue
         try:
-            spec = importlib.util.spec_from_file_location(f"preload_{directory.name}", script)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            if callable(getattr(module, "preload", None)):
-                hooks.append(module.preload)
+            hook = load_preload(directory)
         except Exception:
             log.exception("Extension %s: preload.py failed; its flags are not available", directory.name)
+            continue
+        if hook is not None:
+            hooks.append(_guarded(directory.name, hook))
     return hooks

@@ -14,11 +14,13 @@ callbacks onto each job's hook registry.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from modules.extensions import bridge
@@ -27,6 +29,24 @@ from modules.extensions.script_api import AlwaysVisible, PostprocessImageArgs, S
 from modules.processing.params import InvalidParams
 
 log = logging.getLogger(__name__)
+
+# A selectable script that renders again with A1111's ``process_images(p)`` has set infotext extras on its ``p``
+# (``p.extra_generation_params["Ultimate SD upscale upscaler"]``); A1111 renders that same ``p``, here a new
+# job state is made, so the extras are handed over for the nested render (see ``inheriting``).
+_inherited_extras: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "inherited_extra_generation_params", default=None
+)
+
+
+@contextlib.contextmanager
+def inheriting(extra_generation_params: dict[str, Any]) -> Iterator[None]:
+    """Renders started inside the block start with these infotext extras (A1111's reuse of ``p``)."""
+    token = _inherited_extras.set(dict(extra_generation_params))
+    try:
+        yield
+    finally:
+        _inherited_extras.reset(token)
+
 
 CFG_HOOKS = {"cfg_denoiser": "cfg_denoiser", "cfg_denoised": "cfg_denoised", "cfg_after_cfg": "after_cfg"}
 
@@ -55,12 +75,12 @@ class ScriptRunner:
         created = []
         for loaded in self.manager.loaded_scripts:
             try:
-                script = loaded.cls()
-                script.filename = str(loaded.path)
-                script.extension = loaded.context
-                script.is_img2img, script.is_txt2img = is_img2img, not is_img2img
-                script.tabname = "img2img" if is_img2img else "txt2img"
-                with bridge.activated(loaded.context):
+                with bridge.activated(loaded.context):  # __init__ may register callbacks (A1111 allows it)
+                    script = loaded.cls()
+                    script.filename = str(loaded.path)
+                    script.extension = loaded.context
+                    script.is_img2img, script.is_txt2img = is_img2img, not is_img2img
+                    script.tabname = "img2img" if is_img2img else "txt2img"
                     visibility = script.show(is_img2img)
                     title_of(script)
             except Exception:
@@ -192,6 +212,13 @@ class ScriptRunner:
             return None
 
     def before_process(self, p: Any) -> None:
+        from pathlib import Path
+
+        from modules.extensions.a1111_p import add_a1111_names
+
+        add_a1111_names(p, Path(self.manager.backend.paths.data))
+        for key, value in (_inherited_extras.get() or {}).items():
+            p.extra_generation_params.setdefault(key, value)
         self._notice_model(p.model)
         self._attach_cfg_callbacks(p)
         self._each(p, "setup", lambda s, a: s.setup(p, *a))

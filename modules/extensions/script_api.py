@@ -114,6 +114,21 @@ class Script:
     def postprocess(self, p: Any, processed: Any, *args: Any) -> None:
         """Once the whole job is done (``processed`` holds every image and infotext)."""
 
+    # --- component events (A1111): called for every Gradio component the page creates --------------------
+    def before_component(self, component: Any, **kwargs: Any) -> None:
+        """Before ``component`` is created; ``kwargs`` are its constructor arguments (``elem_id``, ``label``...)."""
+
+    def after_component(self, component: Any, **kwargs: Any) -> None:
+        """After ``component`` is created (e.g. remember ``txt2img_width`` to place controls beside it)."""
+
+    def on_before_component(self, callback: Any, *, elem_id: str) -> None:
+        """Call ``callback(OnComponent)`` before the component with this ``elem_id`` is created."""
+        self.__dict__.setdefault("_on_before_component_elem_id", []).append((elem_id, callback))
+
+    def on_after_component(self, callback: Any, *, elem_id: str) -> None:
+        """Call ``callback(OnComponent)`` after the component with this ``elem_id`` is created."""
+        self.__dict__.setdefault("_on_after_component_elem_id", []).append((elem_id, callback))
+
     # --- API helpers --------------------------------------------------------------------------------------
     def validate_args(self, args: tuple[Any, ...]) -> None:
         """Raise ValueError (the API answers 422) when API-supplied ``args`` cannot work."""

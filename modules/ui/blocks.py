@@ -6,6 +6,7 @@ are wired after every tab exists.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from pathlib import Path
@@ -38,6 +39,13 @@ def page_assets(backend) -> PageAssets:
 
 
 def build_ui(backend) -> gr.Blocks:
+    extensions = backend.services.get("extensions")
+    page_build = extensions.page_build() if extensions is not None else contextlib.nullcontext()
+    with page_build:  # extensions: on_before_ui, then A1111's component events while the page is built
+        return _build_page(backend)
+
+
+def _build_page(backend) -> gr.Blocks:
     from modules.ui import (
         tab_extensions,
         tab_extras,
