@@ -11,6 +11,7 @@ one argument, an object with ``add_option`` and ``get``), ``on_before_image_save
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -78,6 +79,60 @@ def on_infotext_pasted(callback: Callable[..., Any], *, name: str | None = None)
 
 def on_before_reload(callback: Callable[..., Any], *, name: str | None = None) -> None:
     _register("before_reload", callback, name)
+
+
+def on_before_component(callback: Callable[..., Any], *, name: str | None = None) -> None:
+    """``callback(component, **kwargs)`` before each Gradio component of the page is created."""
+    _register("before_component", callback, name)
+
+
+def on_after_component(callback: Callable[..., Any], *, name: str | None = None) -> None:
+    """``callback(component, **kwargs)`` after each Gradio component of the page is created."""
+    _register("after_component", callback, name)
+
+
+def on_image_grid(callback: Callable[..., Any], *, name: str | None = None) -> None:
+    """Registered, not yet fired (see modules/extensions/README.md, "What is not covered")."""
+    _register("image_grid", callback, name)
+
+
+def on_extra_noise(callback: Callable[..., Any], *, name: str | None = None) -> None:
+    """Registered, not yet fired (see modules/extensions/README.md, "What is not covered")."""
+    _register("extra_noise", callback, name)
+
+
+def on_list_optimizers(callback: Callable[..., Any], *, name: str | None = None) -> None:
+    """Registered, never fired: attention is chosen by the program (no optimizer list)."""
+    _register("list_optimizers", callback, name)
+
+
+def on_list_unets(callback: Callable[..., Any], *, name: str | None = None) -> None:
+    """Registered, never fired: there is no SD-UNet list."""
+    _register("list_unets", callback, name)
+
+
+def on_before_token_counter(callback: Callable[..., Any], *, name: str | None = None) -> None:
+    """Registered, never fired: the token counter does not call extensions."""
+    _register("before_token_counter", callback, name)
+
+
+@dataclasses.dataclass
+class ImageGridLoopParams:
+    imgs: list[Any]
+    cols: int
+    rows: int
+
+
+@dataclasses.dataclass
+class ExtraNoiseParams:
+    noise: Any
+    x: Any
+    xi: Any
+
+
+@dataclasses.dataclass
+class UiTrainTabParams:
+    txt2img_preview_params: list[Any]
 
 
 def remove_current_script_callbacks() -> None:

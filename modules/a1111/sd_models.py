@@ -91,7 +91,7 @@ def current_model() -> ModelView | None:
 
 def _checkpoints() -> dict[str, CheckpointInfo]:
     models = _resolve.models_or_none()
-    infos = models.checkpoints if models is not None else []
+    infos = models.checkpoints() if models is not None else []
     return {info.title: CheckpointInfo(info) for info in infos}
 
 

@@ -25,7 +25,7 @@ def reload_vae_weights(sd_model: Any = None, vae_file: Any = unspecified) -> Any
 def __getattr__(name: str) -> Any:
     models = _resolve.models_or_none()
     if name == "vae_dict":
-        return {vae.model_name: str(vae.path) for vae in (models.vaes if models is not None else [])}
+        return {vae.model_name: str(vae.path) for vae in (models.vaes() if models is not None else [])}
     if name == "loaded_vae_file":
         model = models.current if models is not None else None
         info = getattr(model, "vae_info", None)

@@ -17,7 +17,7 @@ def postprocessing_scripts() -> list[Any]:
 
 def sd_vae_items() -> list[str]:
     models = _resolve.models_or_none()
-    return ["Automatic", "None"] + [vae.model_name for vae in (models.vaes if models is not None else [])]
+    return ["Automatic", "None"] + [vae.model_name for vae in (models.vaes() if models is not None else [])]
 
 
 def refresh_vae_list() -> None:

@@ -35,6 +35,9 @@ KINDS = (
     "before_component",
     "after_component",
     "extra_noise",
+    "list_optimizers",
+    "list_unets",
+    "before_token_counter",
 )
 
 

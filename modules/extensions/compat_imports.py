@@ -95,7 +95,9 @@ class A1111Finder(importlib.abc.MetaPathFinder):
                 loader = _AliasLoader(f"modules.a1111.{FACADES[short]}")
                 return importlib.machinery.ModuleSpec(fullname, loader)
         if any(fullname == name or fullname.startswith(name + ".") for name in INTERNALS):
-            raise NeedsA1111Internals(NEEDS_INTERNALS.format(name=fullname), name=fullname)
+            raise NeedsA1111Internals(
+                NEEDS_INTERNALS.format(name=fullname)
+            )  # no name=: "from modules import x" keeps the message
         return None
 
 

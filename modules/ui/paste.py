@@ -27,9 +27,13 @@ def parse(backend: Any, text: str) -> dict[str, Any]:
 
     database = styles(backend)
     database.reload()
-    return parse_infotext(
+    params = parse_infotext(
         text, styles=database, infotext_styles=backend.settings.get("infotext_styles", "Apply if any") or "Apply if any"
     )
+    extensions = backend.services.get("extensions")
+    if extensions is not None:  # A1111's on_infotext_pasted(infotext, params): callbacks may edit params
+        extensions.fire("infotext_pasted", text, params)
+    return params
 
 
 def _is_update(value: Any) -> bool:

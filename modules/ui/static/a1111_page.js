@@ -174,8 +174,54 @@ function popupId(id) {
     if (storedPopupIds[id]) popup(storedPopupIds[id]);
 }
 
+/* In A1111 the app appears in the DOM at once; Gradio renders it in several passes. An extension observer on
+   the whole app (`new MutationObserver(cb).observe(gradioApp(), {subtree: true})`, A1111's own pattern) that
+   reacts to the first pass finds half a page, so until onUiLoaded such observers are held back and then called
+   once. Observers on anything else (Gradio's own, document.body) are untouched. */
+var webuiHeldObservers = [];
 (function () {
     "use strict";
+    const NativeObserver = window.MutationObserver;
+    window.WebuiNativeMutationObserver = NativeObserver;
+    window.MutationObserver = class extends NativeObserver {
+        constructor(callback) {
+            const state = {held: false, pending: false};
+            super((records, observer) => {
+                if (state.held && !window.__webuiUiLoaded) {
+                    state.pending = true;
+                    return;
+                }
+                callback(records, observer);
+            });
+            this.webuiHold = state;
+            this.webuiCallback = callback;
+        }
+
+        observe(target, options) {
+            const app = document.getElementsByTagName("gradio-app")[0];
+            if (!window.__webuiUiLoaded && options && options.subtree && app && (target === app || target === app.shadowRoot)) {
+                this.webuiHold.held = true;
+                webuiHeldObservers.push(this);
+            }
+            return super.observe(target, options);
+        }
+    };
+})();
+
+(function () {
+    "use strict";
+    const NativeObserver = window.WebuiNativeMutationObserver;
+
+    function releaseHeldObservers() {
+        for (const observer of webuiHeldObservers.splice(0)) {
+            if (!observer.webuiHold.pending) continue;
+            try {
+                observer.webuiCallback([], observer);
+            } catch (error) {
+                console.error("error running a MutationObserver callback held until the UI loaded:", error);
+            }
+        }
+    }
 
     /* `#txt2img_prompt > label > textarea`: A1111's shape. Gradio nests the box one level deeper
        (label > div.input-container > textarea); lift it into the label. The element itself moves, so Gradio's
@@ -245,6 +291,7 @@ function popupId(id) {
         markTabNav(gradioApp());
         uiCurrentTab = get_uiCurrentTab();
         executeCallbacks(uiLoadedCallbacks);
+        releaseHeldObservers();
         onMutations([]);
     }
 
@@ -289,7 +336,7 @@ function popupId(id) {
     }, true);
 
     function start() {
-        new MutationObserver(onMutations).observe(gradioApp(), {childList: true, subtree: true});
+        new NativeObserver(onMutations).observe(gradioApp(), {childList: true, subtree: true});
     }
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
     else start();
