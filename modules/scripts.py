@@ -32,7 +32,8 @@ def current_extension() -> Any:
 
 
 def __getattr__(name: str) -> Any:  # A1111's scripts_txt2img / scripts_img2img / scripts_data (modules/a1111/)
-    if name in ("scripts_txt2img", "scripts_img2img", "scripts_data", "scripts_current", "ScriptClassData"):
+    names = ("scripts_txt2img", "scripts_img2img", "scripts_data", "scripts_current", "ScriptClassData")
+    if name in (*names, "list_scripts", "ScriptFile"):
         from modules.a1111 import scripts_view
 
         return getattr(scripts_view, name)

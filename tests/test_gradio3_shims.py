@@ -17,6 +17,7 @@ def test_translate_kwargs_renames_and_drops():
     assert translate_kwargs("Textbox", {"show_copy_button": True}, {"buttons"}) == {"buttons": ["copy"]}
     assert translate_kwargs("Textbox", {"show_copy_button": False}, {"buttons"}) == {}
     assert translate_kwargs("Slider", {"default": 3, "bogus": 1}, {"value"}) == {"value": 3}
+    assert translate_kwargs("Checkbox", {"visible": False}, {"visible"}) == {"visible": "hidden"}
     tool = translate_kwargs("Button", {"variant": "tool", "elem_classes": "x"}, None)
     assert tool == {"variant": "secondary", "elem_classes": ["x", "tool"]}
 

@@ -56,20 +56,25 @@ def open_page(page, server) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(server.url)
-    page.wait_for_function("window.__webuiUiLoaded === true", timeout=60_000)
+    page.wait_for_function("window.__webuiUiLoaded === true", timeout=180_000)
     page.errors = errors
 
 
 def test_tagcomplete_popup_and_settings(server, page):
     open_page(page, server)
+    # tagcomplete reads its tag base path and its 140k-tag CSV through /file= before it hooks the prompt boxes
+    page.wait_for_function(
+        "document.querySelector('#txt2img_prompt > label > textarea.autocomplete') && allTags.length > 1000",
+        timeout=90_000,
+    )
     box = page.locator("#txt2img_prompt > label > textarea")
     box.click()
-    box.press_sequentially("blue_", delay=80)
-    results = page.locator("#autocompleteResults_txt2img")
-    results.wait_for(state="visible", timeout=30_000)
-    first = results.locator("li").first
+    box.press_sequentially("blue_", delay=60)
+    popup = page.locator(".autocompleteParent.txt2img.p")
+    popup.wait_for(state="visible")
+    first = page.locator(".autocompleteResults.txt2img.p li").first
     first.wait_for()
-    assert "blue" in first.inner_text().lower()
+    assert first.inner_text().lower().startswith("blue_")
     first.click()
     assert page.locator("#txt2img_prompt textarea").input_value().lower().startswith("blue")
 
@@ -77,6 +82,7 @@ def test_tagcomplete_popup_and_settings(server, page):
     page.locator("#settings_search textarea, #settings_search input").first.fill("tag autocomplete")
     page.locator("#setting_tac_active").wait_for(state="visible")
     page.locator("#setting_tac_maxResults").wait_for(state="visible")
+    assert "Tag Autocomplete" in page.locator("#tab_settings").inner_text()
 
 
 def test_aspect_ratio_helper_beside_width_and_height(server, page):
@@ -103,7 +109,7 @@ def test_image_browser_lists_images_just_generated(server, page):
         server.url + "/sdapi/v1/txt2img",
         {"prompt": "a tiny test", "steps": 2, "width": 64, "height": 64, "batch_size": 2, "save_images": True},
     )
-    assert len(result["images"]) == 2 and base64.b64decode(result["images"][0])[:4] == b"\x89PNG"
+    assert len(result["images"]) >= 2 and base64.b64decode(result["images"][0])[:4] == b"\x89PNG"
     saved = sorted((server.data_dir / "outputs").rglob("*.png"))
     assert len(saved) >= 2
     open_page(page, server)

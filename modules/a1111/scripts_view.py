@@ -48,6 +48,27 @@ class ScriptRunnerView:
         return self._runner().find(title, self.is_img2img)
 
 
+@dataclasses.dataclass(frozen=True)
+class ScriptFile:
+    basedir: str
+    filename: str
+    path: str
+
+
+def list_scripts(scriptdirname: str, extension: str, *, include_extensions: bool = True) -> list[ScriptFile]:
+    """A1111's ``scripts.list_scripts``: ``<folder>/<scriptdirname>/*<extension>`` of the active extensions."""
+    manager = _resolve.service("extensions")
+    folders = list(manager.active_dirs()) if manager is not None and include_extensions else []
+    found = []
+    for base in folders:
+        directory = base / scriptdirname
+        if directory.is_dir():
+            for path in sorted(directory.iterdir()):
+                if path.is_file() and path.name.endswith(extension):
+                    found.append(ScriptFile(str(base), path.name, str(path)))
+    return found
+
+
 scripts_txt2img = ScriptRunnerView(False)
 scripts_img2img = ScriptRunnerView(True)
 scripts_current = None

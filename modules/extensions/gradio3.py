@@ -107,6 +107,8 @@ def translate_kwargs(class_name: str, kwargs: dict[str, Any], accepted: set[str]
         out["variant"] = "secondary"
         classes = out.get("elem_classes") or []
         out["elem_classes"] = [*([classes] if isinstance(classes, str) else classes), "tool"]
+    if out.get("visible") is False and (accepted is None or "visible" in accepted):
+        out["visible"] = "hidden"  # Gradio 3 kept invisible components in the page; scripts look them up
     if "default" in out and "value" not in out and (accepted is None or "default" not in accepted):
         out["value"] = out.pop("default")
     if accepted is not None:

@@ -258,29 +258,47 @@ var webuiHeldObservers = [];
         announceOptions();
     }
 
-    /* A1111 renders every tab at load; Gradio renders a tab when first shown and keeps it after. Show img2img
-       once, unseen, before onUiLoaded, so scripts find #img2img_prompt at load as they do in A1111. */
-    let mountStep = 0;
-    let returnTo = null;
-    function img2imgMounted() {
-        const app = gradioApp();
-        if (app.querySelector("#img2img_prompt")) {
-            if (mountStep === 1) {
-                if (returnTo) returnTo.click();
-                document.documentElement.classList.remove("webui-mounting-tabs");
-                mountStep = 2;
-            }
-            return mountStep !== 1;
+    /* A1111 renders every tab at load; Gradio renders a tab when first shown, and keeps it after. Before
+       onUiLoaded each main tab, and each tab nested in an extension's tab, is shown once, unseen, and the
+       selection put back, so scripts find #img2img_prompt, #setting_<key> or their own elements at load as
+       in A1111. Tabs nested in our own tabs (img2img's Sketch, Inpaint...) stay lazy: selecting them tells
+       the server, which loading the page must not do. */
+    const CORE_TABS = ["txt2img", "img2img", "extras", "pnginfo", "modelmerger", "extensions", "settings"];
+    const MOUNT_SELECTOR = "#tabs > .tab-wrapper [role=tablist] > button[role=tab], "
+        + "#tabs > .tabitem" + CORE_TABS.map((id) => ":not(#tab_" + id + ")").join("") + " [role=tablist] > button[role=tab]";
+    const mounting = {current: null, deadline: 0, tried: new Set(), selected: new Map(), done: false};
+    function tabMissing(button) {
+        const id = button.getAttribute("aria-controls");
+        return !!id && !document.getElementById(id);
+    }
+
+    function allTabsMounted() {
+        if (mounting.done) return true;
+        if (mounting.current) {
+            if (tabMissing(mounting.current) && Date.now() < mounting.deadline) return false;
+            mounting.current = null;
         }
-        const button = app.querySelector("#tab_img2img-button");
-        if (!button || mountStep !== 0) return !button;
-        const style = document.createElement("style");
-        style.textContent = ".webui-mounting-tabs #tabs > .tabitem { visibility: hidden; }";
-        document.head.appendChild(style);
-        document.documentElement.classList.add("webui-mounting-tabs");
-        returnTo = get_uiCurrentTab();
-        mountStep = 1;
-        button.click();
+        const buttons = Array.from(gradioApp().querySelectorAll(MOUNT_SELECTOR));
+        const next = buttons.find((button) => tabMissing(button) && !mounting.tried.has(button));
+        if (!next) {
+            for (const button of Array.from(mounting.selected.values()).reverse()) if (button) button.click();
+            document.documentElement.classList.remove("webui-mounting-tabs");
+            mounting.done = true;
+            return true;
+        }
+        if (mounting.selected.size === 0) {
+            const style = document.createElement("style");
+            style.textContent = ".webui-mounting-tabs #tabs > .tabitem { visibility: hidden; }";
+            document.head.appendChild(style);
+            document.documentElement.classList.add("webui-mounting-tabs");
+        }
+        const list = next.parentElement;
+        if (!mounting.selected.has(list)) mounting.selected.set(list, list.querySelector("button[role=tab].selected"));
+        mounting.tried.add(next);
+        mounting.current = next;
+        mounting.deadline = Date.now() + 3000;
+        setTimeout(() => onMutations([]), 3050); // go on even if this tab never appears
+        next.click();
         return false;
     }
 
@@ -302,7 +320,7 @@ var webuiHeldObservers = [];
             /* Gradio renders in several passes: onUiLoaded waits for 100 ms without changes, as A1111's page
                is complete when #txt2img_prompt appears. */
             clearTimeout(loadedTimer);
-            if (!gradioApp().querySelector("#txt2img_prompt") || !img2imgMounted()) return;
+            if (!gradioApp().querySelector("#txt2img_prompt") || !allTabsMounted()) return;
             loadedTimer = setTimeout(uiLoaded, 100);
             return;
         }
