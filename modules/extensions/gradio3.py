@@ -161,13 +161,34 @@ def _install() -> None:
                 setattr(self, name, _event_wrapper(getattr(self, name), takes_block=False))
 
     _set(Dependency, "__init__", dependency_init)
+    for owner, name, value in _class_patches():
+        _set(owner, name, value)
+
+
+_wrapped: dict[tuple[type, str], tuple[Any, Any]] = {}  # (class, attribute) -> (original, shimmed); signatures are slow
+
+
+def _class_patches() -> list[tuple[type, str, Any]]:
+    """(class, attribute, shimmed value) for every Gradio block class, reusing wrappers of unchanged originals."""
+    patches = []
     for cls in _all_block_classes():
-        own = vars(cls)
-        if "__init__" in own and not getattr(own["__init__"], _SHIMMED, False):
-            _set(cls, "__init__", _init_wrapper(cls, own["__init__"]))
-        for name, value in list(own.items()):
-            if inspect.isfunction(value) and value.__name__ == "event_trigger":
-                _set(cls, name, _event_wrapper(value, takes_block=True))
+        for name, value in list(vars(cls).items()):
+            if name == "__init__" and not getattr(value, _SHIMMED, False):
+                make = _init_wrapper
+            elif inspect.isfunction(value) and value.__name__ == "event_trigger":
+                make = _event_trigger_wrapper
+            else:
+                continue
+            cached = _wrapped.get((cls, name))
+            if cached is None or cached[0] is not value:
+                cached = (value, make(cls, value))
+                _wrapped[(cls, name)] = cached
+            patches.append((cls, name, cached[1]))
+    return patches
+
+
+def _event_trigger_wrapper(cls: type, trigger: Callable[..., Any]) -> Callable[..., Any]:
+    return _event_wrapper(trigger, takes_block=True)
 
 
 def _uninstall() -> None:
