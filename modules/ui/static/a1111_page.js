@@ -259,12 +259,15 @@ var webuiHeldObservers = [];
     }
 
     /* A1111 renders every tab at load; Gradio renders a tab when first shown, and keeps it after. Before
-       onUiLoaded each main tab, and each tab nested in an extension's tab, is shown once, unseen, and the
-       selection put back, so scripts find #img2img_prompt, #setting_<key> or their own elements at load as
-       in A1111. Tabs nested in our own tabs (img2img's Sketch, Inpaint...) stay lazy: selecting them tells
-       the server, which loading the page must not do. */
+       onUiLoaded img2img, each extension tab and each tab nested in an extension's tab are shown once,
+       unseen, and the selection put back, so scripts find #img2img_prompt or their own elements at load as
+       in A1111. Extras, PNG Info, Merger, Extensions and Settings stay lazy (heavy; extension scripts do not
+       look them up at load), as do tabs nested in our own tabs (img2img's Sketch, Inpaint...): selecting
+       those tells the server, which loading the page must not do. */
     const CORE_TABS = ["txt2img", "img2img", "extras", "pnginfo", "modelmerger", "extensions", "settings"];
-    const MOUNT_SELECTOR = "#tabs > .tab-wrapper [role=tablist] > button[role=tab], "
+    const LAZY_CORE_TABS = ["extras", "pnginfo", "modelmerger", "extensions", "settings"]; // heavy, not looked up at load
+    const MOUNT_SELECTOR = "#tabs > .tab-wrapper [role=tablist] > button[role=tab]"
+        + LAZY_CORE_TABS.map((id) => ":not(#tab_" + id + "-button)").join("") + ", "
         + "#tabs > .tabitem" + CORE_TABS.map((id) => ":not(#tab_" + id + ")").join("") + " [role=tablist] > button[role=tab]";
     const mounting = {current: null, deadline: 0, tried: new Set(), selected: new Map(), done: false};
     function tabMissing(button) {
