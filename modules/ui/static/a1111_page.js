@@ -299,8 +299,8 @@ var webuiHeldObservers = [];
         if (!mounting.selected.has(list)) mounting.selected.set(list, list.querySelector("button[role=tab].selected"));
         mounting.tried.add(next);
         mounting.current = next;
-        mounting.deadline = Date.now() + 3000;
-        setTimeout(() => onMutations([]), 3050); // go on even if this tab never appears
+        mounting.deadline = Date.now() + 10000;
+        setTimeout(() => onMutations([]), 10050); // go on even if this tab never appears
         next.click();
         return false;
     }
