@@ -275,6 +275,13 @@ var webuiHeldObservers = [];
         return !!id && !document.getElementById(id);
     }
 
+    /* A tab the user picks while tabs are being mounted is where the page stays afterwards. */
+    document.addEventListener("click", (event) => {
+        if (mounting.done || !event.isTrusted || !event.target.closest) return;
+        const button = event.target.closest("button[role=tab]");
+        if (button && button.parentElement) mounting.selected.set(button.parentElement, button);
+    }, true);
+
     function allTabsMounted() {
         if (mounting.done) return true;
         if (mounting.current) {
