@@ -71,10 +71,14 @@ def create_app(backend):
 
         from modules.settings.cli import parse_credentials
         from modules.ui.blocks import build_ui, page_assets
+        from modules.ui.file_route import install_file_route
+        from modules.ui.page_head import install_page_head
 
         demo = build_ui(backend)
         auth = parse_credentials(flags.gradio_auth) or None
         assets = page_assets(backend)
+        install_file_route(app, backend)  # A1111's /file=, before Gradio's mount so it wins
+        install_page_head(app, backend, assets.head)  # scripts in the HTML head, as A1111 (not Gradio's head=)
         gr.mount_gradio_app(
             app,
             demo,
@@ -85,7 +89,6 @@ def create_app(backend):
             footer_links=[],
             css=assets.css,
             js=assets.js,
-            head=assets.head,
             theme=assets.theme,
             allowed_paths=[str(backend.paths.outputs)],
         )

@@ -170,10 +170,12 @@ class ExtensionManager:
 
     # --- callbacks fired by the app -----------------------------------------------------------------------
     def fire_ui_settings(self) -> None:
+        from modules.extensions.gradio3 import gradio3_shims  # imports gradio: only when settings are declared
+
         for callback in self.callbacks.get("ui_settings"):
             context = self.contexts.get(callback.extension) or self.contexts[""]
             try:
-                with bridge.activated(context.for_script(callback.script)):
+                with bridge.activated(context.for_script(callback.script)), gradio3_shims():
                     from modules.extensions.callbacks import call_flexibly
 
                     call_flexibly(callback.fn, context.settings)
@@ -182,10 +184,12 @@ class ExtensionManager:
 
     def ui_tabs(self) -> list[tuple[Any, str, str]]:
         """(Blocks, title, id) of every tab extensions add (``on_ui_tabs``); build inside no other Blocks."""
+        from modules.extensions.gradio3 import gradio3_shims
+
         tabs: list[tuple[Any, str, str]] = []
         for callback in self.callbacks.get("ui_tabs"):
             try:
-                with self._activated(callback):
+                with self._activated(callback), gradio3_shims():
                     result = callback.fn() or []
                 for item in result:
                     blocks, title, tab_id = (list(item) + [None, None])[:3]
