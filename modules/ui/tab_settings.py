@@ -103,6 +103,7 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
             or query in option.label.lower()
             or query in option.key.lower()
             or query in (option.info or "").lower()
+            or query in option.section.label.lower()  # an extension's name finds all of its settings
         )
 
     def show(section_id: str, query: str):
