@@ -111,6 +111,10 @@ def test_shared_opts_read_write_data_onchange_save(backend):
     assert shared.opts.samples_format == backend.settings.get("samples_format")
     assert shared.opts.probe_strength == 0.5
     assert shared.opts.temp_dir == ""  # an A1111 setting this program lacks: A1111's default
+    # folder settings anchored at the data folder, as A1111's defaults are (extensions open them from their cwd)
+    expected = Path(backend.paths.data) / backend.settings.get("outdir_txt2img_samples")
+    assert Path(shared.opts.outdir_txt2img_samples) == expected
+    assert Path(shared.opts.get("outdir_txt2img_samples")) == expected
     with pytest.raises(AttributeError):
         _ = shared.opts.no_such_setting
     calls = []

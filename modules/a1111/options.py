@@ -205,6 +205,18 @@ class Options:
             value = A1111_DEFAULTS.get(key, missing)
         if value is missing:
             raise AttributeError(f"shared.opts has no setting {key!r}")
+        return self._as_a1111(key, value)
+
+    def _as_a1111(self, key: str, value: Any) -> Any:
+        """Folder settings as A1111 holds them: relative ones anchored at the data folder (A1111's defaults are
+        built from ``data_path``), so an extension that opens them from its own working folder finds our files."""
+        option = self._settings().registry.get(key)
+        if option is not None and option.is_path and isinstance(value, str) and value.strip():
+            from pathlib import Path
+
+            path = Path(value)
+            if not path.is_absolute():
+                return str(Path(_resolve.backend().paths.data) / path)
         return value
 
     def __setattr__(self, key: str, value: Any) -> None:
@@ -214,7 +226,7 @@ class Options:
         self._settings().set(key, value)
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._settings().get(key, A1111_DEFAULTS.get(key, default))
+        return self._as_a1111(key, self._settings().get(key, A1111_DEFAULTS.get(key, default)))
 
     def get_default(self, key: str) -> Any:
         option = self._settings().registry.get(key)
