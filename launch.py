@@ -164,7 +164,8 @@ def run_tests(pytest_args: list[str]) -> int:
 
 def _wants_ray(argv: list[str]) -> bool:
     """True for ``--workers ray`` / ``--workers=ray``."""
-    return "--workers=ray" in argv or any(a == "--workers" and b == "ray" for a, b in zip(argv, argv[1:]))
+    # strict=False: neighbouring pairs: one fewer than the arguments
+    return "--workers=ray" in argv or any(a == "--workers" and b == "ray" for a, b in zip(argv, argv[1:], strict=False))
 
 
 def main(argv: list[str]) -> int:

@@ -41,7 +41,7 @@ class PeakRSS:
             self.peak = max(self.peak, self._process.memory_info().rss)
             self._stop.wait(0.01)
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self._thread.start()
         return self
 

@@ -54,7 +54,7 @@ class PeakRss:
             self.peak = max(self.peak, self._process.memory_info().rss)
             time.sleep(self.interval)
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         self._thread.start()
         return self
 

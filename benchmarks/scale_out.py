@@ -85,7 +85,7 @@ def main() -> int:
         backends["ray x1"] = build(data, "--workers", "ray", "--worker-count", "1", app_name="bench1")
         backends["ray x2"] = build(data, "--workers", "ray", "--worker-count", "2", app_name="bench2")
         try:
-            for name, backend in backends.items():
+            for backend in backends.values():
                 run_batch(backend, 2, args.steps, args.size, first_seed=1000)  # warm-up: every replica loads
             for _ in range(args.rounds):
                 for name, backend in backends.items():

@@ -38,7 +38,7 @@ class Backend:
         self._status = "Starting: loading libraries (torch, diffusers)…"
         self._ready = threading.Event()
         self._init_error: str | None = None
-        self._ready_callbacks: list[Callable[["Backend"], None]] = []
+        self._ready_callbacks: list[Callable[[Backend], None]] = []
         self.warnings: list[str] = []
         if settings.load_warning:
             self.warnings.append(settings.load_warning)
@@ -87,7 +87,7 @@ class Backend:
             self._init_error = f"Start-up failed: {error}"
             self._ready.set()
 
-    def on_ready(self, callback: Callable[["Backend"], None]) -> None:
+    def on_ready(self, callback: Callable[[Backend], None]) -> None:
         """Run ``callback(backend)`` once the model manager exists (now, if it already does)."""
         if self.models is not None:
             callback(self)

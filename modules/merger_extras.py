@@ -26,13 +26,13 @@ class BakeVaeError(ValueError):
     """The chosen VAE file cannot be baked in (named with the reason)."""
 
 
-def vae_tensors(path: Path, allow_unsafe_pickle: bool = False) -> dict[str, "torch.Tensor"]:
+def vae_tensors(path: Path, allow_unsafe_pickle: bool = False) -> dict[str, torch.Tensor]:
     """The VAE file's weights keyed as in a checkpoint (``first_stage_model.encoder...``), loss keys left out."""
     from modules.models.statedict import open_state_dict
 
     state_file = open_state_dict(path, allow_unsafe_pickle)
     try:
-        keys = [key for key in state_file.keys() if not key.startswith("loss")]
+        keys = [key for key in state_file if not key.startswith("loss")]
         bare = [key.removeprefix(VAE_PREFIX) for key in keys]
         if _LDM_VAE_MARKER not in bare:
             raise BakeVaeError(f"Bake in VAE: {path.name} is not a VAE in the original (LDM) key layout")
@@ -42,7 +42,7 @@ def vae_tensors(path: Path, allow_unsafe_pickle: bool = False) -> dict[str, "tor
     return {VAE_PREFIX + key.removeprefix(VAE_PREFIX): tensor for key, tensor in tensors.items()}
 
 
-def bake_in_vae(result: dict[str, "torch.Tensor"], vae: dict[str, "torch.Tensor"], half: bool) -> int:
+def bake_in_vae(result: dict[str, torch.Tensor], vae: dict[str, torch.Tensor], half: bool) -> int:
     """Put ``vae`` into ``result`` (as float16 when the merge saves half); returns how many tensors."""
     for key, tensor in vae.items():
         result[key] = (tensor.half() if half and tensor.is_floating_point() else tensor).contiguous()

@@ -34,7 +34,7 @@ class Paths:
     cache_file: Path
 
     @classmethod
-    def from_flags(cls, flags: argparse.Namespace) -> "Paths":
+    def from_flags(cls, flags: argparse.Namespace) -> Paths:
         data = Path(flags.data_dir).resolve() if flags.data_dir else PROGRAM_DIR
         models = Path(flags.models_dir).resolve() if flags.models_dir else data / "models"
         checkpoints = [models / "Stable-diffusion"]

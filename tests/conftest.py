@@ -68,7 +68,7 @@ class RunningServer:
             str(data_dir),
             *(args or []),
         ]
-        self._log = open(self.log_path, "w")
+        self._log = open(self.log_path, "w")  # noqa: SIM115 -- the server's log stays open for its lifetime
         self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_up(self, path: str = "/", timeout: float = 120.0) -> None:

@@ -70,7 +70,7 @@ def test_reference_case_matches_a1111_pixels(api, name):
     result = _replay(api, record)
     got = [decode(text) for text in result["images"]]
     assert len(got) == len(record["images"]), "A1111 returns one image per seed and no grid by default"
-    for index, (image, file_name) in enumerate(zip(got, record["images"])):
+    for index, (image, file_name) in enumerate(zip(got, record["images"], strict=True)):
         reference = decode_file(REFS / "cases" / file_name)
         assert image.size == reference.size
         ours = np.asarray(image.convert("RGB"), dtype=np.int16)

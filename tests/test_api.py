@@ -59,7 +59,7 @@ def api(tmp_path):
 def test_every_a1111_route_is_documented(api):
     spec = api.get("/openapi.json").json()
     routes = {(method, path) for path, item in spec["paths"].items() for method in item}
-    assert A1111_ROUTES <= routes, A1111_ROUTES - routes
+    assert routes >= A1111_ROUTES, A1111_ROUTES - routes
     txt2img = spec["components"]["schemas"]["Txt2ImgRequest"]["properties"]
     assert txt2img["steps"]["default"] == 50 and txt2img["sampler_index"]["default"] == "Euler"
     img2img = spec["components"]["schemas"]["Img2ImgRequest"]["properties"]

@@ -48,27 +48,31 @@ def test_schema_fuzz_finds_no_server_error(app):
     failures: list[str] = []
     for operation in operations:
         strategy = st.one_of(*(operation.as_strategy(generation_mode=mode) for mode in GenerationMode))
-        heavy = operation.path in HEAVY
-
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=strategy)
-        def check(case):
-            if time.monotonic() > deadline:
-                return
-            if heavy and isinstance(case.body, dict):
-                case.body.update(CHEAP)
-            response = case.call(timeout=60)
-            if response.status_code >= 500:
-                failures.append(
-                    f"{case.method} {case.formatted_path} {case.body!r:.300} -> "
-                    f"{response.status_code} {response.text[:300]}"
-                )
-
-        check()
+        fuzz_operation(strategy, operation.path in HEAVY, deadline, failures)
     assert not failures, "\n".join(failures[:10])
+
+
+def fuzz_operation(strategy, heavy: bool, deadline: float, failures: list[str]) -> None:
+    """Call one operation with generated cases until its example budget or the overall deadline runs out."""
+
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def check(case):
+        if time.monotonic() > deadline:
+            return
+        if heavy and isinstance(case.body, dict):
+            case.body.update(CHEAP)
+        response = case.call(timeout=60)
+        if response.status_code >= 500:
+            failures.append(
+                f"{case.method} {case.formatted_path} {case.body!r:.300} -> "
+                f"{response.status_code} {response.text[:300]}"
+            )
+
+    check()

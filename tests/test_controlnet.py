@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw
 
 from modules.extensions.manager import install_extensions
 from modules.processing.params import GenerationParams, InvalidParams, ScriptArgs
-from tests.checkpoint_factory import make_state_dict, write_checkpoint, write_state_dict
 from tests.annotator_weights import write_hed_weights
+from tests.checkpoint_factory import make_state_dict, write_checkpoint, write_state_dict
 from tests.helpers import make_backend
 
 CN_DIR = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"
@@ -168,7 +168,7 @@ def test_weight_free_preprocessors_give_expected_size_and_range(name):
     assert detected.shape == (*expected, 3)
     if name.startswith("inpaint"):
         assert detected.dtype == np.float32 and (detected[:, :40] == -1).all()
-        assert 0 <= detected[:, 40:].min() and detected[:, 40:].max() <= 1
+        assert detected[:, 40:].min() >= 0 and detected[:, 40:].max() <= 1
         return
     assert detected.dtype == np.uint8 and detected.max() > detected.min()
     if name in ("canny", "threshold", "binary", "scribble_xdog"):
@@ -198,7 +198,7 @@ def test_original_extracted_fp16_and_diffusers_formats_load_to_the_same_model(ba
     down, mid = extracted(**inputs)
     for other in (full, diffusers):
         other_down, other_mid = other(**inputs)
-        assert all(torch.equal(a, b) for a, b in zip(down, other_down)) and torch.equal(mid, other_mid)
+        assert all(torch.equal(a, b) for a, b in zip(down, other_down, strict=True)) and torch.equal(mid, other_mid)
     assert half.dtype == torch.float16 and len(down) == 4 and mid.shape == (1, 64, 4, 4)
     with pytest.raises(convert.NotAControlNet, match="Stable Diffusion checkpoint"):
         convert.load_controlnet(next(backend.paths.checkpoints[0].glob("*.safetensors")), "cpu", torch.float32)
@@ -231,7 +231,7 @@ def test_sdxl_diffusers_single_file_without_config(tmp_path):
     )
     with torch.no_grad():
         want, got = reference(**inputs), loaded(**inputs)
-    assert all(torch.allclose(a, b) for a, b in zip(want[0], got[0])) and torch.allclose(want[1], got[1])
+    assert all(torch.allclose(a, b) for a, b in zip(want[0], got[0], strict=True)) and torch.allclose(want[1], got[1])
 
 
 # --- through the generation path ------------------------------------------------------------------------------

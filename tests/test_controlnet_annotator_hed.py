@@ -3,7 +3,6 @@ the three through the ControlNet service with a random-weight ``ControlNetHED.pt
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw

@@ -14,8 +14,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from modules.extensions.manager import install_extensions
-from tests.checkpoint_factory import write_state_dict
 from tests.annotator_weights import controlnet_module, released_layout
+from tests.checkpoint_factory import write_state_dict
 from tests.helpers import make_backend
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "annotators"

@@ -4,15 +4,15 @@ user's path through the ControlNet service with a weight file in the annotator f
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
 
 from modules.extensions.manager import install_extensions
+from tests.annotator_weights import controlnet_module, released_layout
+from tests.annotator_weights import random_state as random_layout_state
 from tests.checkpoint_factory import write_state_dict
-from tests.annotator_weights import controlnet_module, released_layout, random_state as random_layout_state
 from tests.helpers import make_backend
 
 WEIGHTS = "mlsd/mlsd_large_512_fp32.pth"
@@ -102,7 +102,7 @@ def test_network_input_is_rgb_and_a_ones_channel_in_minus_one_to_one(mlsd):
 
 def white_runs(row: np.ndarray) -> list[tuple[int, int]]:
     edges = np.flatnonzero(np.diff(np.concatenate([[0], row > 0, [0]]).astype(np.int8)))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 # --- the network -----------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ layout (``{"model": ..., "iter": ...}``, DistributedDataParallel ``module.`` key
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch

@@ -51,7 +51,7 @@ def body_maps_of(people, height: int, width: int) -> tuple[np.ndarray, np.ndarra
         for part, (x, y) in enumerate(person):
             bump = np.exp(-((columns - x) ** 2 + (rows - y) ** 2) / (2 * 3.0**2))
             heatmaps[:, :, part] = np.maximum(heatmaps[:, :, part], bump)
-        for (a, b), (cx, cy) in zip(op.LIMBS, op.LIMB_PAF_CHANNELS):
+        for (a, b), (cx, cy) in zip(op.LIMBS, op.LIMB_PAF_CHANNELS, strict=True):
             (x1, y1), (x2, y2) = person[a], person[b]
             length = np.hypot(x2 - x1, y2 - y1)
             ux, uy = (x2 - x1) / length, (y2 - y1) / length
@@ -71,7 +71,7 @@ def test_two_people_are_decoded_from_heatmaps_and_affinity_fields():
     people = op.group_people(peaks, fields, 112)
     assert len(people) == 2
     found = sorted(([(p.x, p.y) for p in person] for person in people), key=lambda person: person[NECK][0])
-    for person, expected in zip(found, truth):
+    for person, expected in zip(found, truth, strict=True):
         assert np.abs(np.array(person) - np.array(expected)).max() < 1e-9  # every part of the right person
 
 

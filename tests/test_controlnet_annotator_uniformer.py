@@ -14,7 +14,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from modules.extensions.manager import install_extensions
-from tests.annotator_weights import controlnet_module, released_layout, random_state as random_layout_state
+from tests.annotator_weights import controlnet_module, released_layout
+from tests.annotator_weights import random_state as random_layout_state
 from tests.helpers import make_backend
 
 WEIGHTS = "uniformer/upernet_global_small.pth"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from tests.annotator_weights import write_hed_weights
 from tests.checkpoint_factory import make_state_dict, write_checkpoint, write_state_dict
 from tests.conftest import RunningServer
-from tests.annotator_weights import write_hed_weights
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "extensions" / "example-ext"
 CN = "#script_txt2img_controlnet"

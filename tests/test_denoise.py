@@ -281,8 +281,8 @@ def test_every_sampler_is_finite_and_deterministic(unet, texts, name):
                 texts,
                 name,
                 5,
-                noise_fn=lambda shape: torch.randn(shape, generator=generator),
-                progress=lambda step, total, latents: steps_seen.append(step),
+                noise_fn=lambda shape, seeded=generator: torch.randn(shape, generator=seeded),
+                progress=lambda step, total, latents, seen=steps_seen: seen.append(step),
             )
         )
         counts.append(steps_seen)

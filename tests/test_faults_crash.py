@@ -51,7 +51,7 @@ def test_kill_9_during_settings_and_image_saves_leaves_valid_files(tmp_path):
     random.seed(0)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     leftovers = 0
-    for round_number in range(6):
+    for _round in range(6):
         child = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(tmp_path)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
         )

@@ -134,9 +134,9 @@ def test_corrupt_config_is_moved_aside(tmp_path, caplog):
 def test_atomic_write_keeps_old_file_when_interrupted(tmp_path):
     path = tmp_path / "config.json"
     write_json_atomic(path, {"steps": 1})
-    with mock.patch("os.replace", side_effect=KeyboardInterrupt):  # the "crash" between write and rename
-        with pytest.raises(KeyboardInterrupt):
-            write_json_atomic(path, {"steps": 2})
+    # the "crash" between write and rename
+    with mock.patch("os.replace", side_effect=KeyboardInterrupt), pytest.raises(KeyboardInterrupt):
+        write_json_atomic(path, {"steps": 2})
     assert json.loads(path.read_text()) == {"steps": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary left behind
 

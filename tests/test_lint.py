@@ -21,3 +21,10 @@ def test_ruff_check_passes():
 def test_ruff_format_is_applied():
     result = _ruff("format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gate_includes_bugbear_simplify_pyupgrade_and_import_order():
+    import tomllib
+
+    selected = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]["select"]
+    assert {"E", "F", "W", "B", "SIM", "UP", "I"} <= set(selected)

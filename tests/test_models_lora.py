@@ -16,7 +16,9 @@ def _snapshot(model):
 
 def _identical(model, snapshot) -> bool:
     modules = [model.unet, *model.text_encoders]
-    return all(torch.equal(m.state_dict()[k], v) for m, snap in zip(modules, snapshot) for k, v in snap.items())
+    return all(
+        torch.equal(m.state_dict()[k], v) for m, snap in zip(modules, snapshot, strict=True) for k, v in snap.items()
+    )
 
 
 def _setup(models_env, layout="sd15_tiny", naming="ldm"):
@@ -78,7 +80,7 @@ def test_sdxl_lora_patches_both_text_encoders(models_env):
     snapshot = _snapshot(model)
     with manager.lora_patch(model, [("style", 1.0)]) as report:
         assert not report.unmatched
-        for module, snap in zip([model.unet, *model.text_encoders], snapshot):
+        for module, snap in zip([model.unet, *model.text_encoders], snapshot, strict=True):
             assert any(not torch.equal(module.state_dict()[k], v) for k, v in snap.items())
     assert _identical(model, snapshot)
 

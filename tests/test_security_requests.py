@@ -124,7 +124,7 @@ def test_xyz_plot_of_three_million_seeds_is_refused_with_the_count(api):
         "script_args": ["Seed", "1-3000000", "Nothing", "", "Nothing", "", True, False, False, False, 0],
     }
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for attempt in range(2):  # the first one also builds the script system (imports Gradio)
+    for _attempt in range(2):  # the first one also builds the script system (imports Gradio)
         started = time.perf_counter()
         answer = api.post("/sdapi/v1/txt2img", json=body)
         assert answer.status_code == 422, answer.text

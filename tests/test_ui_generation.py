@@ -165,7 +165,9 @@ def test_inpaint_upload_with_mask(server, page, tmp_path):
     assert "Mask blur: 4" in shown
     with Image.open(saved_images(server, "img2img-images")[-1]) as result:
         corner = result.convert("RGB").getpixel((1, 1))
-    assert max(abs(a - b) for a, b in zip(corner, (20, 90, 200))) < 40  # outside the mask: the original kept
+    assert (
+        max(abs(a - b) for a, b in zip(corner, (20, 90, 200), strict=True)) < 40
+    )  # outside the mask: the original kept
 
 
 def test_png_info_send_to_txt2img(server, page, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -55,7 +56,7 @@ def test_sysinfo_download(server, page):
         page.locator("#sysinfo_download_link").click()
     download = download_info.value
     assert download.suggested_filename.startswith("sysinfo-") and download.suggested_filename.endswith(".json")
-    report = json.loads(open(download.path(), encoding="utf-8").read())
+    report = json.loads(Path(download.path()).read_text(encoding="utf-8"))
     assert report["Version"].startswith("v1.10") and "Config" in report
 
 

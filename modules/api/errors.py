@@ -28,9 +28,9 @@ def _status_table() -> list[tuple[type[BaseException], int]]:
     """Exception types raised below the API with their status; imported here so the table stays in one place."""
     from modules.app import BackendNotReady
     from modules.models.errors import ModelLoadError
+    from modules.processing.infotext import InfotextTooLongError
     from modules.processing.params import InvalidParams
     from modules.processing.samplers import SamplerError
-    from modules.processing.infotext import InfotextTooLongError
     from modules.settings.registry import FrozenSettingsError, LockedSettingError
 
     return [

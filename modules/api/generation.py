@@ -8,6 +8,7 @@ coerced, the checkpoint looked up) and handed on as an overlay; the engine sees 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -249,10 +250,8 @@ def _settle_overrides(backend: Any, request: GenerationRequest, params: Generati
     settings. Otherwise nothing is left to undo: overrides were an overlay and an override checkpoint is
     loaded without being remembered."""
     if request.override_settings_restore_afterwards is False and params.override_settings:
-        try:
+        with contextlib.suppress(FrozenSettingsError, LockedSettingError):
             backend.settings.update(params.override_settings, save=False)
-        except (FrozenSettingsError, LockedSettingError):
-            pass
 
 
 def generate(backend: Any, request: GenerationRequest) -> dict[str, Any]:

@@ -8,9 +8,9 @@ takes the text to search for as its first value; every value (the first included
 from __future__ import annotations
 
 import csv
-import math
 import dataclasses
 import io
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any

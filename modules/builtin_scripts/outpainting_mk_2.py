@@ -140,7 +140,8 @@ class _Expander:
         self.cells.append(cell)
         done = cell.images[cell.index_of_first_image :]
         grown = []
-        for (canvas, res_w, res_h), result in zip(canvases, done):
+        # strict=False: an interrupted job returns fewer images than canvases
+        for (canvas, res_w, res_h), result in zip(canvases, done, strict=False):
             at = (
                 0 if side == "left" else canvas.width - result.width,
                 0 if side == "up" else canvas.height - result.height,

@@ -110,7 +110,7 @@ class PoorMansOutpainting(scripts.Script):
                 and (tile.y + p.height <= target_h - down)
             )
 
-        work = [(tile, tile_mask) for tile, tile_mask in zip(grid.tiles(), masks) if not inside(tile)]
+        work = [(tile, tile_mask) for tile, tile_mask in zip(grid.tiles(), masks, strict=True) if not inside(tile)]
         log.info("Poor man's outpainting: %d tiles to inpaint", len(work))
         cells = []
         seed = p.seed

@@ -79,11 +79,12 @@ class XYZPlot(scripts.Script):
         try:
             axes = [find_axis(kind, p.is_img2img) for kind in (x_type, y_type, z_type)]
             values = [
-                parse_values(axis, text, backend, limit) for axis, text in zip(axes, (x_values, y_values, z_values))
+                parse_values(axis, text, backend, limit)
+                for axis, text in zip(axes, (x_values, y_values, z_values), strict=True)
             ]
         except AxisError as error:
             raise InvalidParams(f"X/Y/Z plot: {error}") from error
-        search = {axis: vals[0] for axis, vals in zip(axes, values) if axis.label == "Prompt S/R"}
+        search = {axis: vals[0] for axis, vals in zip(axes, values, strict=True) if axis.label == "Prompt S/R"}
         xs, ys, zs = values
         total = len(xs) * len(ys) * len(zs)
         per_cell = max(1, int(p.batch_size)) * max(1, int(p.n_iter))

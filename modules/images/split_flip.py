@@ -26,10 +26,9 @@ def split_oversized(
     if width <= 0 or height <= 0:
         return [image]
     portrait = image.height > image.width
-    if portrait:
-        ratio = (image.width * height) / (image.height * width)
-    else:
-        ratio = (image.height * width) / (image.width * height)
+    ratio = (
+        (image.width * height) / (image.height * width) if portrait else (image.height * width) / (image.width * height)
+    )
     if ratio >= 1.0 or ratio > threshold:
         return [image]
     short_target, long_target = (width, height) if portrait else (height, width)

@@ -47,7 +47,7 @@ class Progress:
 class Job:
     """Handle of one submitted piece of work. The worker updates it; clients read snapshots."""
 
-    def __init__(self, job_id: str, task: Callable[["Job"], Any], label: str) -> None:
+    def __init__(self, job_id: str, task: Callable[[Job], Any], label: str) -> None:
         self.id = job_id
         self.label = label
         self.task = task

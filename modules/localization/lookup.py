@@ -108,8 +108,8 @@ class Translator:
         for pattern in self.patterns:
             match = pattern.regexp.match(text)
             if match:
-                values = {name: self._pieces(piece) for name, piece in zip(pattern.names, match.groups())}
-                return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), pattern.template)
+                values = {name: self._pieces(piece) for name, piece in zip(pattern.names, match.groups(), strict=True)}
+                return PLACEHOLDER.sub(lambda m, found=values: found.get(m.group(1), m.group(0)), pattern.template)
         return None
 
     def _exact(self, text: str) -> str | None:

@@ -50,7 +50,7 @@ class _KeyRef:
     def ndim(self) -> int:
         return len(self.shape)
 
-    def __getitem__(self, index: Any) -> "_KeyRef":  # converters only squeeze trailing 1x1 dims
+    def __getitem__(self, index: Any) -> _KeyRef:  # converters only squeeze trailing 1x1 dims
         return _KeyRef(self.key, self.shape[:2])
 
 
@@ -148,7 +148,7 @@ def source_keys(*plans: Plan) -> list[str]:
     return list(dict.fromkeys(source.key for plan in plans for source in plan.values()))
 
 
-def materialize(plan: Plan, tensors: Mapping[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
+def materialize(plan: Plan, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Build the target state dict as views of ``tensors`` (a transpose is the only copy, and it is small)."""
     out: dict[str, torch.Tensor] = {}
     for target, source in plan.items():

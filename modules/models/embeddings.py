@@ -33,7 +33,7 @@ class Embedding:
 
     name: str
     path: Path
-    vectors: dict[str, "torch.Tensor"]  # encoder name (clip_l / clip_g) or "*" -> [count, width]
+    vectors: dict[str, torch.Tensor]  # encoder name (clip_l / clip_g) or "*" -> [count, width]
     shorthash: str | None = None
 
     @property
@@ -43,7 +43,7 @@ class Embedding:
     def widths(self) -> dict[str, int]:
         return {name: tensor.shape[-1] for name, tensor in self.vectors.items()}
 
-    def vectors_for(self, encoder: str) -> "torch.Tensor":
+    def vectors_for(self, encoder: str) -> torch.Tensor:
         return self.vectors.get(encoder, self.vectors.get("*"))
 
     def fits(self, encoder_widths: dict[str, int]) -> bool:
@@ -54,7 +54,7 @@ class Embedding:
         )
 
 
-def parse_embedding(data: Any, path: Path) -> dict[str, "torch.Tensor"]:
+def parse_embedding(data: Any, path: Path) -> dict[str, torch.Tensor]:
     """Vectors of an embedding file's content, in any of the accepted forms; ValueError otherwise."""
     import torch
 
@@ -84,7 +84,7 @@ def parse_embedding(data: Any, path: Path) -> dict[str, "torch.Tensor"]:
     return out
 
 
-def read_embedding_file(path: Path, allow_unsafe_pickle: bool = False) -> dict[str, "torch.Tensor"]:
+def read_embedding_file(path: Path, allow_unsafe_pickle: bool = False) -> dict[str, torch.Tensor]:
     if path.suffix.lower() == ".safetensors":
         state_file = open_state_dict(path)
         data: Any = state_file.read(state_file.keys(), lambda key: None)

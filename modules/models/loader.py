@@ -179,7 +179,7 @@ def load_sd_model(
         assign_weights(unet, conversion.materialize(unet_plan, tensors), path, "UNet")
         if vae_plan:
             assign_weights(vae, conversion.materialize(vae_plan, tensors), path, "VAE")
-        for (spec, module), plan in zip(encoders, text_plans):
+        for (spec, module), plan in zip(encoders, text_plans, strict=True):
             assign_weights(module, conversion.materialize(plan, tensors), path, f"text encoder {spec['name']}")
     except (RuntimeError, ValueError, KeyError, TypeError) as error:
         raise ModelLoadError(path, f"could not be loaded: {error}") from error
@@ -211,11 +211,12 @@ def load_sd_model(
         from modules.models.offload import attach_offload
 
         attach_offload(model, device_info.device, device_info.offload)
-    if detection.needs_v_probe:
-        if is_v_prediction(unet, device_info.device, device_info.dtype, comfy_tensors, path.name):
-            arch = dataclasses.replace(arch, prediction="v_prediction")
-            model.arch = arch
-            model.scheduler_config["prediction_type"] = "v_prediction"
+    if detection.needs_v_probe and is_v_prediction(
+        unet, device_info.device, device_info.dtype, comfy_tensors, path.name
+    ):
+        arch = dataclasses.replace(arch, prediction="v_prediction")
+        model.arch = arch
+        model.scheduler_config["prediction_type"] = "v_prediction"
     model.conditioner = conditioner_factory(arch, encoders, device_info.device, device_info.dtype)
     return model
 

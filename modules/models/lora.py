@@ -57,7 +57,7 @@ class LoraNetwork:
 
     name: str
     path: Path
-    modules: dict[str, dict[str, "torch.Tensor"]]
+    modules: dict[str, dict[str, torch.Tensor]]
 
 
 def _kohya_name(key: str) -> tuple[str, str] | None:
@@ -120,7 +120,7 @@ def target_index(model: Any) -> dict[str, Any]:
     return index
 
 
-def network_delta(parts: dict[str, "torch.Tensor"], weight: "torch.Tensor") -> "torch.Tensor | None":
+def network_delta(parts: dict[str, torch.Tensor], weight: torch.Tensor) -> torch.Tensor | None:
     """The full-size weight delta (float32, multiplier 1) of one module's factors, None if not supported."""
     import torch
 

@@ -34,7 +34,7 @@ COMFY_KEY = "model.diffusion_model.output_blocks.11.1.transformer_blocks.0.norm1
 COMFY_THRESHOLD = 0.09
 
 
-def probe_score(unet: Any, device: "torch.device", dtype: "torch.dtype") -> float:
+def probe_score(unet: Any, device: torch.device, dtype: torch.dtype) -> float:
     """A1111's statistic: mean(unet(0.5, t=999, context=0.5) - 0.5) on an 8x8 latent (or larger if needed)."""
     import torch
 
@@ -49,7 +49,7 @@ def probe_score(unet: Any, device: "torch.device", dtype: "torch.dtype") -> floa
     return score if score == score else 0.0  # NaN (broken weights) counts as "not v"
 
 
-def comfy_statistic(tensors: Mapping[str, "torch.Tensor"]) -> float | None:
+def comfy_statistic(tensors: Mapping[str, torch.Tensor]) -> float | None:
     """ComfyUI's statistic when the full-size key exists, else None."""
     tensor = tensors.get(COMFY_KEY)
     if tensor is None:
@@ -59,9 +59,9 @@ def comfy_statistic(tensors: Mapping[str, "torch.Tensor"]) -> float | None:
 
 def is_v_prediction(
     unet: Any,
-    device: "torch.device",
-    dtype: "torch.dtype",
-    tensors: Mapping[str, "torch.Tensor"] | None = None,
+    device: torch.device,
+    dtype: torch.dtype,
+    tensors: Mapping[str, torch.Tensor] | None = None,
     name: str = "",
 ) -> bool:
     """Decide eps/v for an SD 2.x checkpoint (see the module docstring for the evidence and its limits)."""

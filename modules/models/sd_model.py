@@ -52,8 +52,8 @@ class ModelArch:
 class Conditioning:
     """Text conditioning for a batch: cross-attention states and, for SDXL, the pooled embedding."""
 
-    crossattn: "torch.Tensor"  # [batch, tokens (77*k), dim]
-    pooled: "torch.Tensor | None" = None  # [batch, dim] for SDXL
+    crossattn: torch.Tensor  # [batch, tokens (77*k), dim]
+    pooled: torch.Tensor | None = None  # [batch, dim] for SDXL
     embeddings_used: tuple[str, ...] = ()  # textual-inversion embeddings found in the prompts (TI hashes)
 
 
@@ -73,12 +73,12 @@ class SDModel:
 
     arch: ModelArch
     checkpoint: Any  # modules.models.registry.CheckpointInfo
-    unet: "UNet2DConditionModel"
-    vae: "AutoencoderKL"
+    unet: UNet2DConditionModel
+    vae: AutoencoderKL
     conditioner: TextConditioner
-    device: "torch.device"
-    dtype: "torch.dtype"  # UNet / text encoder dtype
-    vae_dtype: "torch.dtype"
+    device: torch.device
+    dtype: torch.dtype  # UNet / text encoder dtype
+    vae_dtype: torch.dtype
     scheduler_config: dict  # diffusers scheduler kwargs: num_train_timesteps, beta_*, prediction_type
     vae_info: Any = None  # the VAE file in use (None: the checkpoint's own)
     text_encoders: list = dataclasses.field(default_factory=list)  # transformers CLIP models, in context order

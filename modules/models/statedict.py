@@ -89,7 +89,7 @@ class StateDictFile:
         target: TargetFn,
         device: Any = "cpu",
         progress: Callable[[float], None] | None = None,
-    ) -> dict[str, "torch.Tensor"]:
+    ) -> dict[str, torch.Tensor]:
         """Tensors for ``keys``; floating tensors become ``target(key)`` (None keeps the file's dtype)."""
         raise NotImplementedError
 
@@ -311,7 +311,7 @@ def unwrap_state_dict(data: Any) -> dict[str, Any]:
 
 
 class _PickleFile(StateDictFile):
-    def __init__(self, path: Path, tensors: dict[str, "torch.Tensor"], raw: Any) -> None:
+    def __init__(self, path: Path, tensors: dict[str, torch.Tensor], raw: Any) -> None:
         tensors = {k: v for k, v in tensors.items() if not k.startswith(IGNORED_PREFIXES)}
         super().__init__(
             path,

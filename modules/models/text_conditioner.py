@@ -106,7 +106,7 @@ class ClipTextConditioner:
             lookup: dict[int, list[tuple[list[int], Any]]] = {}
             usable = self.embeddings.compatible(self.encoder_widths())
             names = list(usable)
-            for name, ids in zip(names, tokenize(names)):
+            for name, ids in zip(names, tokenize(names), strict=True):
                 if ids:
                     lookup.setdefault(ids[0], []).append((ids, usable[name]))
             for candidates in lookup.values():
@@ -152,7 +152,7 @@ class ClipTextConditioner:
             chunks.append(chunk)
             chunk = PromptChunk()
 
-        for tokens, (text, weight) in zip(tokenized, parsed):
+        for tokens, (text, weight) in zip(tokenized, parsed, strict=True):
             if text == "BREAK" and weight == -1:
                 next_chunk()
                 continue

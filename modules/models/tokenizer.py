@@ -54,7 +54,7 @@ def bytes_to_unicode() -> dict[int, str]:
             printable.append(byte)
             chars.append(256 + extra)
             extra += 1
-    return dict(zip(printable, (chr(c) for c in chars)))
+    return dict(zip(printable, (chr(c) for c in chars), strict=True))
 
 
 def build_vocab(merges_path: Path | None = None) -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -70,7 +70,7 @@ def build_vocab(merges_path: Path | None = None) -> tuple[dict[str, int], list[t
 
 
 @functools.lru_cache(maxsize=1)
-def clip_tokenizer() -> "CLIPTokenizer":
+def clip_tokenizer() -> CLIPTokenizer:
     """The shared CLIP tokenizer (built once per process, ~0.5 s). Treat it as read-only."""
     from transformers import CLIPTokenizer
 

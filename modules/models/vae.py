@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 _SHAPE_KEYS = ("block_out_channels", "latent_channels", "layers_per_block", "in_channels", "out_channels")
 
 
-def _upcast(model: "SDModel", what: str) -> None:
+def _upcast(model: SDModel, what: str) -> None:
     import torch
 
     log.warning(
@@ -44,11 +44,11 @@ def _upcast(model: "SDModel", what: str) -> None:
     model.vae_dtype = torch.float32
 
 
-def _vae_device(model: "SDModel") -> "torch.device":
+def _vae_device(model: SDModel) -> torch.device:
     return model.device
 
 
-def decode_latents(model: "SDModel", latents: "torch.Tensor", auto_upcast: bool = True) -> "torch.Tensor":
+def decode_latents(model: SDModel, latents: torch.Tensor, auto_upcast: bool = True) -> torch.Tensor:
     """Latents ``[B, 4, h, w]`` -> images ``[B, 3, 8h, 8w]`` float32 in [0, 1] on the model's device."""
     import torch
 
@@ -66,13 +66,13 @@ def decode_latents(model: "SDModel", latents: "torch.Tensor", auto_upcast: bool 
 
 
 def encode_images(
-    model: "SDModel",
-    images: "torch.Tensor",
-    generator: "torch.Generator | None" = None,
+    model: SDModel,
+    images: torch.Tensor,
+    generator: torch.Generator | None = None,
     auto_upcast: bool = True,
     *,
     per_image: bool = True,
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """Images ``[B, 3, H, W]`` in [0, 1] -> scaled latents ``[B, 4, H/8, W/8]`` (sampled, as A1111 does).
 
     The posterior's noise comes from ``generator`` (a CPU generator: A1111 samples the encoder's distribution

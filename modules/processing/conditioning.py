@@ -73,13 +73,15 @@ class PromptCondProvider:
             pieces = split_and(prompt)
             texts = [text for text, _ in pieces]
             parts = []
-            for (text, weight), schedule in zip(pieces, get_prompt_schedules(texts, steps, hires_steps)):
+            for (text, weight), schedule in zip(pieces, get_prompt_schedules(texts, steps, hires_steps), strict=True):
                 part = self._part(cache, text, schedule, negative=False)
                 parts.append(dataclasses.replace(part, weight=weight))
             self._parts.append(parts)
         negatives = list(negative_prompts)
         schedules = get_prompt_schedules(negatives, steps, hires_steps)
-        self._negatives = [self._part(cache, text, sch, negative=True) for text, sch in zip(negatives, schedules)]
+        self._negatives = [
+            self._part(cache, text, sch, negative=True) for text, sch in zip(negatives, schedules, strict=True)
+        ]
         self._empty: torch.Tensor | None = None
         self.padded = False  # pad_cond_uncond extended a side (A1111's "Pad conds" infotext)
 

@@ -32,7 +32,6 @@ from modules.processing.hooks import (
     UNetCallContext,
 )
 from modules.processing.k_samplers import SamplerParams
-from modules.processing.steppers import make_stepper
 from modules.processing.samplers import (
     SamplerError,
     SamplerInfo,
@@ -41,6 +40,7 @@ from modules.processing.samplers import (
     find_schedule,
 )
 from modules.processing.schedules import ModelSigmas, build_sigmas, unipc_time_uniform
+from modules.processing.steppers import make_stepper
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class CFGDenoiser:
         if self.skip_early_cond and self.call_index / max(self.total_calls, 1) <= self.skip_early_cond:
             self.skipped_early_cond = True
             return True
-        if (self.call_index % 2 or self.s_min_uncond_all) and 0 < self.s_min_uncond and sigma < self.s_min_uncond:
+        if (self.call_index % 2 or self.s_min_uncond_all) and self.s_min_uncond > 0 and sigma < self.s_min_uncond:
             return True
         return self._trivial_cfg(scale, weights)
 
@@ -216,7 +216,7 @@ class CFGDenoiser:
             pooled = _rows(params.text_cond, params.text_uncond, rows, n_cond, "pooled")
             negative = self.negative_add_time_ids if self.negative_add_time_ids is not None else self.add_time_ids
             tables = [negative if u else self.add_time_ids for u in is_uncond]
-            time_ids = torch.stack([table[i % len(table)] for i, table in zip(images, tables)])
+            time_ids = torch.stack([table[i % len(table)] for i, table in zip(images, tables, strict=True)])
             kwargs["added_cond_kwargs"] = {
                 "text_embeds": pooled.to(x.device, dtype),
                 "time_ids": time_ids.to(x.device, dtype),

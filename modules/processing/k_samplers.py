@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 
-
 Model = Callable[[torch.Tensor, float], torch.Tensor]
 Noise = Callable[[torch.Tensor], torch.Tensor]
 
@@ -172,7 +171,7 @@ class LMS(Stepper):
         self.ds = [*self.ds, d][-self.order :]
         order = min(i + 1, self.order)
         coefficients = [lms_coefficient(order, self.s, i, j) for j in range(order)]
-        return x + sum(c * d_j for c, d_j in zip(coefficients, reversed(self.ds))), denoised
+        return x + sum(c * d_j for c, d_j in zip(coefficients, reversed(self.ds), strict=True)), denoised
 
 
 class DPMPP2SAncestral(Stepper):

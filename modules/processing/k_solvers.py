@@ -164,7 +164,7 @@ class Restart(Stepper):
                 top = int(torch.argmin((sigmas - high).abs()))
                 if top < i + 1:
                     ramp = [float(v) for v in karras(count, values[i + 1], values[top])[:-1]]
-                    self.plan.extend(list(zip(ramp[:-1], ramp[1:])) * times)
+                    self.plan.extend(list(zip(ramp[:-1], ramp[1:], strict=True)) * times)
         self.last_sigma: float | None = None
 
     @property
@@ -287,7 +287,8 @@ class UniPC(Stepper):
             differences.append((m_k - m_0) / rk)
         b_h, rhos = self._coefficients(h, order, [*rks, 1.0], predictor=corrected is None)
         x_t = (target / sigma) * x - math.expm1(-h) * m_0
-        residual = sum((rho * diff for rho, diff in zip(rhos, differences)), torch.zeros_like(x))
+        # strict=False: the corrector's last rho weighs the corrected output below
+        residual = sum((rho * diff for rho, diff in zip(rhos, differences, strict=False)), torch.zeros_like(x))
         if corrected is not None:
             residual = residual + rhos[-1] * (corrected - m_0)
         return x_t - b_h * residual

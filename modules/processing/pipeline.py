@@ -184,7 +184,7 @@ def _tiling(model: Any, enabled: bool):
     try:
         yield
     finally:
-        for conv, mode in zip(convs, previous):
+        for conv, mode in zip(convs, previous, strict=True):
             conv.padding_mode = mode
 
 

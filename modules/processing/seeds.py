@@ -134,7 +134,7 @@ def create_generator(seed: int, source: str = "CPU", device: Any = None) -> Any:
     return generator
 
 
-def randn(generator: Any, shape: Sequence[int], device: Any = None) -> "torch.Tensor":
+def randn(generator: Any, shape: Sequence[int], device: Any = None) -> torch.Tensor:
     """Draw float32 normal noise of ``shape`` from ``generator`` and move it to ``device``."""
     import torch
 
@@ -144,7 +144,7 @@ def randn(generator: Any, shape: Sequence[int], device: Any = None) -> "torch.Te
     return torch.randn(tuple(shape), generator=generator, device=generator.device).to(target)
 
 
-def slerp(val: float, low: "torch.Tensor", high: "torch.Tensor") -> "torch.Tensor":
+def slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     """A1111's spherical interpolation of two per-image noise tensors (normalised along dim 1)."""
     import torch
 
@@ -160,7 +160,7 @@ def slerp(val: float, low: "torch.Tensor", high: "torch.Tensor") -> "torch.Tenso
     ).unsqueeze(1) * high
 
 
-def _paste_centre(target: "torch.Tensor", source: "torch.Tensor") -> "torch.Tensor":
+def _paste_centre(target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     """Put the centre of ``source`` (noise drawn at the old size) into the centre of ``target``."""
     dx = (target.shape[2] - source.shape[2]) // 2
     dy = (target.shape[1] - source.shape[1]) // 2
@@ -210,12 +210,12 @@ class ImageRNG:
             return self.shape
         return (self.shape[0], height // self.latent_factor, width // self.latent_factor)
 
-    def first(self) -> "torch.Tensor":
+    def first(self) -> torch.Tensor:
         import torch
 
         noise_shape = self._noise_shape()
         images = []
-        for index, (seed, generator) in enumerate(zip(self.seeds, self.generators)):
+        for index, (seed, generator) in enumerate(zip(self.seeds, self.generators, strict=True)):
             if noise_shape != self.shape:
                 noise = randn(create_generator(seed, self.source, self.device), noise_shape)
             else:
@@ -234,7 +234,7 @@ class ImageRNG:
         self._started = True
         return torch.stack(images).to(self.device or "cpu")
 
-    def next(self) -> "torch.Tensor":
+    def next(self) -> torch.Tensor:
         """The initial noise on the first call, then fresh per-image noise of the same shape."""
         import torch
 
@@ -252,7 +252,7 @@ def create_noise(
     seed_resize_from_w: int = 0,
     source: str = "CPU",
     device: Any = None,
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """Initial latent noise ``(len(seeds), C, H, W)`` for per-image ``shape`` ``(C, H, W)`` (A1111's)."""
     rng = ImageRNG(shape, seeds, subseeds, subseed_strength, seed_resize_from_h, seed_resize_from_w, source, device)
     return rng.first()

@@ -6,12 +6,12 @@ import torch
 
 from modules.processing.k_samplers import (
     DPM2,
-    LMS,
     DPMPP2M,
+    DPMPP2MSDE,
     DPMPP3MSDE,
     DPMPPSDE,
+    LMS,
     DPM2Ancestral,
-    DPMPP2MSDE,
     DPMPP2MSDEHeun,
     DPMPP2SAncestral,
     Euler,

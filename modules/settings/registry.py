@@ -89,9 +89,9 @@ class OptionInfo:
             result = "" if value is None else str(value)
         else:
             result = value
-        if self.component in ("dropdown", "radio") and isinstance(self.choices, tuple) and self.choices:
-            if result not in self.choices:
-                raise ValueError(f"{self.key}: {result!r} is not one of {', '.join(map(str, self.choices))}")
+        in_choices = self.component in ("dropdown", "radio") and isinstance(self.choices, tuple) and self.choices
+        if in_choices and result not in self.choices:
+            raise ValueError(f"{self.key}: {result!r} is not one of {', '.join(map(str, self.choices))}")
         if self.check is not None:
             problem = self.check(result)
             if problem:
@@ -310,7 +310,7 @@ class Settings:
             with self._lock:
                 self.store.save(self._values)
 
-    def overlay(self, overrides: Mapping[str, Any] | None) -> "SettingsView":
+    def overlay(self, overrides: Mapping[str, Any] | None) -> SettingsView:
         """A read-only view with per-request overrides on top; the shared values are never touched."""
         return SettingsView(self, dict(overrides or {}))
 

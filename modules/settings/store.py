@@ -7,6 +7,7 @@ POSIX and Windows. A file that cannot be parsed is moved aside (never deleted) a
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import logging
@@ -39,10 +40,8 @@ def write_text_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
 
 

@@ -202,7 +202,7 @@ def _wire(backend: Any, tab: str, panel: ExtraNetworksPanel) -> None:
         card = _find_card(backend, editing["page"], editing["name"]) if editing else None
         if card is None:
             return [gr.update(), error_html("Nothing to save: open a card's metadata editor first"), *[gr.update()] * 4]
-        values = dict(zip(USER_FIELDS, (description or "", activation or "", weight or 0, notes or "")))
+        values = dict(zip(USER_FIELDS, (description or "", activation or "", weight or 0, notes or ""), strict=True))
         try:
             path = write_user_metadata(card.path, values)
         except OSError as error:

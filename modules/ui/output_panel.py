@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from modules.ui import zip_output
 from modules.ui.common import (
     FOLDER_SYMBOL,
     SAVE_SYMBOL,
@@ -26,7 +27,6 @@ from modules.ui.common import (
     text_html,
     tool_button,
 )
-from modules.ui import zip_output
 from modules.ui.context import UiContext
 from modules.ui.save_log import open_folder, output_folder, save_to_log
 

@@ -60,7 +60,7 @@ def build_defaults(backend: Any, demo: gr.Blocks) -> None:
     path = backend.paths.ui_config_file
 
     def current(values: tuple) -> dict[str, Any]:
-        return dict(zip(keyed, values))
+        return dict(zip(keyed, values, strict=True))
 
     def show(*values: Any) -> str:
         try:

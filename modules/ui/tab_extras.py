@@ -14,8 +14,8 @@ import gradio as gr
 from PIL import Image
 
 from modules.images.limits import check_size, max_pixels, open_limited
-from modules.settings.locks import check_folder
 from modules.images.split_flip import FLIP_CHOICES
+from modules.settings.locks import check_folder
 from modules.ui import output_panel, runner
 from modules.ui.common import describe_error, error_html, format_seconds
 from modules.ui.context import SendTarget, UiContext

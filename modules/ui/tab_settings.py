@@ -122,7 +122,7 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
 
     def apply(*values):
         try:
-            changed = settings.update({option.key: value for option, value in zip(ordered, values)})
+            changed = settings.update({option.key: value for option, value in zip(ordered, values, strict=True)})
         except (FrozenSettingsError, LockedSettingError) as error:
             return error_html(f"Not applied: {error}")
         except ValueError as error:

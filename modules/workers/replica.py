@@ -96,7 +96,7 @@ class GenerationReplica:
         assert self._spec is not None and self._spec.model_id == model_id
         return await asyncio.to_thread(load_for, self.backend, self._spec)
 
-    def _poller(self, job_id: str) -> "ControlPoller":
+    def _poller(self, job_id: str) -> ControlPoller:
         if self._control is None:
             self._control = ray.get_actor(CONTROL_ACTOR, namespace=NAMESPACE)
         return ControlPoller(self._control, job_id)

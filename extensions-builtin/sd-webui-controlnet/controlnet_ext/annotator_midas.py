@@ -146,7 +146,7 @@ class _ResNet(nn.Module):
         widths_in = (64, *RESNET_WIDTHS[:-1])
         self.stages = nn.ModuleList(
             _Stage(cin, cout, depth, 1 if i == 0 else 2)
-            for i, (cin, cout, depth) in enumerate(zip(widths_in, RESNET_WIDTHS, RESNET_DEPTHS))
+            for i, (cin, cout, depth) in enumerate(zip(widths_in, RESNET_WIDTHS, RESNET_DEPTHS, strict=True))
         )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:

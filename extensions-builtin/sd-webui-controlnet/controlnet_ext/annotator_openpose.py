@@ -272,7 +272,10 @@ def find_peaks(heatmaps: np.ndarray, threshold: float = PEAK_THRESHOLD) -> list[
         )
         rows, columns = np.nonzero(is_peak)
         peaks.append(
-            [Peak(int(x), int(y), float(raw[y, x]), counter + i) for i, (y, x) in enumerate(zip(rows, columns))]
+            [
+                Peak(int(x), int(y), float(raw[y, x]), counter + i)
+                for i, (y, x) in enumerate(zip(rows, columns, strict=True))
+            ]
         )
         counter += len(rows)
     return peaks
@@ -322,7 +325,7 @@ def group_people(peaks: list[list[Peak]], fields: np.ndarray, image_height: int)
     scores = [peak.score for part in peaks for peak in part]
     by_index = {peak.index: peak for part in peaks for peak in part}
     people: list[np.ndarray] = []  # rows: 18 peak indices (-1: none), total score, part count
-    for limb, ((part_a, part_b), channels) in enumerate(zip(LIMBS, LIMB_PAF_CHANNELS)):
+    for limb, ((part_a, part_b), channels) in enumerate(zip(LIMBS, LIMB_PAF_CHANNELS, strict=True)):
         field = fields[:, :, list(channels)]
         for start, end, value in connect_limb(field, peaks[part_a], peaks[part_b], image_height):
             found = [row for row in people if row[part_a] == start.index or row[part_b] == end.index][:2]
@@ -466,7 +469,8 @@ def draw_body(canvas: np.ndarray, keypoints: list[Point | None]) -> np.ndarray:
     import cv2
 
     height, width = canvas.shape[:2]
-    for (part_a, part_b), color in zip(LIMBS[:DRAWN_LIMBS], BODY_COLORS):
+    # strict=False: the colour table has one entry more than the drawn limbs
+    for (part_a, part_b), color in zip(LIMBS[:DRAWN_LIMBS], BODY_COLORS, strict=False):
         a, b = keypoints[part_a], keypoints[part_b]
         if a is None or b is None:
             continue
@@ -477,7 +481,7 @@ def draw_body(canvas: np.ndarray, keypoints: list[Point | None]) -> np.ndarray:
         center = (int(np.mean(xs)), int(np.mean(ys)))
         polygon = cv2.ellipse2Poly(center, (int(length / 2), STICK_WIDTH), int(angle), 0, 360, 1)
         cv2.fillConvexPoly(canvas, polygon, [int(float(c) * 0.6) for c in color])
-    for keypoint, color in zip(keypoints, BODY_COLORS):
+    for keypoint, color in zip(keypoints, BODY_COLORS, strict=True):
         if keypoint is not None:
             cv2.circle(canvas, (int(keypoint[0] * width), int(keypoint[1] * height)), 4, color, thickness=-1)
     return canvas

@@ -155,7 +155,7 @@ class UniFormerSmall(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         channels_in = 3
-        for stage, (dim, depth, patch) in enumerate(zip(EMBED_DIMS, DEPTHS, PATCH_SIZES), start=1):
+        for stage, (dim, depth, patch) in enumerate(zip(EMBED_DIMS, DEPTHS, PATCH_SIZES, strict=True), start=1):
             block = _ConvBlock if stage <= 2 else _AttentionBlock
             setattr(self, f"patch_embed{stage}", _PatchEmbed(channels_in, dim, patch))
             setattr(self, f"blocks{stage}", nn.ModuleList(block(dim) for _ in range(depth)))
@@ -195,11 +195,12 @@ class UPerHead(nn.Module):
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         deepest = features[-1]
         pooled = [_resize(branch(deepest), deepest.shape[2:]) for branch in self.psp_modules]
-        laterals = [conv(feature) for conv, feature in zip(self.lateral_convs, features)]
+        # strict=False: the deepest feature has no lateral conv: it goes through the PSP bottleneck
+        laterals = [conv(feature) for conv, feature in zip(self.lateral_convs, features, strict=False)]
         laterals.append(self.bottleneck(torch.cat([deepest, *pooled], dim=1)))
         for level in range(len(laterals) - 1, 0, -1):
             laterals[level - 1] = laterals[level - 1] + _resize(laterals[level], laterals[level - 1].shape[2:])
-        outputs = [conv(lateral) for conv, lateral in zip(self.fpn_convs, laterals)] + [laterals[-1]]
+        outputs = [conv(lateral) for conv, lateral in zip(self.fpn_convs, laterals, strict=False)] + [laterals[-1]]
         finest = outputs[0].shape[2:]
         fused = torch.cat([outputs[0]] + [_resize(output, finest) for output in outputs[1:]], dim=1)
         return self.conv_seg(self.fpn_bottleneck(fused))

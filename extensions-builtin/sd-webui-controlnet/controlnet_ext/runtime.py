@@ -109,15 +109,16 @@ class ControlNetHook:
                 row_mask = torch.tensor(
                     [0.0 if u else 1.0 for u in context.row_is_uncond], device=device, dtype=sample.dtype
                 )[:, None, None, None]
-            down = [self._scaled(r, w, row_mask, sample.dtype) for r, w in zip(down, weights)]
+            # strict=False: the last weight is the middle block's
+            down = [self._scaled(r, w, row_mask, sample.dtype) for r, w in zip(down, weights, strict=False)]
             mid = self._scaled(mid, weights[-1], row_mask, sample.dtype)
-            down_total = down if down_total is None else [a + b for a, b in zip(down_total, down)]
+            down_total = down if down_total is None else [a + b for a, b in zip(down_total, down, strict=True)]
             mid_total = mid if mid_total is None else mid_total + mid
         if down_total is None:
             return
         existing = kwargs.get("down_block_additional_residuals")
         if existing is not None:
-            down_total = [a + b for a, b in zip(existing, down_total)]
+            down_total = [a + b for a, b in zip(existing, down_total, strict=True)]
             mid_total = kwargs["mid_block_additional_residual"] + mid_total
         kwargs["down_block_additional_residuals"] = down_total
         kwargs["mid_block_additional_residual"] = mid_total

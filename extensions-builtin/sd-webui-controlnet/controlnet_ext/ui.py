@@ -137,9 +137,8 @@ def build(service: Any, is_img2img: bool, elem_id: Callable[[str], str]) -> list
     import gradio as gr
 
     components: list[Any] = []
-    with gr.Accordion("ControlNet", open=False, elem_id=elem_id("accordion")):
-        with gr.Tabs():
-            for number in range(service.unit_count()):
-                with gr.Tab(f"ControlNet Unit {number}", elem_id=elem_id(f"unit{number}_tab")):
-                    components += _unit(service, number, elem_id)
+    with gr.Accordion("ControlNet", open=False, elem_id=elem_id("accordion")), gr.Tabs():
+        for number in range(service.unit_count()):
+            with gr.Tab(f"ControlNet Unit {number}", elem_id=elem_id(f"unit{number}_tab")):
+                components += _unit(service, number, elem_id)
     return components

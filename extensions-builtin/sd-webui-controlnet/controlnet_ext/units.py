@@ -202,7 +202,7 @@ def units_from_args(args: Sequence[Any]) -> list[ControlNetUnit]:
         chunk = args[index : index + len(UI_FIELDS)]
         if len(chunk) < len(UI_FIELDS):
             raise ValueError(f"ControlNet got {len(chunk)} trailing values; a unit needs {len(UI_FIELDS)}")
-        values = dict(zip(UI_FIELDS, chunk))
+        values = dict(zip(UI_FIELDS, chunk, strict=True))
         values = {k: v for k, v in values.items() if v is not None}
         units.append(parse_unit(values))
         index += len(UI_FIELDS)
