@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from modules.localization.catalog import LocalizationCatalog, read_language_file
-from modules.localization.collect import config_strings, html_texts, ignored_ids, markdown_texts
-from modules.localization.lookup import Translator, is_translatable
-from modules.localization.messages import source_messages
 from modules.localization.service import enabled_extension_dirs
+from tools.localization.collect import config_strings, html_texts, ignored_ids, markdown_texts
+from tools.localization.lookup import Translator, is_translatable
+from tools.localization.messages import source_messages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -278,3 +278,16 @@ def test_messages_are_found_in_source_as_patterns(tmp_path):
         "Choose the primary model (A) first.",
         "Could not save: {error}",
     ]
+
+
+def test_runtime_code_never_imports_the_translation_tooling():
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "modules").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.relative_to(ROOT)}: {name}" for name in names if name.split(".")[0] == "tools"]
+    assert not offenders, offenders

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from modules.localization.page_walk import wait_translator, walk
 from tests.checkpoint_factory import write_checkpoint
+from tools.localization.page_walk import wait_translator, walk
 
 LABEL = '[data-testid="block-info"]'
 ZH_CN = Path(__file__).resolve().parent.parent / "localizations" / "zh_CN.json"

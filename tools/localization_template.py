@@ -11,7 +11,7 @@
     python tools/localization_template.py --check zh_CN --browser
 
 The strings are collected from the interface built exactly as the server builds it (extensions included),
-without serving it; see modules/localization/README.md. Keys with {placeholders} are patterns that match
+without serving it; see tools/localization/README.md. Keys with {placeholders} are patterns that match
 messages composed at run time.
 """
 
@@ -51,7 +51,7 @@ def browser_strings(server_args: list[str]) -> list[str]:
     import time
     import urllib.request
 
-    from modules.localization.page_walk import walk
+    from tools.localization.page_walk import walk
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.output or args.check):
         sys.stderr.write("Nothing to do: give --output and/or --check (see --help)\n")
         return 2
-    from modules.localization.inventory import build_collection_backend, interface_strings
-    from modules.localization.lookup import Translator
+    from tools.localization.inventory import build_collection_backend, interface_strings
+    from tools.localization.lookup import Translator
 
     with tempfile.TemporaryDirectory() as scratch:
         server_args = args.server_args.split()

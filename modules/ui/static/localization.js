@@ -13,7 +13,7 @@
  *
  * Keys may hold named placeholders, "Loading {name}...": when no key matches a text exactly, such a key
  * matches it as a pattern (the one with the most literal text first) and the translation gets the same
- * pieces back. modules/localization/lookup.py
+ * pieces back. tools/localization/lookup.py
  * repeats these rules in Python for the coverage test and tools/localization_template.py.
  *
  * Model names, file names and user content are left alone: in a component with an id in IGNORED_IDS (A1111's

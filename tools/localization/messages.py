@@ -16,8 +16,8 @@ import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from modules.localization.collect import UiString
-from modules.localization.lookup import PLACEHOLDER, is_translatable
+from tools.localization.collect import UiString
+from tools.localization.lookup import PLACEHOLDER, is_translatable
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from modules.localization.lookup import is_translatable, without_emoji
+from tools.localization.lookup import is_translatable, without_emoji
 
 log = logging.getLogger(__name__)
 
-TRANSLATOR_JS = Path(__file__).resolve().parent.parent / "ui" / "static" / "localization.js"
+TRANSLATOR_JS = Path(__file__).resolve().parents[2] / "modules" / "ui" / "static" / "localization.js"
 CHOICE_COMPONENTS = {"dropdown", "radio", "checkboxgroup"}
 TEXT_VALUE_COMPONENTS = {"button", "uploadbutton", "downloadbutton", "duplicatebutton", "loginbutton"}
 MARKUP_COMPONENTS = {"html": "html", "markdown": "markdown"}

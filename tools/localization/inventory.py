@@ -13,12 +13,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from modules.localization.collect import UiString, config_strings, unique_texts
-from modules.localization.messages import source_messages, ui_source_files
+from tools.localization.collect import UiString, config_strings, unique_texts
+from tools.localization.messages import source_messages, ui_source_files
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
+STATIC_DIR = Path(__file__).resolve().parents[2] / "modules" / "ui" / "static"
 
 # Text Gradio's frontend shows on its own (English locale), for the components this interface uses, and the
 # page's run-time texts that no component declares. Keys with {placeholders} are patterns.
