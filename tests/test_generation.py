@@ -33,12 +33,17 @@ def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
+def colour_count(image: Image.Image) -> int:
+    """Distinct colours: latents that went NaN or were never denoised decode to one flat colour."""
+    return len(np.unique(pixels(image).reshape(-1, 3), axis=0))
+
+
 @pytest.mark.parametrize("sampler", [info.name for info in list_samplers()])
 def test_every_sampler_gives_a_finite_image_and_is_deterministic(backend, sampler):
     first = run(backend, prompt="a cat", seed=7, sampler_name=sampler, do_not_save_samples=True)
     second = run(backend, prompt="a cat", seed=7, sampler_name=sampler, do_not_save_samples=True)
     assert first.images[0].size == (64, 64)
-    assert np.isfinite(pixels(first.images[0])).all()
+    assert colour_count(first.images[0]) > 16
     assert (pixels(first.images[0]) == pixels(second.images[0])).all()
     assert f"Sampler: {sampler}" in first.infotexts[0]
 
@@ -193,7 +198,7 @@ def test_prompt_syntax_reaches_the_model(backend):
     composed = run(backend, prompt="a cat AND a dog :0.5", seed=11, do_not_save_samples=True)
     for other in (weighted, edited, composed):
         assert (pixels(base.images[0]) != pixels(other.images[0])).any()
-    assert torch.isfinite(torch.tensor(pixels(composed.images[0]))).all()
+    assert colour_count(composed.images[0]) > 16
 
 
 def test_lora_in_prompt_changes_image_and_weights_are_restored(backend):

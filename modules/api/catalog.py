@@ -137,7 +137,7 @@ def extensions(backend: Any) -> list[dict[str, Any]]:
         return list(registry.api_items())
     from modules.extensions.preload import extension_dirs
 
-    disabled = set(backend.settings.get("disabled_extensions", []) or [])
+    disabled = set(backend.settings.get("disabled_extensions") or [])
     return [
         {
             "name": d.name,

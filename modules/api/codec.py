@@ -40,11 +40,11 @@ def _is_global_host(url: str) -> bool:
 
 
 def _download(url: str, settings: Any, field: str) -> bytes:
-    if not settings.get("api_enable_requests", True):
+    if not settings.get("api_enable_requests"):
         raise ApiError(400, f"{field}: image URLs are not allowed (setting api_enable_requests)")
-    if settings.get("api_forbid_local_requests", True) and not _is_global_host(url):
+    if settings.get("api_forbid_local_requests") and not _is_global_host(url):
         raise ApiError(400, f"{field}: requests to local or unresolvable addresses are not allowed")
-    headers = {"User-Agent": settings.get("api_useragent", "") or "stable-diffusion-webui"}
+    headers = {"User-Agent": settings.get("api_useragent") or "stable-diffusion-webui"}
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
             data = response.read(MAX_DOWNLOAD_BYTES + 1)
@@ -84,8 +84,8 @@ def decode_optional(encoded: str | None, settings: Any, field: str) -> Image.Ima
 
 def encode_image(image: Image.Image, settings: Any) -> str:
     """Base64 text of the image in the ``samples_format`` format, metadata included."""
-    fmt = str(settings.get("samples_format", "png") or "png").lower()
-    quality = int(settings.get("jpeg_quality", 80) or 80)
+    fmt = str(settings.get("samples_format") or "png").lower()
+    quality = int(settings.get("jpeg_quality") or 80)
     buffer = io.BytesIO()
     if fmt in ("jpg", "jpeg", "webp"):
         import piexif

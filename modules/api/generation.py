@@ -269,7 +269,7 @@ def generate(backend: Any, request: GenerationRequest) -> dict[str, Any]:
 
     images: list[str] = []
     if request.send_images is not False:
-        enabled = bool(backend.settings.get("enable_pnginfo", True))
+        enabled = bool(backend.settings.get("enable_pnginfo"))
         offset = processed.index_of_first_image if len(processed.infotexts) < len(processed.images) else 0
         for index, image in enumerate(processed.images):
             position = max(0, index - offset)

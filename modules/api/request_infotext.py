@@ -104,9 +104,7 @@ def apply_infotext(backend: Any, request: BaseModel) -> BaseModel:
     if not text:
         return request
     styles = backend.services.get("styles")
-    params = parse_infotext(
-        text, styles=styles, infotext_styles=str(backend.settings.get("infotext_styles", "Apply if any"))
-    )
+    params = parse_infotext(text, styles=styles, infotext_styles=str(backend.settings.get("infotext_styles")))
     given = request.model_fields_set
     values = request.model_dump()
     for field, (key, convert) in FIELDS.items():

@@ -107,7 +107,7 @@ def png_info(backend: Any, image_text: str) -> dict[str, Any]:
         infotext,
         convert_numbers=False,
         styles=services.styles(backend),
-        infotext_styles=str(backend.settings.get("infotext_styles", "Apply if any")),
+        infotext_styles=str(backend.settings.get("infotext_styles")),
     )
     return {"info": infotext, "items": items, "parameters": _jsonable(parameters)}
 

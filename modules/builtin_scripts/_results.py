@@ -63,7 +63,7 @@ def merge(
 
 def save_grid(p: Any, grid: Any, infotext: str, basename: str, data_dir: Any) -> str | None:
     """Save a script's grid where batch grids go, when the grid settings say so; returns the path."""
-    if p.params.do_not_save_grid or not p.settings.get("grid_save", True):
+    if p.params.do_not_save_grid or not p.settings.get("grid_save"):
         return None
     from modules.images.save import save_image
     from modules.processing.outputs import filename_values, output_dir

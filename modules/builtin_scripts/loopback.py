@@ -121,7 +121,7 @@ class Loopback(scripts.Script):
         if len(history) > 1:
             grid = image_grid(history, rows=1)
             _results.save_grid(p, grid, first_text, "grid", self.extension.paths.data)
-            if p.settings.get("return_grid", True):
+            if p.settings.get("return_grid"):
                 grids, grid_texts = [grid], [first_text]
         merged = _results.merge(p, cells, grids + history, grid_texts + [first_text] * len(history), False)
         merged.index_of_first_image = len(grids)

@@ -166,11 +166,11 @@ def _finish(script: Any, p: Any, cells: list[Any], results: list[Any]) -> Any:
 
     first_text = next((c.infotexts[0] for c in cells if c.infotexts), "")
     grids: list[Any] = []
-    wanted = len(results) >= 2 or not p.settings.get("grid_only_if_multiple", True)
+    wanted = len(results) >= 2 or not p.settings.get("grid_only_if_multiple")
     if wanted:
         grid = image_grid(results)
         _results.save_grid(p, grid, first_text, "grid", script.extension.paths.data)
-        if p.settings.get("return_grid", True):
+        if p.settings.get("return_grid"):
             grids = [grid]
     merged = _results.merge(p, cells, grids + results, [first_text] * (len(grids) + len(results)), False)
     merged.index_of_first_image = len(grids)

@@ -105,8 +105,8 @@ def extension_roots(paths: Any) -> list[tuple[Path, bool]]:
 
 def discover(paths: Any, settings: Any, flags: Any) -> list[Extension]:
     """Every extension folder, in load order, with ``enabled`` / ``active`` set from settings and flags."""
-    disabled = set(settings.get("disabled_extensions", []) or [])
-    disable_all = str(settings.get("disable_all_extensions", "none") or "none")
+    disabled = set(settings.get("disabled_extensions") or [])
+    disable_all = str(settings.get("disable_all_extensions") or "none")
     all_off = bool(getattr(flags, "disable_all_extensions", False)) or disable_all == "all"
     extra_off = bool(getattr(flags, "disable_extra_extensions", False)) or disable_all == "extra"
     found: list[Extension] = []

@@ -184,9 +184,3 @@ class BackgroundHasher:
 
     def pending(self, path: Path) -> concurrent.futures.Future | None:
         return self._jobs.get(str(Path(path).resolve()))
-
-
-def file_stamp(path: str | Path) -> tuple[int, float]:
-    """(size, mtime) of a file, for callers that key their own caches the same way."""
-    stat = os.stat(path)
-    return stat.st_size, stat.st_mtime

@@ -1,13 +1,6 @@
-"""Every setting the model subsystem reads, declared once with A1111's keys, labels and defaults.
-
-Choices that depend on the files on disk (checkpoints, VAEs) are filled by ``bind_choices(manager)``, which
-returns copies of the declarations whose ``choices`` call the manager.
-"""
+"""Every setting the model subsystem reads, declared once with A1111's keys, labels and defaults."""
 
 from __future__ import annotations
-
-import dataclasses
-from typing import Any
 
 from modules.settings import sections
 from modules.settings.registry import OptionInfo
@@ -105,17 +98,3 @@ OPTIONS: list[OptionInfo] = [
         "will result in a black square image",
     ),
 ]
-
-
-def bind_choices(manager: Any) -> list[OptionInfo]:
-    """``OPTIONS`` with the checkpoint and VAE dropdowns listing what ``manager`` currently finds."""
-    bound = []
-    for option in OPTIONS:
-        if option.key == "sd_model_checkpoint":
-            option = dataclasses.replace(option, choices=lambda: [info.title for info in manager.checkpoints()])
-        elif option.key == "sd_vae":
-            option = dataclasses.replace(
-                option, choices=lambda: ["Automatic", "None"] + [info.name for info in manager.vaes()]
-            )
-        bound.append(option)
-    return bound

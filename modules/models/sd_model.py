@@ -84,11 +84,3 @@ class SDModel:
     text_encoders: list = dataclasses.field(default_factory=list)  # transformers CLIP models, in context order
     unet_ldm_names: dict = dataclasses.field(default_factory=dict)  # LDM module path -> diffusers module path
     offloader: Any = None  # modules.models.offload.Offloader under --medvram/--lowvram
-
-    @property
-    def latent_channels(self) -> int:
-        return 4
-
-    @property
-    def vae_scale_factor(self) -> int:
-        return 8

@@ -72,17 +72,6 @@ class StateDictFile:
     def keys(self) -> list[str]:
         return list(self.shapes)
 
-    def nbytes(self, keys: Iterable[str] | None = None) -> int:
-        import torch
-
-        total = 0
-        for key in self.shapes if keys is None else keys:
-            count = 1
-            for dim in self.shapes[key]:
-                count *= dim
-            total += count * getattr(torch, self.dtypes[key]).itemsize
-        return total
-
     def read(
         self,
         keys: Iterable[str],

@@ -66,7 +66,7 @@ class PromptCondProvider:
         self._stop = stop
         self._clip_skip = clip_skip
         self._settings = settings
-        self._pad_sides = bool(settings.get("pad_cond_uncond", False)) if settings is not None else False
+        self._pad_sides = bool(settings.get("pad_cond_uncond")) if settings is not None else False
         cache: dict[tuple[str, bool], _Part] = {}
         self._parts: list[list[_Part]] = []
         for prompt in prompts:

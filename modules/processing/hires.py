@@ -102,7 +102,7 @@ def second_pass(
 
     image_conditioning = None
     if model.arch.unet_in_channels == 9:
-        weight = float(p.settings.get("inpainting_mask_weight", 1.0))
+        weight = float(p.settings.get("inpainting_mask_weight"))
         if pixels is None and weight >= 1.0:  # A1111: a latent upscale at full weight conditions as txt2img does
             image_conditioning = img2img_inputs.txt2img_conditioning(
                 model, upscaled.shape[0], height, width, upscaled, encoder

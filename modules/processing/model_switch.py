@@ -131,7 +131,7 @@ def refiner_switch(
     if not refiner_wanted(params.refiner_checkpoint):
         return None
     hires_enabled = params.enable_hr and not params.is_img2img
-    option = str(p.settings.get("hires_fix_refiner_pass", "second pass"))
+    option = str(p.settings.get("hires_fix_refiner_pass"))
     if not refiner_in_pass(option, hires_enabled, is_hr_pass):
         return None
     info = find_checkpoint(backend, str(params.refiner_checkpoint), "refiner_checkpoint")

@@ -37,15 +37,15 @@ def infotext(p: ProcessingState, index: int, *, denoising: float | None = None) 
         else None,
         "Size": f"{p.width}x{p.height}",
     }
-    if settings.get("add_model_hash_to_info", True) and getattr(checkpoint, "short_hash", None):
+    if settings.get("add_model_hash_to_info") and getattr(checkpoint, "short_hash", None):
         values["Model hash"] = checkpoint.short_hash
-    if settings.get("add_model_name_to_info", True):
+    if settings.get("add_model_name_to_info"):
         values["Model"] = getattr(checkpoint, "model_name", None)
     vae = model.vae_info
     if vae is not None:
-        if settings.get("add_vae_hash_to_info", True) and getattr(vae, "short_hash", None):
+        if settings.get("add_vae_hash_to_info") and getattr(vae, "short_hash", None):
             values["VAE hash"] = vae.short_hash
-        if settings.get("add_vae_name_to_info", True):
+        if settings.get("add_vae_name_to_info"):
             values["VAE"] = getattr(vae, "model_name", None) or Path(str(vae.path)).stem
     if params.subseed_strength > 0:
         values["Variation seed"] = p.all_subseeds[index]
@@ -55,10 +55,10 @@ def infotext(p: ProcessingState, index: int, *, denoising: float | None = None) 
     if denoising is not None:
         values["Denoising strength"] = denoising
     if model.arch.unet_in_channels == 9:  # A1111 writes it for every image made with inpainting conditioning
-        values["Conditional mask weight"] = float(settings.get("inpainting_mask_weight", 1.0))
+        values["Conditional mask weight"] = float(settings.get("inpainting_mask_weight"))
     if p.clip_skip > 1:
         values["Clip skip"] = p.clip_skip
-    rng = settings.get("randn_source", "CPU")
+    rng = settings.get("randn_source")
     if rng != "GPU":
         values["RNG"] = rng
     if params.tiling:
@@ -69,7 +69,7 @@ def infotext(p: ProcessingState, index: int, *, denoising: float | None = None) 
         elif isinstance(value, list):
             value = value[index] if index < len(value) else None
         values[key] = value
-    if settings.get("add_version_to_infotext", True):
+    if settings.get("add_version_to_infotext"):
         values["Version"] = VERSION
     negative = p.all_negative_prompts[index] if index < len(p.all_negative_prompts) else ""
     return create_infotext(p.all_prompts[index], negative, ordered_params(values))
@@ -120,7 +120,7 @@ def save_sample(
     p: ProcessingState, image, index: int, text: str, data_dir: Path, now: datetime.datetime, scripts: Any = None
 ) -> str | None:
     """Save one image (when the settings say so); extensions' before/after-save callbacks run around it."""
-    if p.params.do_not_save_samples or not p.settings.get("samples_save", True):
+    if p.params.do_not_save_samples or not p.settings.get("samples_save"):
         return None
     if scripts is not None:
         image, text = scripts.before_image_saved(p, image, text)
@@ -141,12 +141,12 @@ def make_grid(p: ProcessingState, images: list, data_dir: Path, now: datetime.da
     """The batch grid (with the first image's infotext), saved when the grid settings say so; extensions'
     ``on_image_grid`` callbacks may change the images and the layout first (``scripts.image_grid``)."""
     if scripts is not None and hasattr(scripts, "image_grid"):
-        images, rows = scripts.image_grid(images, p.batch_size, int(p.settings.get("n_rows", -1)))
+        images, rows = scripts.image_grid(images, p.batch_size, int(p.settings.get("n_rows")))
         grid = image_grid(images, rows=rows)
     else:
-        grid = image_grid(images, batch_size=p.batch_size, n_rows=int(p.settings.get("n_rows", -1)))
+        grid = image_grid(images, batch_size=p.batch_size, n_rows=int(p.settings.get("n_rows")))
     text = p.infotexts[0] if p.infotexts else ""
-    if p.settings.get("grid_save", True) and not p.params.do_not_save_grid:
+    if p.settings.get("grid_save") and not p.params.do_not_save_grid:
         save_image(
             grid,
             output_dir(p, data_dir, grid=True),

@@ -60,7 +60,7 @@ def generate(backend: Any, params: GenerationParams, job: Job, iterations: Colle
         height=params.height,
         batch_size=params.batch_size,
         n_iter=params.n_iter,
-        clip_skip=int(settings.get("CLIP_stop_at_last_layers", 1)),
+        clip_skip=int(settings.get("CLIP_stop_at_last_layers")),
     )
     styles = StyleDatabase(backend.paths.styles_file)
     p.prompt = styles.apply_styles_to_prompt(params.prompt, list(params.styles))
@@ -231,16 +231,14 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
         first_seeds = p.all_seeds[: p.batch_size]
         fill_noise = noise
         if params.mask is not None and params.inpainting_fill == 2:
-            fill_noise = ImageRNG(
-                noise.shape[1:], first_seeds, source=str(p.settings.get("randn_source", "CPU"))
-            ).first()
+            fill_noise = ImageRNG(noise.shape[1:], first_seeds, source=str(p.settings.get("randn_source"))).first()
         inputs = img2img_inputs.prepare(
             model,
             params,
             len(p.prompts),
             fill_noise,
             upscaler,
-            float(p.settings.get("inpainting_mask_weight", 1.0)),
+            float(p.settings.get("inpainting_mask_weight")),
             encoder,
             first_seeds[-1],
         )
@@ -326,9 +324,9 @@ def _rng(p: ProcessingState, width: int, height: int) -> ImageRNG:
         params.subseed_strength,
         params.seed_resize_from_h,
         params.seed_resize_from_w,
-        source=str(p.settings.get("randn_source", "CPU")),
+        source=str(p.settings.get("randn_source")),
         device=p.model.device,
-        eta_noise_seed_delta=int(p.settings.get("eta_noise_seed_delta", 0)),
+        eta_noise_seed_delta=int(p.settings.get("eta_noise_seed_delta")),
     )
 
 
@@ -349,8 +347,8 @@ def _sample(
 ) -> torch.Tensor:
     """One run of the denoise loop with this job's progress, previews and stop checks."""
     params, model, job = p.params, p.model, p.job
-    every = int(p.settings.get("show_progress_every_n_steps", 10))
-    live = bool(p.settings.get("live_previews_enable", True)) and every > 0
+    every = int(p.settings.get("show_progress_every_n_steps"))
+    live = bool(p.settings.get("live_previews_enable")) and every > 0
 
     def progress(step: int, total: int, denoised: torch.Tensor) -> None:
         job.update(sampling_step=step, sampling_steps=total)
@@ -382,7 +380,7 @@ def _sample(
         negative_add_time_ids=time_ids[1],
         noise_fn=lambda shape: rng.next(),
         noise_seeds=p.seeds,
-        noise_source=str(p.settings.get("randn_source", "CPU")),
+        noise_source=str(p.settings.get("randn_source")),
         progress=progress,
         should_stop=job.should_stop,
         settings=p.settings,
@@ -430,7 +428,7 @@ def _time_ids(model: Any, width: int, height: int, batch: int) -> tuple[torch.Te
 
 
 def _preview(p: ProcessingState, denoised: torch.Tensor):
-    if p.settings.get("show_progress_type", "Approx cheap") == "Full":
+    if p.settings.get("show_progress_type") == "Full":
         return img2img_inputs.tensor_to_pil(decode_latents(p.model, denoised[:1]))[0]
     return previews.approx_rgb(denoised[:1], sdxl=p.model.arch.is_sdxl)[0]
 
@@ -454,12 +452,12 @@ def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
     images, infotexts = list(p.images), list(p.infotexts)
     index_of_first_image = 0
     # A1111: no grid when the request says not to save one (the API's default) or for a single image.
-    single = len(images) < 2 and bool(p.settings.get("grid_only_if_multiple", True))
-    wanted = p.settings.get("return_grid", True) or p.settings.get("grid_save", True)
+    single = len(images) < 2 and bool(p.settings.get("grid_only_if_multiple"))
+    wanted = p.settings.get("return_grid") or p.settings.get("grid_save")
     if images and wanted and not single and not p.params.do_not_save_grid:
         scripts = backend.services.get("scripts")
         grid = outputs.make_grid(p, images, backend.paths.data, datetime.datetime.now(), scripts)
-        if p.settings.get("return_grid", True):
+        if p.settings.get("return_grid"):
             images.insert(0, grid)
             infotexts.insert(0, infotexts[0])
             index_of_first_image = 1

@@ -22,7 +22,7 @@ SAME_SCHEDULER = "Use same scheduler"
 
 
 def sampler_choices(backend: Any) -> list[str]:
-    hidden = backend.settings.get("hide_samplers", []) or []
+    hidden = backend.settings.get("hide_samplers") or []
     return [info.name for info in list_samplers(hidden)]
 
 

@@ -31,7 +31,7 @@ def parse(backend: Any, text: str) -> dict[str, Any]:
         params = parse_infotext(
             text,
             styles=database,
-            infotext_styles=backend.settings.get("infotext_styles", "Apply if any") or "Apply if any",
+            infotext_styles=backend.settings.get("infotext_styles") or "Apply if any",
         )
     except InfotextTooLongError as error:
         raise gr.Error(str(error)) from error
@@ -51,8 +51,8 @@ def field_updates(backend: Any, fields: list[PasteField], params: dict[str, Any]
     updates = []
     for field in fields:
         if sending and (
-            (field.kind == "seed" and not settings.get("send_seed", True))
-            or (field.kind == "size" and not settings.get("send_size", True))
+            (field.kind == "seed" and not settings.get("send_seed"))
+            or (field.kind == "size" and not settings.get("send_size"))
         ):
             updates.append(gr.update())
             continue

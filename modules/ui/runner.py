@@ -60,8 +60,8 @@ def progress_html(backend: Any, job: Job, prefix: str = "") -> str:
 
 def follow(backend: Any, job: Job, progress_box: Any, preview: Any, prefix: str = "") -> Iterator[dict[Any, Any]]:
     """Yield progress/preview updates until ``job`` ends (or is interrupted while still waiting)."""
-    show_preview = bool(backend.settings.get("live_previews_enable", True))
-    period = max(MIN_REFRESH, float(backend.settings.get("live_preview_refresh_period", 1000)) / 1000.0)
+    show_preview = bool(backend.settings.get("live_previews_enable"))
+    period = max(MIN_REFRESH, float(backend.settings.get("live_preview_refresh_period")) / 1000.0)
     version = 0
     last_sent = 0.0
     last_preview_sent = 0.0

@@ -54,7 +54,7 @@ def output_folder(backend: Any, tab: str) -> Path:
         "outdir_img2img_samples": "outputs/img2img-images",
         "outdir_extras_samples": "outputs/extras-images",
     }[key]
-    folder = settings.get("outdir_samples", "") or settings.get(key, default) or default
+    folder = settings.get("outdir_samples") or settings.get(key, default) or default
     return resolve_dir(backend, folder)
 
 
@@ -84,7 +84,7 @@ def save_to_log(
     from modules.images.save import save_image
 
     settings = backend.settings
-    folder = resolve_dir(backend, settings.get("outdir_save", "log/images") or "log/images")
+    folder = resolve_dir(backend, settings.get("outdir_save") or "log/images")
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     parsed_first: dict[str, Any] | None = None
@@ -117,7 +117,7 @@ def save_to_log(
             infotext=text,
             settings=settings,
             grid=is_grid,
-            save_to_dirs=bool(settings.get("use_save_to_dirs_for_ui", False)),
+            save_to_dirs=bool(settings.get("use_save_to_dirs_for_ui")),
         )
         saved.append(path)
     if saved and parsed_first is not None:

@@ -83,7 +83,7 @@ def build_extensions_tab(backend: Any) -> None:
             disable_all = gr.Radio(
                 label="Disable all extensions",
                 choices=list(DISABLE_ALL_CHOICES),
-                value=str(backend.settings.get("disable_all_extensions", "none") or "none"),
+                value=str(backend.settings.get("disable_all_extensions") or "none"),
                 interactive=allowed,
                 elem_id="extensions_disable_all",
             )

@@ -255,9 +255,9 @@ def restore_if_asked(backend: Any, settings: Any, restore_faces: bool | None, im
     """txt2img/img2img: restore with ``face_restoration_model`` when asked (None: the ``face_restoration`` setting)."""
     if not wants_restoration(settings, restore_faces):
         return image
-    name = settings.get("face_restoration_model", "CodeFormer") or "CodeFormer"
-    return face_restorers_of(backend).restore(image, name, codeformer_weight=settings.get("code_former_weight", 0.5))
+    name = settings.get("face_restoration_model") or "CodeFormer"
+    return face_restorers_of(backend).restore(image, name, codeformer_weight=settings.get("code_former_weight"))
 
 
 def wants_restoration(settings: Any, restore_faces: bool | None) -> bool:
-    return bool(settings.get("face_restoration", False) if restore_faces is None else restore_faces)
+    return bool(settings.get("face_restoration") if restore_faces is None else restore_faces)

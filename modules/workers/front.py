@@ -100,9 +100,9 @@ def assemble(backend: Any, params: GenerationParams, parts: Sequence[PartResult]
             p.saved_paths.append(path)
     images, infotexts = list(p.images), list(p.infotexts)
     index_of_first_image = 0
-    if len(images) > 1 and (p.settings.get("return_grid", True) or p.settings.get("grid_save", True)):
+    if len(images) > 1 and (p.settings.get("return_grid") or p.settings.get("grid_save")):
         grid = outputs.make_grid(p, images, backend.paths.data, now)
-        if p.settings.get("return_grid", True):
+        if p.settings.get("return_grid"):
             images.insert(0, grid)
             infotexts.insert(0, infotexts[0])
             index_of_first_image = 1

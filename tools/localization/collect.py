@@ -16,7 +16,7 @@ import dataclasses
 import html.parser
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,3 @@ def config_strings(config: dict[str, Any], ignored: IgnoredIds | None = None) ->
 
     visit(config.get("layout", {}), False)
     return found
-
-
-def unique_texts(strings: Iterable[UiString]) -> list[str]:
-    return list(dict.fromkeys(item.text for item in strings))

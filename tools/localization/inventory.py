@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tools.localization.collect import UiString, config_strings, unique_texts
+from tools.localization.collect import UiString, config_strings
 from tools.localization.messages import source_messages, ui_source_files
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,3 @@ def interface_strings(backend: Any, demo: Any = None) -> list[UiString]:
 
     strings += source_messages(ui_source_files(backend.paths.program, active_extension_dirs(backend)))
     return strings
-
-
-def interface_texts(backend: Any, demo: Any = None) -> list[str]:
-    return unique_texts(interface_strings(backend, demo))

@@ -19,7 +19,7 @@ from controlnet_ext import annotators, model_files
 from controlnet_ext.imageops import pixel_perfect_resolution, to_rgb_array
 from controlnet_ext.preprocessors import ALIASES, MODEL_FREE, Preprocessor
 from controlnet_ext.runtime import ControlNetHook, PreparedUnit
-from controlnet_ext.units import ControlNetUnit, infotext, units_from_args
+from controlnet_ext.units import ControlNetUnit, infotext
 from modules.models.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -42,11 +42,6 @@ class ControlNetService:
         self._cache: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
         self._lock = threading.RLock()
         self.annotator_cache = annotators.AnnotatorCache()
-
-    @staticmethod
-    def parse_units(args: Any) -> list[ControlNetUnit]:
-        """For the API layer: typed units from ``alwayson_scripts["controlnet"]["args"]`` (ValueError -> 422)."""
-        return units_from_args(list(args or []))
 
     # --- settings -----------------------------------------------------------------------------------------
     def on_ui_settings(self, opts: Any) -> None:
