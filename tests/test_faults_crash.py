@@ -62,9 +62,9 @@ def test_kill_9_during_settings_and_image_saves_leaves_valid_files(tmp_path):
         _assert_intact(tmp_path)
         leftovers += len(list(tmp_path.glob(".config.json.*.tmp"))) + len(list(tmp_path.rglob(".*.tmp")))
     from modules.images.save import remove_orphaned_temporaries
-    from modules.settings.store import JsonSettingsStore
+    from modules.settings.store import remove_temporaries_of
 
-    JsonSettingsStore(tmp_path / "config.json").remove_leftovers()
+    remove_temporaries_of(tmp_path / "config.json")  # what start-up runs for each settings file
     remove_orphaned_temporaries([tmp_path / "outputs"])
     assert not list(tmp_path.rglob("*.tmp"))
     _assert_intact(tmp_path)

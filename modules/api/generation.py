@@ -208,7 +208,7 @@ def _check_face_restorer(backend: Any, restore_faces: bool | None, overrides: di
     """A missing restorer file is a 422 naming it before the job starts (``ModelLoadError``)."""
     from modules.upscaling.face_restoration import wants_restoration
 
-    def setting(key: str, default: Any) -> Any:
+    def setting(key: str, default: Any = None) -> Any:
         return overrides[key] if key in overrides else backend.settings.get(key, default)
 
     settings = type("Overlay", (), {"get": staticmethod(setting)})()

@@ -24,7 +24,6 @@ class Offloader:
     def __init__(self, device: Any) -> None:
         self.device = device
         self.active: tuple[Any, ...] | None = None
-        self.moves = 0
         self._lock = threading.Lock()
         self._handles: list[Any] = []
 
@@ -38,7 +37,6 @@ class Offloader:
             for module in unit:
                 module.to(self.device)
             self.active = unit
-            self.moves += 1
 
     def add_unit(self, unit: tuple[Any, ...], hook_points: list[Any]) -> None:
         for point in hook_points:

@@ -90,10 +90,6 @@ class JsonSettingsStore:
     def save(self, values: dict[str, Any]) -> None:
         write_json_atomic(self.path, values)
 
-    def remove_leftovers(self) -> list[Path]:
-        """Delete ``.config.json.*.tmp`` files a crash left mid-save (call at start-up, before any save)."""
-        return remove_temporaries_of(self.path)
-
 
 def remove_temporaries_of(path: Path) -> list[Path]:
     """Delete the temporaries ``write_text_atomic`` makes for ``path`` (``.<name>.<random>.tmp`` beside it)."""
