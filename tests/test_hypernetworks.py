@@ -178,3 +178,28 @@ def test_refused_hypernet_file_is_a_clear_4xx(api):
         assert not marker.exists()
     finally:
         path.unlink()
+
+
+def test_hypernetworks_tab_is_shown_only_when_files_exist(tmp_path):
+    from types import SimpleNamespace
+
+    from modules.ui.extra_networks import render_pages
+
+    backend = SimpleNamespace(models=None, paths=SimpleNamespace(hypernetworks=tmp_path), settings=None)
+    assert render_pages(backend, "txt2img", "", "Path", "All")[-1]["visible"] is False
+    write_hypernetwork(tmp_path / "sub" / "a.pt")
+    assert render_pages(backend, "txt2img", "", "Path", "All")[-1]["visible"] is True
+
+
+def test_hypernetwork_cards_insert_the_tag_with_the_preferred_weight(api):
+    from modules.models.network_meta import write_user_metadata
+    from modules.ui.extra_network_cards import collect_cards
+
+    cards = {card.name: card for card in collect_cards(api.backend, "hypernetworks")}
+    assert cards["ink"].prompt == "<hypernet:ink:1>" and cards["soft"].folder == "styles"
+    path = write_user_metadata(cards["ink"].path, {"preferred weight": 0.6, "activation text": "ink wash"})
+    try:
+        cards = {card.name: card for card in collect_cards(api.backend, "hypernetworks")}
+        assert cards["ink"].prompt == "<hypernet:ink:0.6> ink wash"
+    finally:
+        path.unlink()
