@@ -142,6 +142,9 @@ def test_api_lists_hypernetworks_and_new_files_appear(api):
         {"name": "ink", "path": str(folder / "ink.pt")},
         {"name": "soft", "path": str(folder / "styles" / "soft.pt")},
     ]
+    from modules.a1111 import shared  # what A1111 extensions read
+
+    assert shared.hypernetworks == {item["name"]: item["path"] for item in listed}
     write_hypernetwork(folder / "later.pt", widths=(32,))
     try:
         assert "later" in [item["name"] for item in api.get("/sdapi/v1/hypernetworks").json()]

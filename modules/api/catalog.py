@@ -93,10 +93,11 @@ def loras(backend: Any) -> list[dict[str, Any]]:
 
 
 def hypernetworks(backend: Any) -> list[dict[str, str]]:
-    """A1111's ``[{name, path}]`` of the hypernetworks folder, rescanned at each call (files added since show)."""
-    networks = backend.require_models().networks
-    networks.refresh_hypernetworks()
-    return [{"name": info.name, "path": str(info.path)} for info in networks.hypernetworks()]
+    """A1111's ``[{name, path}]`` of the hypernetworks folder, scanned at each call (also while models load)."""
+    from modules.models.networks import scan_hypernetworks
+
+    found = scan_hypernetworks(getattr(backend.paths, "hypernetworks", None))
+    return [{"name": info.name, "path": str(info.path)} for info in found]
 
 
 def _embedding_item(embedding: Any) -> dict[str, Any]:

@@ -43,6 +43,13 @@ class HypernetInfo:
     path: Path
 
 
+def scan_hypernetworks(folder: Path | None) -> list[HypernetInfo]:
+    """The hypernetworks of ``folder`` (no file opened), named by file stem as A1111 does."""
+    from modules.models.hypernetwork import find_hypernetwork_files
+
+    return [HypernetInfo(printable_name(path.stem), path) for path in find_hypernetwork_files(folder)]
+
+
 class NetworkLibrary:
     """Lists, hashes, parses and applies LoRAs; holds the embeddings database."""
 
@@ -124,10 +131,7 @@ class NetworkLibrary:
     def hypernetworks(self) -> list[HypernetInfo]:
         """The hypernetworks folder's files (A1111's ``shared.hypernetworks``), scanned once until refresh."""
         if self._hypernets is None:
-            from modules.models.hypernetwork import find_hypernetwork_files
-
-            found = find_hypernetwork_files(self.hypernet_dir)
-            self._hypernets = [HypernetInfo(printable_name(path.stem), path) for path in found]
+            self._hypernets = scan_hypernetworks(self.hypernet_dir)
         return list(self._hypernets)
 
     def refresh_hypernetworks(self) -> None:

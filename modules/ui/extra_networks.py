@@ -151,10 +151,10 @@ def build(backend: Any, tab: str) -> ExtraNetworksPanel:
 
 def _has_files(backend: Any, page: str) -> bool:
     """Whether an optional page's folder holds a file (read from disk: the models may still be loading)."""
-    from modules.models.hypernetwork import find_hypernetwork_files
+    from modules.models.networks import scan_hypernetworks
 
     if page == "hypernetworks":
-        return bool(find_hypernetwork_files(getattr(backend.paths, "hypernetworks", None)))
+        return bool(scan_hypernetworks(getattr(backend.paths, "hypernetworks", None)))
     return True
 
 
