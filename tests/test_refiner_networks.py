@@ -50,19 +50,21 @@ def _run(api, prompt: str, checkpoint: str = "alpha", **fields) -> tuple[bytes, 
 
 
 REFINER = {"refiner_checkpoint": "xl", "refiner_switch_at": 0.5}
+HIRES = {"enable_hr": True, "hr_scale": 1.5, "denoising_strength": 0.6, "hr_checkpoint_name": "xl"}
 
 
+@pytest.mark.parametrize("second", [REFINER, HIRES], ids=["refiner", "hires-checkpoint"])
 @pytest.mark.parametrize("tag", ["<lora:xlonly:1>", "<hypernet:xlctx:1>"])
-def test_network_reaches_the_refiner_and_is_removed_after(api, tag):
+def test_network_reaches_the_second_model_and_is_removed_after(api, tag, second):
     plain, _ = _run(api, "a cat")
-    refined, _ = _run(api, "a cat", **REFINER)
+    switched, _ = _run(api, "a cat", **second)
     assert _run(api, f"a cat {tag}")[0] == plain  # the file does not fit the base model: no change there
-    with_network, text = _run(api, f"a cat {tag}", **REFINER)
-    assert "Refiner: xl [" in text
-    assert with_network != refined  # so this difference comes from the refiner's part of the job
+    with_network, text = _run(api, f"a cat {tag}", **second)
+    assert "Refiner: xl [" in text or "Hires checkpoint: xl [" in text
+    assert with_network != switched  # so this difference comes from the second model's part of the job
     # no model keeps the network: both give their plain pictures again
     assert _run(api, "a cat")[0] == plain
-    assert _run(api, "a cat", **REFINER)[0] == refined
+    assert _run(api, "a cat", **second)[0] == switched
 
 
 def test_embedding_reaches_the_refiner(api):

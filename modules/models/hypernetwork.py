@@ -181,8 +181,10 @@ def _context_hook(chain: Sequence[tuple[Hypernetwork, float]], side: int):
             if pair is None:
                 continue
             layer = pair[side]
-            dtype = next(layer.parameters()).dtype
-            changed = layer(changed.to(dtype), strength).to(x.dtype)
+            weight = next(layer.parameters())
+            if weight.device != changed.device:  # offloaded UNets (--medvram) move between devices
+                layer.to(changed.device)
+            changed = layer(changed.to(weight.dtype), strength).to(x.dtype)
         return None if changed is x else (changed, *args[1:])
 
     return hook
@@ -195,11 +197,6 @@ def hypernet_patch(unet: torch.nn.Module, chain: Sequence[tuple[Hypernetwork, fl
     handles: list[Any] = []
     try:
         if chain:
-            device = next(unet.parameters()).device
-            for hypernet, _ in chain:
-                for pair in hypernet.layers.values():
-                    for module in pair:
-                        module.to(device)
             for attention in _attention_layers(unet):
                 handles.append(attention.to_k.register_forward_pre_hook(_context_hook(chain, 0)))
                 handles.append(attention.to_v.register_forward_pre_hook(_context_hook(chain, 1)))
