@@ -26,6 +26,7 @@ def server(tmp_path_factory):
     Image.new("RGB", (32, 48), (200, 30, 30)).save(lora_dir / "detail.png")
     write_lora(lora_dir / "sub" / "other.safetensors", "sd15_tiny", seed=1)
     write_hypernetwork(data / "models" / "hypernetworks" / "inkwash.pt")
+    Image.new("RGB", (24, 40), (30, 30, 200)).save(data / "models" / "hypernetworks" / "inkwash.preview.png")
     running = RunningServer(data, ["--ckpt", str(checkpoints / "tiny_a.safetensors")])
     try:
         running.wait_up()
@@ -68,6 +69,8 @@ def test_hypernetworks_tab_shows_a_card_that_inserts_the_tag(server, page):
     page.locator("#txt2img_extra_network_tabs").get_by_role("tab", name="Hypernetworks", exact=True).click()
     card = page.locator('#txt2img_hypernetworks_cards .extra-network-card[data-name="inkwash"]')
     card.wait_for(timeout=30_000)
+    selector = '#txt2img_hypernetworks_cards .extra-network-card[data-name="inkwash"] img'
+    page.wait_for_function("(selector) => document.querySelector(selector).naturalWidth === 24", arg=selector)
     page.locator("#txt2img_prompt textarea").fill("a cat")
     card.locator(".name").click()
     page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'a cat <hypernet:inkwash:1>'")
