@@ -1,11 +1,11 @@
 """The Extra Networks panel under the prompts (txt2img, img2img), and the route serving card pictures.
 
 Pages Checkpoints / Textual Inversion / Hypernetworks (only while its folder has files) / Lora list cards
-(``extra_network_cards``). A click on a card is
-handled in the browser (``static/extra_networks.js``): it adds ``<lora:name:w>`` or the embedding name to the
-prompt, or, for a checkpoint or the card's 🛠️, writes a small JSON request into a hidden textbox whose
-``input`` event runs ``on_action`` here (switch checkpoint / open the metadata editor). The editor writes
-``name.json`` beside the file, so the preferred weight is in the card's prompt from then on.
+(``extra_network_cards``). A click on a card is handled in the browser (``static/extra_networks.js``): it
+adds ``<lora:name:w>``, ``<hypernet:name:w>`` or the embedding name to the prompt, or, for a checkpoint or
+the card's 🛠️, writes a small JSON request into a hidden textbox whose ``input`` event runs ``on_action``
+here (switch checkpoint / open the metadata editor). The editor writes ``name.json`` beside the file, so the
+preferred weight is in the card's prompt from then on.
 """
 
 from __future__ import annotations
