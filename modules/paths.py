@@ -21,6 +21,7 @@ class Paths:
     checkpoints: tuple[Path, ...]
     vae: tuple[Path, ...]
     lora: Path
+    hypernetworks: Path
     controlnet: Path
     esrgan: Path
     embeddings: Path
@@ -50,6 +51,9 @@ class Paths:
             checkpoints=tuple(checkpoints),
             vae=tuple(vae),
             lora=Path(flags.lora_dir).resolve() if flags.lora_dir else models / "Lora",
+            hypernetworks=Path(flags.hypernetwork_dir).resolve()
+            if getattr(flags, "hypernetwork_dir", None)
+            else models / "hypernetworks",
             controlnet=models / "ControlNet",
             esrgan=models / "ESRGAN",
             embeddings=Path(flags.embeddings_dir).resolve() if flags.embeddings_dir else data / "embeddings",

@@ -307,3 +307,55 @@ def write_embedding(
         path,
     )
     return path
+
+
+def write_hypernetwork(
+    path: Path,
+    widths: tuple[int, ...] = (32, 64),
+    seed: int = 0,
+    scale: float = 0.5,
+    layer_norm: bool = True,
+) -> Path:
+    """Write a hypernetwork ``.pt`` as A1111 saves it: ``{width: (k_state, v_state), 'layer_structure': ...}``.
+
+    Layer structure ``[1, 2, 1]`` with ReLU and (optionally) layer norm, output not activated, so the saved
+    ``nn.Sequential`` indices are A1111's: Linear 0, ReLU 1, LayerNorm 2, Linear 3, LayerNorm 4 (without
+    layer norm: Linear 0, ReLU 1, Linear 2).
+    """
+    generator = torch.Generator().manual_seed(seed)
+
+    def side(dim: int) -> dict[str, torch.Tensor]:
+        hidden = dim * 2
+        first, second = ("linear.0", "linear.3") if layer_norm else ("linear.0", "linear.2")
+        state = {
+            f"{first}.weight": torch.randn(hidden, dim, generator=generator) * scale,
+            f"{first}.bias": torch.randn(hidden, generator=generator) * scale,
+            f"{second}.weight": torch.randn(dim, hidden, generator=generator) * scale,
+            f"{second}.bias": torch.randn(dim, generator=generator) * scale,
+        }
+        if layer_norm:
+            for index, width in (("2", hidden), ("4", dim)):
+                state[f"linear.{index}.weight"] = 1 + torch.randn(width, generator=generator) * 0.1
+                state[f"linear.{index}.bias"] = torch.randn(width, generator=generator) * 0.1
+        return state
+
+    data: dict = {width: (side(width), side(width)) for width in widths}
+    data.update(
+        {
+            "step": 100,
+            "name": Path(path).stem,
+            "layer_structure": [1, 2, 1],
+            "activation_func": "relu",
+            "is_layer_norm": layer_norm,
+            "weight_initialization": "Normal",
+            "use_dropout": False,
+            "sd_checkpoint": "abcdef12",
+            "sd_checkpoint_name": "tiny",
+            "activate_output": False,
+            "last_layer_dropout": False,
+        }
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(data, path)
+    return path

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from tests.checkpoint_factory import write_checkpoint, write_lora
+from tests.checkpoint_factory import write_checkpoint, write_hypernetwork, write_lora
 from tests.conftest import RunningServer
 
 
@@ -25,6 +25,8 @@ def server(tmp_path_factory):
     write_lora(lora_dir / "detail.safetensors", "sd15_tiny")
     Image.new("RGB", (32, 48), (200, 30, 30)).save(lora_dir / "detail.png")
     write_lora(lora_dir / "sub" / "other.safetensors", "sd15_tiny", seed=1)
+    write_hypernetwork(data / "models" / "hypernetworks" / "inkwash.pt")
+    Image.new("RGB", (24, 40), (30, 30, 200)).save(data / "models" / "hypernetworks" / "inkwash.preview.png")
     running = RunningServer(data, ["--ckpt", str(checkpoints / "tiny_a.safetensors")])
     try:
         running.wait_up()
@@ -58,6 +60,20 @@ def test_lora_card_shows_preview_and_inserts_tag(server, page):
     page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'a cat <lora:detail:1>'")
     card.locator(".name").click()  # a second click takes it out again, as in A1111
     page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'a cat'")
+
+
+def test_hypernetworks_tab_shows_a_card_that_inserts_the_tag(server, page):
+    page.goto(server.url)
+    page.locator("#model_status").get_by_text("Loaded").wait_for(timeout=90_000)
+    page.locator("#txt2img_extra_networks").get_by_text("Extra Networks").first.click()
+    page.locator("#txt2img_extra_network_tabs").get_by_role("tab", name="Hypernetworks", exact=True).click()
+    card = page.locator('#txt2img_hypernetworks_cards .extra-network-card[data-name="inkwash"]')
+    card.wait_for(timeout=30_000)
+    selector = '#txt2img_hypernetworks_cards .extra-network-card[data-name="inkwash"] img'
+    page.wait_for_function("(selector) => document.querySelector(selector).naturalWidth === 24", arg=selector)
+    page.locator("#txt2img_prompt textarea").fill("a cat")
+    card.locator(".name").click()
+    page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'a cat <hypernet:inkwash:1>'")
 
 
 def test_search_and_folder_filter(server, page):

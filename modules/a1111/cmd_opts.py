@@ -14,7 +14,6 @@ from typing import Any
 from modules.a1111 import _resolve
 
 A1111_ONLY_FLAGS: dict[str, Any] = {
-    "hypernetwork_dir": None,
     "codeformer_models_path": None,
     "gfpgan_models_path": None,
     "realesrgan_models_path": None,
@@ -54,7 +53,7 @@ def cmd_opts() -> argparse.Namespace:
         "embeddings_dir": paths.embeddings,
         "lora_dir": paths.lora,
         "lyco_dir_backcompat": paths.models / "LyCORIS",
-        "hypernetwork_dir": paths.models / "hypernetworks",
+        "hypernetwork_dir": paths.hypernetworks,
         "esrgan_models_path": paths.esrgan,
         "codeformer_models_path": paths.models / "Codeformer",
         "gfpgan_models_path": paths.models / "GFPGAN",

@@ -19,7 +19,6 @@ styles_filename = "styles.csv"
 hide_dirs: dict[str, Any] = {"visible": True}
 demo = None
 xformers_available = False
-hypernetworks: dict[str, Any] = {}
 loaded_hypernetworks: list[Any] = []
 face_restorers: list[Any] = []
 parallel_processing_allowed = True
@@ -46,7 +45,7 @@ def walk_files(path: str, allowed_extensions: Any = None) -> Any:
 
 
 def reload_hypernetworks() -> None:
-    """Hypernetworks are not supported; kept so extensions that refresh them do not fail."""
+    """``shared.hypernetworks`` is read from the folder at each access, so there is nothing to reload."""
 
 
 def list_checkpoint_tiles(use_short: bool = False) -> list[str]:
@@ -92,6 +91,11 @@ def _dynamic(name: str) -> Any:
         return sd_upscalers()
     if name == "prompt_styles":
         return _prompt_styles()
+    if name == "hypernetworks":  # A1111's {name: path} of the hypernetworks folder
+        from modules.models.networks import scan_hypernetworks
+
+        found = scan_hypernetworks(getattr(_resolve.backend().paths, "hypernetworks", None))
+        return {info.name: str(info.path) for info in found}
     if name in ("models_path", "data_path", "script_path"):
         from modules.a1111 import paths
 

@@ -1,8 +1,7 @@
 """What the listing routes return: models, VAEs, LoRAs, embeddings, samplers, upscalers, styles, memory...
 
 Plain functions from the Backend to A1111's JSON shapes, so the route table in ``routes`` stays one line per
-route. Lists we have nothing for (hypernetworks, face restorers, Real-ESRGAN models) are empty: clients call
-them all and expect a list.
+route. Lists we have nothing for (Real-ESRGAN models) are empty: clients call them all and expect a list.
 """
 
 from __future__ import annotations
@@ -91,6 +90,14 @@ def loras(backend: Any) -> list[dict[str, Any]]:
             }
         )
     return items
+
+
+def hypernetworks(backend: Any) -> list[dict[str, str]]:
+    """A1111's ``[{name, path}]`` of the hypernetworks folder, scanned at each call (also while models load)."""
+    from modules.models.networks import scan_hypernetworks
+
+    found = scan_hypernetworks(getattr(backend.paths, "hypernetworks", None))
+    return [{"name": info.name, "path": str(info.path)} for info in found]
 
 
 def _embedding_item(embedding: Any) -> dict[str, Any]:

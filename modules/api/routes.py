@@ -160,7 +160,7 @@ def mount_api(app: Any, backend: Any) -> None:
         ("/loras", lambda: catalog.loras(backend), list[cm.LoraItem]),
         ("/embeddings", lambda: catalog.embeddings(backend), cm.EmbeddingsResponse),
         ("/prompt-styles", lambda: catalog.prompt_styles(backend), list[cm.PromptStyleItem]),
-        ("/hypernetworks", empty, list[cm.HypernetworkItem]),
+        ("/hypernetworks", lambda: catalog.hypernetworks(backend), list[cm.HypernetworkItem]),
         ("/face-restorers", lambda: catalog.face_restorers(backend), list[cm.FaceRestorerItem]),
         ("/realesrgan-models", empty, list[cm.RealesrganItem]),
         ("/extensions", lambda: catalog.extensions(backend), list[cm.ExtensionItem]),

@@ -91,12 +91,22 @@ def format_weight(weight: float) -> str:
     return f"{weight:g}"
 
 
-def lora_prompt(alias: str, metadata: dict[str, Any], default_multiplier: float = 1.0) -> str:
-    """What a LoRA card inserts: ``<lora:alias:w>`` with the preferred weight, then the activation text."""
+def network_prompt(kind: str, name: str, metadata: dict[str, Any], default_multiplier: float = 1.0) -> str:
+    """What a card inserts: ``<kind:name:w>`` with the preferred weight, then the activation text."""
     weight = parse_weight(metadata.get("preferred weight")) or default_multiplier
-    text = f"<lora:{alias}:{format_weight(weight)}>"
+    text = f"<{kind}:{name}:{format_weight(weight)}>"
     activation = str(metadata.get("activation text") or "").strip()
     return f"{text} {activation}" if activation else text
+
+
+def lora_prompt(alias: str, metadata: dict[str, Any], default_multiplier: float = 1.0) -> str:
+    """What a LoRA card inserts: ``<lora:alias:w>`` (A1111 names a LoRA by its training alias)."""
+    return network_prompt("lora", alias, metadata, default_multiplier)
+
+
+def hypernet_prompt(name: str, metadata: dict[str, Any], default_multiplier: float = 1.0) -> str:
+    """What a hypernetwork card inserts: ``<hypernet:name:w>`` (the file name, as A1111)."""
+    return network_prompt("hypernet", name, metadata, default_multiplier)
 
 
 def servable_preview(requested: str, roots: Iterable[Path]) -> Path | None:

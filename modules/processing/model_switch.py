@@ -92,6 +92,8 @@ def switch_to(backend: Any, p: ProcessingState, info: Any) -> Any:
     except ModelLoadError as error:
         raise InvalidParams(f"Could not switch to {info.title}: {error}") from error
     models.use_vae(model, p.settings.get("sd_vae"), strict=False)
+    if p.networks is not None:  # the prompt's LoRAs and hypernetworks act on the new model too, as in A1111
+        p.networks.apply(model)
     p.model = model
     return model
 

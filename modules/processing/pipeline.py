@@ -19,12 +19,12 @@ import torch
 from modules.jobs.queue import Job, JobInterrupted
 from modules.models.errors import ModelLoadError
 from modules.models.vae import decode_latents
-from modules.processing import hires, img2img_inputs, model_switch, outputs, previews
+from modules.processing import hires, img2img_inputs, job_networks, model_switch, outputs, previews
 from modules.processing.conditioning import EncodingInterrupted, PromptCondProvider
 from modules.processing.denoise import ModelSwap, sample
 from modules.processing.hooks import HookRegistry
 from modules.processing.params import GenerationParams, InvalidParams, Processed
-from modules.processing.prompt_parser import extract_extra_networks, lora_weights
+from modules.processing.prompt_parser import extract_extra_networks
 from modules.processing.samplers import resolve_sampler
 from modules.processing.seeds import ImageRNG, batch_seeds, fixed_seed
 from modules.processing.state import ProcessingState
@@ -81,16 +81,28 @@ def generate(backend: Any, params: GenerationParams, job: Job, iterations: Colle
             return custom
         scripts.process(p)
 
-    loras = _lora_requests(p.all_prompts[0])
-    missing = [name for name, _, _ in loras if backend.models.find_lora(name) is None]
+    requests, missing = job_networks.split_missing(
+        job_networks.network_requests(p.all_prompts[0]), backend.models.networks
+    )
     if missing:  # A1111's wording, in the result comments (UI log and the API's info)
         p.comments.append("Networks not found: " + ", ".join(missing))
-        loras = [entry for entry in loras if entry[0] not in missing]
-    patch = backend.models.lora_patch(model, loras) if loras else contextlib.nullcontext()
     started = time.time()
-    with torch.no_grad(), patch, _tiling(model, params.tiling):
-        if loras:
-            p.extra_generation_params.setdefault("Lora hashes", _lora_hashes(backend, loras))
+    # the networks patch every model the job runs on (a refiner or hires checkpoint too), all undone at the end
+    with torch.no_grad(), job_networks.JobNetworks(backend.models.networks, requests) as p.networks:
+        p.networks.apply(model)
+        if requests.loras:
+            p.extra_generation_params.setdefault("Lora hashes", _lora_hashes(backend, list(requests.loras)))
+        _run_batches(backend, p, model, iterations, scripts)
+    if not p.images:
+        raise JobInterrupted("Interrupted before any image was finished")
+    return _finish(backend, p, started)
+
+
+def _run_batches(
+    backend: Any, p: ProcessingState, model: Any, iterations: Collection[int] | None, scripts: Any
+) -> None:
+    params, job = p.params, p.job
+    with _tiling(model, params.tiling):
         for iteration in range(params.n_iter):
             if job.interrupted:
                 break
@@ -103,9 +115,6 @@ def generate(backend: Any, params: GenerationParams, job: Job, iterations: Colle
                 _run_batch(backend, p, iteration, scripts)
             except EncodingInterrupted:  # Interrupt pressed while the prompts were encoded
                 break
-    if not p.images:
-        raise JobInterrupted("Interrupted before any image was finished")
-    return _finish(backend, p, started)
 
 
 def _model_for(backend: Any, settings: Any, job: Job) -> Any:
@@ -147,19 +156,6 @@ def _names_of(checkpoint: Any) -> set[str]:
         )
         if value
     }
-
-
-def _lora_requests(prompt: str) -> list[tuple[str, float, float]]:
-    _, calls = extract_extra_networks(prompt)
-    requests = []
-    for call in calls:
-        if call.kind == "lora":
-            try:
-                te, unet, _ = lora_weights(call)
-            except ValueError as error:
-                raise InvalidParams(str(error)) from None
-            requests.append((call.name, te, unet))
-    return requests
 
 
 def _lora_hashes(backend: Any, loras: list[tuple[str, float, float]]) -> str | None:

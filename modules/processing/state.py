@@ -55,6 +55,8 @@ class ProcessingState:
     infotexts: list[str] = dataclasses.field(default_factory=list)
     saved_paths: list[str] = dataclasses.field(default_factory=list)
     comments: list[str] = dataclasses.field(default_factory=list)
+    # the prompt's LoRAs and hypernetworks (job_networks.JobNetworks): applied to each model the job switches to
+    networks: Any = None
 
     @property
     def is_img2img(self) -> bool:

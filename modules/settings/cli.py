@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--vae-dir", type=str, default=None, help="extra folder scanned for VAE files")
     paths.add_argument("--lora-dir", type=str, default=None, help="folder of LoRA files (default: <models-dir>/Lora)")
     paths.add_argument(
+        "--hypernetwork-dir",
+        type=str,
+        default=None,
+        help="folder of hypernetwork .pt files (default: <models-dir>/hypernetworks)",
+    )
+    paths.add_argument(
         "--embeddings-dir",
         type=str,
         default=None,

@@ -14,9 +14,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from modules.models.network_meta import find_preview, folder_of, lora_prompt, read_user_metadata
+from modules.models.network_meta import find_preview, folder_of, hypernet_prompt, lora_prompt, read_user_metadata
 
-PAGES = {"checkpoints": "Checkpoints", "textual_inversion": "Textual Inversion", "lora": "Lora"}
+PAGES = {
+    "checkpoints": "Checkpoints",
+    "textual_inversion": "Textual Inversion",
+    "hypernetworks": "Hypernetworks",
+    "lora": "Lora",
+}
+OPTIONAL_PAGES = ("hypernetworks",)  # shown only while their folder holds files, as in A1111
 SORT_CHOICES = ["Path", "Name", "Date Modified"]
 ALL_FOLDERS = "All"
 THUMB_ROUTE = "/sd_extra_networks/thumb"
@@ -92,6 +98,12 @@ def collect_cards(backend: Any, page: str) -> list[Card]:
             metadata = read_user_metadata(info.path)
             prompt = lora_prompt(info.alias, metadata, multiplier)
             cards.append(_card(page, info.name, info.path, [paths.lora], prompt, metadata))
+    elif page == "hypernetworks":
+        multiplier = default_multiplier(backend.settings)
+        for info in models.networks.hypernetworks():
+            metadata = read_user_metadata(info.path)
+            prompt = hypernet_prompt(info.name, metadata, multiplier)
+            cards.append(_card(page, info.name, info.path, [paths.hypernetworks], prompt, metadata))
     return cards
 
 

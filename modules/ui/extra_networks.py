@@ -1,10 +1,11 @@
 """The Extra Networks panel under the prompts (txt2img, img2img), and the route serving card pictures.
 
-Pages Checkpoints / Textual Inversion / Lora list cards (``extra_network_cards``). A click on a card is
-handled in the browser (``static/extra_networks.js``): it adds ``<lora:name:w>`` or the embedding name to the
-prompt, or, for a checkpoint or the card's 🛠️, writes a small JSON request into a hidden textbox whose
-``input`` event runs ``on_action`` here (switch checkpoint / open the metadata editor). The editor writes
-``name.json`` beside the file, so the preferred weight is in the card's prompt from then on.
+Pages Checkpoints / Textual Inversion / Hypernetworks (only while its folder has files) / Lora list cards
+(``extra_network_cards``). A click on a card is handled in the browser (``static/extra_networks.js``): it
+adds ``<lora:name:w>``, ``<hypernet:name:w>`` or the embedding name to the prompt, or, for a checkpoint or
+the card's 🛠️, writes a small JSON request into a hidden textbox whose ``input`` event runs ``on_action``
+here (switch checkpoint / open the metadata editor). The editor writes ``name.json`` beside the file, so the
+preferred weight is in the card's prompt from then on.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class ExtraNetworksPanel:
     cancel: gr.Button
     message: gr.HTML
     editing: gr.State
+    optional_tabs: dict[str, gr.Tab]  # pages shown only when their folder has files (Hypernetworks)
 
 
 def training_metadata_html(metadata: dict[str, str]) -> str:
@@ -104,11 +106,14 @@ def build(backend: Any, tab: str) -> ExtraNetworksPanel:
                 scale=1,
             )
             refresh = tool_button(REFRESH_SYMBOL, f"{tab}_extra_refresh")
-        pages = {}
+        pages, optional_tabs = {}, {}
         with gr.Tabs(elem_id=f"{tab}_extra_network_tabs"):
             for page, title in cards_mod.PAGES.items():
-                with gr.Tab(title, id=f"{tab}_{page}", elem_id=f"{tab}_{page}_tab"):
+                shown = page not in cards_mod.OPTIONAL_PAGES or _has_files(backend, page)
+                with gr.Tab(title, id=f"{tab}_{page}", elem_id=f"{tab}_{page}_tab", visible=shown) as page_tab:
                     pages[page] = gr.HTML(elem_id=f"{tab}_{page}_cards", padding=False)
+                if page in cards_mod.OPTIONAL_PAGES:
+                    optional_tabs[page] = page_tab
         action = gr.Textbox(elem_id=f"{tab}_extra_networks_action", elem_classes=["extra-networks-hidden"], lines=1)
         with gr.Group(visible=False, elem_id=f"{tab}_extra_editor") as editor:
             editor_title = gr.HTML(elem_id=f"{tab}_extra_editor_title", padding=False)
@@ -125,14 +130,36 @@ def build(backend: Any, tab: str) -> ExtraNetworksPanel:
                 cancel = gr.Button("Cancel", elem_id=f"{tab}_extra_cancel")
         message = gr.HTML(elem_id=f"{tab}_extra_message", padding=False)
     panel = ExtraNetworksPanel(
-        search, sort, folder, refresh, pages, action, editor, editor_title, fields, save, cancel, message, gr.State()
+        search,
+        sort,
+        folder,
+        refresh,
+        pages,
+        action,
+        editor,
+        editor_title,
+        fields,
+        save,
+        cancel,
+        message,
+        gr.State(),
+        optional_tabs,
     )
     _wire(backend, tab, panel)
     return panel
 
 
+def _has_files(backend: Any, page: str) -> bool:
+    """Whether an optional page's folder holds a file (read from disk: the models may still be loading)."""
+    from modules.models.networks import scan_hypernetworks
+
+    if page == "hypernetworks":
+        return bool(scan_hypernetworks(getattr(backend.paths, "hypernetworks", None)))
+    return True
+
+
 def render_pages(backend: Any, tab: str, search: str, sort: str, folder: str) -> list[Any]:
-    """HTML of every page plus the folder filter's choices, for the current files."""
+    """HTML of every page, the folder filter's choices and the optional tabs' visibility, for the current files."""
     every = {page: cards_mod.collect_cards(backend, page) for page in cards_mod.PAGES}
     all_cards = [card for page_cards in every.values() for card in page_cards]
     choices = cards_mod.folders(all_cards)
@@ -141,12 +168,13 @@ def render_pages(backend: Any, tab: str, search: str, sort: str, folder: str) ->
         cards_mod.page_html(tab, page, cards_mod.visible_cards(page_cards, search, sort, chosen))
         for page, page_cards in every.items()
     ]
-    return [*htmls, gr.update(choices=choices, value=chosen)]
+    shown = [gr.update(visible=bool(every[page]) or _has_files(backend, page)) for page in cards_mod.OPTIONAL_PAGES]
+    return [*htmls, gr.update(choices=choices, value=chosen), *shown]
 
 
 def _wire(backend: Any, tab: str, panel: ExtraNetworksPanel) -> None:
     listing = [panel.search, panel.sort, panel.folder]
-    rendered = [*panel.pages.values(), panel.folder]
+    rendered = [*panel.pages.values(), panel.folder, *panel.optional_tabs.values()]
     quiet = {"show_progress": "hidden", "queue": False}
 
     def show(search: str, sort: str, folder: str):
@@ -201,12 +229,20 @@ def _wire(backend: Any, tab: str, panel: ExtraNetworksPanel) -> None:
     def save(editing: dict | None, description: str, activation: str, weight: float, notes: str, *listed: str):
         card = _find_card(backend, editing["page"], editing["name"]) if editing else None
         if card is None:
-            return [gr.update(), error_html("Nothing to save: open a card's metadata editor first"), *[gr.update()] * 4]
+            return [
+                gr.update(),
+                error_html("Nothing to save: open a card's metadata editor first"),
+                *[gr.update()] * len(rendered),
+            ]
         values = dict(zip(USER_FIELDS, (description or "", activation or "", weight or 0, notes or ""), strict=True))
         try:
             path = write_user_metadata(card.path, values)
         except OSError as error:
-            return [gr.update(), error_html(f"Could not save {card.name}: {describe_error(error)}"), *[gr.update()] * 4]
+            return [
+                gr.update(),
+                error_html(f"Could not save {card.name}: {describe_error(error)}"),
+                *[gr.update()] * len(rendered),
+            ]
         log.info("Saved card metadata %s", path)
         return [gr.update(visible=False), info_html(f"Saved {path.name}"), *render_pages(backend, tab, *listed)]
 
@@ -223,7 +259,8 @@ def wire_page_load(backend: Any, tab: str, demo: gr.Blocks, panel: ExtraNetworks
     def load(search: str, sort: str, folder: str):
         return render_pages(backend, tab, search, sort, folder)
 
-    demo.load(load, [panel.search, panel.sort, panel.folder], [*panel.pages.values(), panel.folder], queue=False)
+    outputs = [*panel.pages.values(), panel.folder, *panel.optional_tabs.values()]
+    demo.load(load, [panel.search, panel.sort, panel.folder], outputs, queue=False)
 
 
 def _switch_checkpoint(backend: Any, title: str) -> str:
@@ -261,7 +298,7 @@ def mount_routes(app: Any, backend: Any) -> None:
     @app.get(cards_mod.THUMB_ROUTE, include_in_schema=False)
     def thumb(filename: str = ""):
         paths = backend.paths
-        roots = [*paths.checkpoints, paths.lora, paths.embeddings]
+        roots = [*paths.checkpoints, paths.lora, paths.embeddings, paths.hypernetworks]
         target = servable_preview(filename, roots)
         if target is None:
             raise HTTPException(status_code=404, detail="No such preview in the model folders")
