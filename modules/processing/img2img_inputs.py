@@ -41,11 +41,12 @@ def tensor_to_pil(pixels: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(image) for image in array]
 
 
-def _mask_tensor(mask: Image.Image, height: int, width: int) -> torch.Tensor:
-    """Latent-resolution blend mask as A1111: the mask resized to latent size, values 0..1."""
+def _mask_tensor(mask: Image.Image, height: int, width: int, round_values: bool = True) -> torch.Tensor:
+    """Latent-resolution blend mask as A1111: the mask resized to latent size, values 0..1, rounded to 0 or 1
+    unless ``round_values`` is False (A1111's ``p.mask_round``, turned off by soft inpainting)."""
     small = mask.convert("L").resize((width // 8, height // 8), Image.LANCZOS)
     array = np.asarray(small, dtype=np.float32) / 255.0
-    return torch.from_numpy(np.around(array))[None, None]
+    return torch.from_numpy(np.around(array) if round_values else array)[None, None]
 
 
 def prepare(
@@ -57,12 +58,14 @@ def prepare(
     mask_weight: float = 1.0,
     encoder: torch.Generator | None = None,
     fill_seed: int | None = None,
+    mask_round: bool = True,
 ) -> Img2ImgInputs:
     """Resize, mask, fill and encode the init image(s) of ``params`` for one batch.
 
     ``encoder`` supplies the VAE encoder's noise: first one draw per init image, then one for the
     inpainting conditioning's batch, in A1111's order (see ``encoder_generator`` below). "Latent noise" fill
-    uses ``seeds_noise`` and then reseeds ``encoder`` with ``fill_seed``, as A1111's global generator is."""
+    uses ``seeds_noise`` and then reseeds ``encoder`` with ``fill_seed``, as A1111's global generator is.
+    ``mask_round`` False keeps the latent mask's soft values (see ``_mask_tensor``)."""
     width, height = params.width, params.height
     masks = None
     if params.mask is not None:
@@ -102,7 +105,7 @@ def prepare(
 
     latent_mask = None
     if masks is not None:
-        latent_mask = _mask_tensor(masks.latent_mask, height, width).to(init_latent)
+        latent_mask = _mask_tensor(masks.latent_mask, height, width, mask_round).to(init_latent)
         if params.inpainting_fill == 2:  # latent noise
             init_latent = init_latent * (1 - latent_mask) + seeds_noise.to(init_latent) * latent_mask
             if encoder is not None and fill_seed is not None:
