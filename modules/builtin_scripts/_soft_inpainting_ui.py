@@ -9,14 +9,15 @@ from typing import Any
 import gradio as gr
 
 ACCORDION_ID = "soft_inpainting_enabled"
-INTRO = "Blends the original with the inpainted content as the mask's opacity says. A high *Mask blur* helps."
+INTRO = "Blends the original with the inpainted content as the mask's opacity says. A high Mask blur helps."
 HELP = (
-    "**Schedule bias**: below 1 the original is kept more near the end, above 1 more at the start. "
-    "**Preservation strength**: higher keeps more of the original where the mask is partial. "
-    "**Transition contrast boost**: higher keeps the blend's contrast, too high over-saturates.\n\n"
-    "The pixel composite keeps the original pixels wherever the result changed little: "
-    "**Mask influence** lets the mask bias that, **Difference threshold** is the change at which the "
-    "original fades to half, **Difference contrast** makes that fade softer or sharper."
+    "Schedule bias: below 1 the original is kept more near the end, above 1 more at the start.",
+    "Preservation strength: higher keeps more of the original where the mask is partial.",
+    "Transition contrast boost: higher keeps the blend's contrast, too high over-saturates.",
+    "The pixel composite keeps the original pixels wherever the result changed little.",
+    "Mask influence: how much the mask biases that.",
+    "Difference threshold: the change at which the original fades to half.",
+    "Difference contrast: how soft or sharp that fade is.",
 )
 
 
@@ -46,7 +47,7 @@ def build_panel(sliders: Sequence[Any], defaults: Any) -> tuple[gr.Checkbox, lis
                 )
             )
         with gr.Accordion("Help", open=False):
-            gr.Markdown(HELP)
+            gr.Markdown("\n\n".join(HELP))
     accordion.expand(lambda: True, None, enabled, queue=False, show_progress="hidden")
     accordion.collapse(lambda: False, None, enabled, queue=False, show_progress="hidden")
     enabled.input(lambda on: gr.update(open=bool(on)), enabled, accordion, queue=False, show_progress="hidden")
