@@ -141,6 +141,15 @@ def test_composite_mask_keeps_the_original_where_nothing_changed():
     assert (lenient[:, :3] < mask[:, :3]).all()
 
 
+def test_latent_mask_keeps_its_soft_values_when_rounding_is_off():
+    from modules.processing.img2img_inputs import _mask_tensor
+
+    grey = Image.new("L", (64, 64), 96)  # 0.376: rounds to 0
+    assert float(_mask_tensor(grey, 64, 64).max()) == 0.0
+    soft = _mask_tensor(grey, 64, 64, round_values=False)
+    assert soft.shape == (1, 1, 8, 8) and torch.allclose(soft, torch.full_like(soft, 96 / 255), atol=1e-3)
+
+
 def test_slider_values_are_checked_with_their_names():
     assert settings_from_args((2, 1, 4, 0.5, 1, 3)).composite_difference_contrast == 3.0
     with pytest.raises(InvalidParams, match="Difference threshold"):

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 import torch
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
 
 from modules import scripts
 from modules.builtin_scripts._soft_inpainting import (
@@ -174,9 +174,7 @@ class SoftInpaintingRun:
         mask = mask.filter(ImageFilter.GaussianBlur(radius=4))
         if paste_to is not None:
             mask = ops.uncrop(mask, original.size, paste_to).convert("L")
-        overlay = original.convert("RGBA")
-        overlay.putalpha(ImageOps.invert(mask))
-        return overlay
+        return ops.create_overlay(original, mask)  # the original, opaque where the mask is black
 
 
 def _original(p: Any, index: int) -> Image.Image:

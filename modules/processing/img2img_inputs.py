@@ -65,7 +65,8 @@ def prepare(
     ``encoder`` supplies the VAE encoder's noise: first one draw per init image, then one for the
     inpainting conditioning's batch, in A1111's order (see ``encoder_generator`` below). "Latent noise" fill
     uses ``seeds_noise`` and then reseeds ``encoder`` with ``fill_seed``, as A1111's global generator is.
-    ``mask_round`` False keeps the latent mask's soft values (see ``_mask_tensor``)."""
+    ``mask_round`` False keeps the soft values of the latent mask (see ``_mask_tensor``) and of a sketch
+    mask's alpha (A1111's ``create_binary_mask``)."""
     width, height = params.width, params.height
     masks = None
     if params.mask is not None:
@@ -81,6 +82,7 @@ def prepare(
             blur_y=blur_y,
             only_masked=params.inpaint_full_res,
             padding=params.inpaint_full_res_padding,
+            round_alpha=mask_round,
         )
     sources = list(params.init_images)
     images, overlays = [], []
@@ -116,7 +118,7 @@ def prepare(
     image_conditioning = None
     if model.arch.unet_in_channels == 9:
         image_conditioning = inpainting_conditioning(
-            model, pixels, masks.latent_mask if masks else None, mask_weight, init_latent, encoder
+            model, pixels, masks.latent_mask if masks else None, mask_weight, init_latent, encoder, mask_round
         )
     return Img2ImgInputs(
         init_latent, latent_mask, image_conditioning, overlays, masks.paste_to if masks is not None else None, images
@@ -130,14 +132,16 @@ def inpainting_conditioning(
     strength: float,
     init_latent: torch.Tensor,
     generator: torch.Generator | None = None,
+    round_mask: bool = True,
 ) -> torch.Tensor:
-    """[mask, masked-image latents] for 9-channel models; ``strength`` is "Conditional mask weight"."""
+    """[mask, masked-image latents] for 9-channel models; ``strength`` is "Conditional mask weight"; the mask
+    is rounded to 0/1 unless ``round_mask`` is False (soft inpainting)."""
     batch, _, height, width = pixels.shape
     if mask is None:
         mask_pixels = torch.ones((1, 1, height, width))
     else:
         mask_pixels = torch.from_numpy(np.asarray(mask.convert("L"), dtype=np.float32) / 255.0)[None, None]
-        mask_pixels = torch.round(mask_pixels)
+        mask_pixels = torch.round(mask_pixels) if round_mask else mask_pixels
     # A1111 blends in [-1, 1]: the masked area becomes 0 there, i.e. mid grey, not black
     masked = ((pixels * 2 - 1) * (1.0 - mask_pixels * strength) + 1) / 2
     masked_latents = encode_images(model, masked, generator, per_image=False)
