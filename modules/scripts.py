@@ -14,6 +14,8 @@ from modules.extensions.script_api import (  # noqa: F401  (the public surface f
     AlwaysVisible,
     PostprocessBatchListArgs,
     PostprocessImageArgs,
+    PostProcessMaskOverlayArgs,
+    PostSampleArgs,
     Script,
 )
 

@@ -96,7 +96,7 @@ def test_metadata_load_order_and_script_listing(backend):
     names = [loaded.cls.__name__ for loaded in manager.loaded_scripts]
     assert names.index("FirstByMetadata") < names.index("SecondByMetadata")  # a_second.py is After b_first.py
     program = ["Loopback", "OutpaintingMk2", "PoorMansOutpainting", "PromptMatrix", "PromptsFromFile", "SDUpscale"]
-    assert names[:7] == [*program, "XYZPlot"]  # the program's scripts first, in file order
+    assert names[:8] == [*program, "SoftInpainting", "XYZPlot"]  # the program's scripts first, in file order
     runner = backend.services["scripts"]
     assert runner.selectable_titles(False)[:3] == ["Prompt matrix", "Prompts from file or textbox", "X/Y/Z plot"]
     assert "Example selectable" in runner.selectable_titles(True)

@@ -1,11 +1,12 @@
 """``ScriptRunner``: runs the loaded scripts' hooks for one generation (``backend.services["scripts"]``).
 
-The pipeline calls ``before_process``, ``run_selected``, ``process``, ``process_batch``,
-``postprocess_image``, ``postprocess_batch`` and ``postprocess`` with the job's ``ProcessingState``. Each
-always-on script receives its own values from ``p.params.alwayson_scripts`` (matched by title, any case),
-padded with its UI defaults; the selected script receives ``p.params.script_args``. A hook that raises
-``InvalidParams`` stops the generation with that message (a user error, e.g. a ControlNet unit without an
-image); any other exception is logged with the extension's name and the generation goes on without it.
+The pipeline calls ``before_process``, ``run_selected``, ``process``, ``process_batch``, ``post_sample``,
+``postprocess_maskoverlay``, ``postprocess_image``, ``postprocess_batch`` and ``postprocess`` with the job's
+``ProcessingState``. Each always-on script receives its own values from ``p.params.alwayson_scripts``
+(matched by title, any case), padded with its UI defaults; the selected script receives
+``p.params.script_args``. A hook that raises ``InvalidParams`` stops the generation with that message (a
+user error, e.g. a ControlNet unit without an image); any other exception is logged with the extension's
+name and the generation goes on without it.
 
 It also offers the UI (``selectable_titles``, ``build_selectable_ui``, ``build_alwayson_ui``) and the API
 (``scripts``, ``validate_alwayson``) what they need, and adapts A1111's ``on_cfg_denoiser`` family of
@@ -25,7 +26,13 @@ from typing import Any
 
 from modules.extensions import bridge
 from modules.extensions.callbacks import ImageSaveParams
-from modules.extensions.script_api import AlwaysVisible, PostprocessImageArgs, Script
+from modules.extensions.script_api import (
+    AlwaysVisible,
+    PostprocessImageArgs,
+    PostProcessMaskOverlayArgs,
+    PostSampleArgs,
+    Script,
+)
 from modules.processing.params import InvalidParams
 
 log = logging.getLogger(__name__)
@@ -48,11 +55,20 @@ def inheriting(extra_generation_params: dict[str, Any]) -> Iterator[None]:
         _inherited_extras.reset(token)
 
 
+# Script sections the img2img tab builds in their own place (A1111's ``Script.section``): "inpaint" panels sit
+# in the inpainting controls, shown only in the inpaint modes.
+PLACED_SECTIONS = ("inpaint",)
+
 CFG_HOOKS = {"cfg_denoiser": "cfg_denoiser", "cfg_denoised": "cfg_denoised", "cfg_after_cfg": "after_cfg"}
 
 
 def title_of(script: Script) -> str:
     return str(script.title())
+
+
+def _placed_section(script: Script, is_img2img: bool) -> str | None:
+    section = getattr(script, "section", None)
+    return section if is_img2img and section in PLACED_SECTIONS else None
 
 
 class ScriptRunner:
@@ -115,8 +131,18 @@ class ScriptRunner:
         script = self.find(title, is_img2img)
         return self._build_ui(script, is_img2img) if script is not None else []
 
-    def build_alwayson_ui(self, is_img2img: bool) -> list[tuple[str, list[Any]]]:
-        return [(title_of(s), self._build_ui(s, is_img2img)) for s in self.alwayson(is_img2img)]
+    def build_alwayson_ui(self, is_img2img: bool, section: str | None = None) -> list[tuple[str, list[Any]]]:
+        """The panels of the always-on scripts of ``section`` (None: those without a placed section)."""
+        return [
+            (title_of(s), self._build_ui(s, is_img2img))
+            for s in self.alwayson(is_img2img)
+            if _placed_section(s, is_img2img) == section
+        ]
+
+    def infotext_fields(self, is_img2img: bool) -> list[tuple[Any, Any]]:
+        """(component, infotext key or ``fn(params)``) pairs the page's script panels declared (A1111's
+        ``Script.infotext_fields``), for the paste button and send-to."""
+        return [pair for s in self.scripts(is_img2img) for pair in (getattr(s, "infotext_fields", None) or [])]
 
     def _build_ui(self, script: Script, is_img2img: bool) -> list[Any]:
         from modules.extensions.gradio3 import gradio3_shims  # imports gradio: only when a UI is built
@@ -249,6 +275,18 @@ class ScriptRunner:
                 p, *a, batch_number=p.iteration, prompts=p.prompts, seeds=p.seeds, subseeds=p.subseeds
             ),
         )
+
+    def post_sample(self, p: Any, samples: Any) -> Any:
+        """The batch's latents after the scripts' ``post_sample`` hooks (before decoding)."""
+        ps = PostSampleArgs(samples)
+        self._each(p, "post_sample", lambda s, a: s.post_sample(p, ps, *a))
+        return ps.samples
+
+    def postprocess_maskoverlay(self, p: Any, index: int, overlay: Any) -> Any:
+        """The overlay pasted back over inpainted image ``index`` of the batch, after the scripts' hooks."""
+        ppmo = PostProcessMaskOverlayArgs(index, None, overlay)
+        self._each(p, "postprocess_maskoverlay", lambda s, a: s.postprocess_maskoverlay(p, ppmo, *a))
+        return ppmo.overlay_image
 
     def postprocess_image(self, p: Any, image: Any) -> Any:
         pp = PostprocessImageArgs(image)

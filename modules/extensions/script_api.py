@@ -36,6 +36,25 @@ class PostprocessBatchListArgs:
     images: list[Any]
 
 
+@dataclasses.dataclass
+class PostSampleArgs:
+    """``post_sample``'s argument: the batch's latents after sampling, before decoding; replace ``samples``
+    to change what is decoded."""
+
+    samples: Any
+
+
+@dataclasses.dataclass
+class PostProcessMaskOverlayArgs:
+    """``postprocess_maskoverlay``'s argument for image ``index`` of the batch: ``overlay_image`` (RGBA, the
+    original where it is opaque) is pasted over the decoded image; replace it to change the composite.
+    ``mask_for_overlay`` is A1111's separate mask: None here, the overlay's alpha is the mask."""
+
+    index: int
+    mask_for_overlay: Any
+    overlay_image: Any
+
+
 class Script:
     """Base class of extension scripts; override what you need (every hook is optional)."""
 
@@ -107,6 +126,12 @@ class Script:
 
     def postprocess_batch(self, p: Any, *args: Any, **kwargs: Any) -> None:
         """After each batch is decoded: ``kwargs`` has ``images`` and ``batch_number``."""
+
+    def post_sample(self, p: Any, ps: PostSampleArgs, *args: Any) -> None:
+        """After sampling, before the VAE decodes ``ps.samples`` (replace it to change the latents)."""
+
+    def postprocess_maskoverlay(self, p: Any, ppmo: PostProcessMaskOverlayArgs, *args: Any) -> None:
+        """Inpainting: before each image's overlay is pasted back; set ``ppmo.overlay_image`` to replace it."""
 
     def postprocess_image(self, p: Any, pp: PostprocessImageArgs, *args: Any) -> None:
         """Each image before it is saved; set ``pp.image`` to replace it."""

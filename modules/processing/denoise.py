@@ -427,8 +427,9 @@ def sample(
         extras["Skip Early CFG"] = denoiser.skip_early_cond
     if on_timesteps and not sampling.interrupted and float(sampling.sigmas[-1]) > 0:
         x = x / math.sqrt(1.0 + float(sampling.sigmas[-1]) ** 2)  # the variance-preserving latents at t = 0
-    if latent_mask is not None and init_latent is not None:
-        x = init_latent.to(x) * (1 - latent_mask) + x * latent_mask
+    if sampling.latent_mask is not None and init_latent is not None:  # None: a setup hook took the blend over
+        mask = sampling.latent_mask.to(x)
+        x = init_latent.to(x) * (1 - mask) + x * mask
     sampling.x = x
     hooks.run("after_loop", sampling)
     return sampling.x

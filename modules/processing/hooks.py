@@ -72,8 +72,9 @@ class StaticCondProvider:
 class SamplingContext:
     """One sampling run; seen by setup / before_loop / after_loop and linked from every other context.
 
-    Setup hooks may replace ``sigmas``. ``x`` holds the latents from before_loop on. ``state`` is free space
-    for hooks to keep per-run data.
+    Setup hooks may replace ``sigmas``, and ``latent_mask``: None there means the hook blends the original
+    latents in itself (soft inpainting does, at after_cfg) and the loop blends nothing, after a call or at the
+    end. ``x`` holds the latents from before_loop on. ``state`` is free space for hooks to keep per-run data.
     """
 
     sampler: SamplerInfo

@@ -41,11 +41,12 @@ def tensor_to_pil(pixels: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(image) for image in array]
 
 
-def _mask_tensor(mask: Image.Image, height: int, width: int) -> torch.Tensor:
-    """Latent-resolution blend mask as A1111: the mask resized to latent size, values 0..1."""
+def _mask_tensor(mask: Image.Image, height: int, width: int, round_values: bool = True) -> torch.Tensor:
+    """Latent-resolution blend mask as A1111: the mask resized to latent size, values 0..1, rounded to 0 or 1
+    unless ``round_values`` is False (A1111's ``p.mask_round``, turned off by soft inpainting)."""
     small = mask.convert("L").resize((width // 8, height // 8), Image.LANCZOS)
     array = np.asarray(small, dtype=np.float32) / 255.0
-    return torch.from_numpy(np.around(array))[None, None]
+    return torch.from_numpy(np.around(array) if round_values else array)[None, None]
 
 
 def prepare(
@@ -57,12 +58,15 @@ def prepare(
     mask_weight: float = 1.0,
     encoder: torch.Generator | None = None,
     fill_seed: int | None = None,
+    mask_round: bool = True,
 ) -> Img2ImgInputs:
     """Resize, mask, fill and encode the init image(s) of ``params`` for one batch.
 
     ``encoder`` supplies the VAE encoder's noise: first one draw per init image, then one for the
     inpainting conditioning's batch, in A1111's order (see ``encoder_generator`` below). "Latent noise" fill
-    uses ``seeds_noise`` and then reseeds ``encoder`` with ``fill_seed``, as A1111's global generator is."""
+    uses ``seeds_noise`` and then reseeds ``encoder`` with ``fill_seed``, as A1111's global generator is.
+    ``mask_round`` False keeps the soft values of the latent mask (see ``_mask_tensor``) and of a sketch
+    mask's alpha (A1111's ``create_binary_mask``)."""
     width, height = params.width, params.height
     masks = None
     if params.mask is not None:
@@ -78,6 +82,7 @@ def prepare(
             blur_y=blur_y,
             only_masked=params.inpaint_full_res,
             padding=params.inpaint_full_res_padding,
+            round_alpha=mask_round,
         )
     sources = list(params.init_images)
     images, overlays = [], []
@@ -102,7 +107,7 @@ def prepare(
 
     latent_mask = None
     if masks is not None:
-        latent_mask = _mask_tensor(masks.latent_mask, height, width).to(init_latent)
+        latent_mask = _mask_tensor(masks.latent_mask, height, width, mask_round).to(init_latent)
         if params.inpainting_fill == 2:  # latent noise
             init_latent = init_latent * (1 - latent_mask) + seeds_noise.to(init_latent) * latent_mask
             if encoder is not None and fill_seed is not None:
@@ -113,7 +118,7 @@ def prepare(
     image_conditioning = None
     if model.arch.unet_in_channels == 9:
         image_conditioning = inpainting_conditioning(
-            model, pixels, masks.latent_mask if masks else None, mask_weight, init_latent, encoder
+            model, pixels, masks.latent_mask if masks else None, mask_weight, init_latent, encoder, mask_round
         )
     return Img2ImgInputs(
         init_latent, latent_mask, image_conditioning, overlays, masks.paste_to if masks is not None else None, images
@@ -127,14 +132,16 @@ def inpainting_conditioning(
     strength: float,
     init_latent: torch.Tensor,
     generator: torch.Generator | None = None,
+    round_mask: bool = True,
 ) -> torch.Tensor:
-    """[mask, masked-image latents] for 9-channel models; ``strength`` is "Conditional mask weight"."""
+    """[mask, masked-image latents] for 9-channel models; ``strength`` is "Conditional mask weight"; the mask
+    is rounded to 0/1 unless ``round_mask`` is False (soft inpainting)."""
     batch, _, height, width = pixels.shape
     if mask is None:
         mask_pixels = torch.ones((1, 1, height, width))
     else:
         mask_pixels = torch.from_numpy(np.asarray(mask.convert("L"), dtype=np.float32) / 255.0)[None, None]
-        mask_pixels = torch.round(mask_pixels)
+        mask_pixels = torch.round(mask_pixels) if round_mask else mask_pixels
     # A1111 blends in [-1, 1]: the masked area becomes 0 there, i.e. mid grey, not black
     masked = ((pixels * 2 - 1) * (1.0 - mask_pixels * strength) + 1) / 2
     masked_latents = encode_images(model, masked, generator, per_image=False)

@@ -237,7 +237,9 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
             float(p.settings.get("inpainting_mask_weight")),
             encoder,
             first_seeds[-1],
+            mask_round=p.mask_round,
         )
+        p.paste_to = inputs.paste_to
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.75
         if params.mask is not None:
             _inpaint_infotext(p)
@@ -279,6 +281,8 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
             ),
         )
         denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
+    if scripts is not None:  # A1111's post_sample: scripts see (and may replace) the latents before decoding
+        latents = scripts.post_sample(p, latents)
     pixels = decode_latents(p.model, latents)  # the refiner's or hires checkpoint's VAE when one took over
     images = [
         restore_if_asked(backend, p.settings, params.restore_faces, image)
@@ -287,10 +291,13 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
     now = datetime.datetime.now()
     for offset, image in enumerate(images):
         index = start + offset
-        if inputs is not None and inputs.overlays[offset] is not None:
+        overlay = inputs.overlays[offset] if inputs is not None else None
+        if scripts is not None and inputs is not None:  # A1111's postprocess_maskoverlay
+            overlay = scripts.postprocess_maskoverlay(p, offset, overlay)
+        if overlay is not None:
             from modules.images.ops import apply_overlay
 
-            image = apply_overlay(image, inputs.paste_to, inputs.overlays[offset])
+            image = apply_overlay(image, inputs.paste_to, overlay)
         text = outputs.infotext(p, index, denoising=denoising)
         if scripts is not None:
             image = scripts.postprocess_image(p, image) or image

@@ -50,6 +50,10 @@ class ProcessingState:
     seeds: list[int] = dataclasses.field(default_factory=list)
     subseeds: list[int] = dataclasses.field(default_factory=list)
     script_args: dict[str, tuple] = dataclasses.field(default_factory=dict)
+    # A1111's names: scripts set mask_round False to keep the latent mask soft (soft inpainting); paste_to is
+    # where the batch's "Only masked" crop goes back (None otherwise)
+    mask_round: bool = True
+    paste_to: Any = None
     # filled by the run
     images: list[Any] = dataclasses.field(default_factory=list)
     infotexts: list[str] = dataclasses.field(default_factory=list)

@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import gradio as gr
 
 from modules.processing.params import ScriptArgs
+from modules.ui.context import PasteField
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,12 @@ class ScriptProvider(Protocol):
         """Create the selectable script's components (inside the current Blocks context); return its inputs."""
         ...
 
-    def build_alwayson_ui(self, is_img2img: bool) -> list[tuple[str, list[Any]]]:
-        """Create every always-on script's panel; return (title, inputs) pairs in order."""
+    def build_alwayson_ui(self, is_img2img: bool, section: str | None = None) -> list[tuple[str, list[Any]]]:
+        """Create the always-on panels of ``section`` (None: the general place); return (title, inputs) pairs."""
+        ...
+
+    def infotext_fields(self, is_img2img: bool) -> list[tuple[Any, Any]]:
+        """(component, infotext key or ``fn(params)``) pairs of the built panels."""
         ...
 
 
@@ -61,8 +66,39 @@ class ScriptControls:
         return script_name, script_args, alwayson
 
 
-def build_script_controls(backend: Any, is_img2img: bool) -> ScriptControls:
-    """The Script dropdown with each selectable script's panel (shown while selected) and always-on panels."""
+def build_section_panels(backend: Any, is_img2img: bool, section: str) -> list[tuple[str, list[Any]]]:
+    """The always-on panels of one placed section (img2img's "inpaint"), built where the caller is."""
+    return list(_call(backend.services.get("scripts"), "build_alwayson_ui", [], is_img2img, section) or [])
+
+
+def script_paste_fields(backend: Any, is_img2img: bool) -> list[PasteField]:
+    """Paste fields for the script panels' ``infotext_fields``; a checkbox gets a bool, a slider a number."""
+    pairs = _call(backend.services.get("scripts"), "infotext_fields", [], is_img2img) or []
+    return [PasteField(component, _paste_source(component, key)) for component, key in pairs]
+
+
+def _paste_source(component: Any, key: Any):
+    if callable(key):
+        return key
+
+    def source(params: dict[str, Any]) -> Any:
+        value = params.get(key)
+        if value is None:
+            return None
+        if isinstance(component, gr.Checkbox):
+            return str(value).strip().lower() in ("true", "1", "yes")
+        if isinstance(component, (gr.Slider, gr.Number)):
+            return float(value)
+        return value
+
+    return source
+
+
+def build_script_controls(
+    backend: Any, is_img2img: bool, placed: list[tuple[str, list[Any]]] | None = None
+) -> ScriptControls:
+    """The Script dropdown with each selectable script's panel (shown while selected) and always-on panels;
+    ``placed`` are the panels of placed sections built elsewhere on the tab (see ``build_section_panels``)."""
     provider = backend.services.get("scripts")
     tab = "img2img" if is_img2img else "txt2img"
     titles = _call(provider, "selectable_titles", [], is_img2img)
@@ -73,7 +109,7 @@ def build_script_controls(backend: Any, is_img2img: bool) -> ScriptControls:
         with gr.Group(visible=False, elem_id=f"{tab}_script_{_slug(title)}") as group:
             selectable[title] = list(_call(provider, "build_selectable_ui", [], title, is_img2img) or [])
         groups[title] = group
-    alwayson = list(_call(provider, "build_alwayson_ui", [], is_img2img) or [])
+    alwayson = list(_call(provider, "build_alwayson_ui", [], is_img2img) or []) + list(placed or [])
     if groups:
         ordered = list(groups)
         dropdown.change(

@@ -28,7 +28,7 @@ from modules.ui.common import (
 )
 from modules.ui.context import PasteField, SendTarget, UiContext
 from modules.ui.paste import override_field, wire_paste_button
-from modules.ui.script_slots import build_script_controls
+from modules.ui.script_slots import build_script_controls, build_section_panels, script_paste_fields
 from modules.ui.tab_txt2img import (
     build_override_dropdown,
     finish_handler,
@@ -53,9 +53,10 @@ class InpaintControls:
     fill: gr.Radio
     full_res: gr.Radio
     padding: gr.Slider
+    scripts: list[tuple[str, list[Any]]]  # always-on panels of the "inpaint" section (Soft inpainting)
 
 
-def build_inpaint_controls() -> InpaintControls:
+def build_inpaint_controls(backend: Any) -> InpaintControls:
     with gr.Group(visible=False, elem_id="inpaint_controls") as group:
         with gr.Row():
             mask_blur = gr.Slider(
@@ -96,7 +97,8 @@ def build_inpaint_controls() -> InpaintControls:
                 value=32,
                 elem_id="img2img_inpaint_full_res_padding",
             )
-    return InpaintControls(group, mask_blur, mask_alpha, mask_mode, fill, full_res, padding)
+        scripts = build_section_panels(backend, True, "inpaint")
+    return InpaintControls(group, mask_blur, mask_alpha, mask_mode, fill, full_res, padding, scripts)
 
 
 def _one_of(key: str, allowed: tuple[str, ...]):
@@ -121,7 +123,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 type="index",
                 elem_id="resize_mode",
             )
-            inpaint = build_inpaint_controls()
+            inpaint = build_inpaint_controls(backend)
             sampler, scheduler, steps = gen_controls.build_sampler_row(backend, TAB)
             refiner = refiner_controls.build_refiner(backend, TAB)
             scale_tab = gr.State("to")
@@ -163,7 +165,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             )
             seed_parts = gen_controls.build_seed(TAB)
             override = build_override_dropdown(TAB)
-            scripts = build_script_controls(backend, is_img2img=True)
+            scripts = build_script_controls(backend, is_img2img=True, placed=inpaint.scripts)
         with gr.Column(scale=1, elem_id=f"{TAB}_results_column"):
             panel = output_panel.build(ctx, TAB)
 
@@ -307,6 +309,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             PasteField(inpaint.full_res, _one_of("Inpaint area", INPAINT_AREAS)),
             PasteField(inpaint.padding, "Masked area padding"),
         ]
+        + script_paste_fields(backend, True)
     )
     target = ctx.add_target(
         SendTarget(

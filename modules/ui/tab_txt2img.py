@@ -12,7 +12,7 @@ from modules.ui import extra_networks, gen_controls, output_panel, runner, topro
 from modules.ui.common import error_html, format_seconds, models_unavailable_message
 from modules.ui.context import PasteField, SendTarget, UiContext
 from modules.ui.paste import override_field, overrides_from_entries, wire_paste_button
-from modules.ui.script_slots import build_script_controls
+from modules.ui.script_slots import build_script_controls, script_paste_fields
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,14 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     )
 
     target = ctx.add_target(
-        SendTarget(TAB, TAB, prompt_fields(row) + [override_field(backend, override)] + controls.paste_fields(backend))
+        SendTarget(
+            TAB,
+            TAB,
+            prompt_fields(row)
+            + [override_field(backend, override)]
+            + controls.paste_fields(backend)
+            + script_paste_fields(backend, False),
+        )
     )
     wire_paste_button(ctx, row.paste, row.prompt, target)
     toprow.wire_page_load(backend, demo, row)
