@@ -343,14 +343,16 @@ def _wire_interrogate(backend: Any, row: toprow.Toprow, image: gr.Image, message
 
     def interrogate_with(model: str):
         def run(picture: Image.Image | None, prompt: str):
-            from modules.interrogate import InterrogatorUnavailable, check, interrogate
+            from modules.interrogate import InterrogatorUnavailable, check, interrogate, job_reporter
             from modules.models.errors import ModelLoadError
 
             try:
                 if picture is None:
                     raise ValueError("Upload an image to the img2img tab first.")
                 check(backend, model)
-                caption = backend.jobs.run(lambda job: interrogate(backend, picture, model), label="interrogate")
+                caption = backend.jobs.run(
+                    lambda job: interrogate(backend, picture, model, job_reporter(job)), label="interrogate"
+                )
             except (ValueError, ModelLoadError, InterrogatorUnavailable) as error:
                 return gr.update(value=prompt), error_html(describe_error(error))
             return gr.update(value=caption), ""
