@@ -4,6 +4,7 @@ mappings onto transformers' classes, the TorchScript reader, category lists, Ext
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import zipfile
@@ -190,3 +191,29 @@ def test_api_interrogate_clip(api):
     )  # ranks shown: 1 artist + 3 flavors + 1 medium + 1 movement
     again = api.post("/sdapi/v1/interrogate", json={"image": image})  # "clip" is the default model
     assert again.status_code == 200 and again.json()["caption"] == caption
+
+
+def test_loopback_appends_the_interrogated_prompt(api):
+    from tests.test_interrogate import write_deepbooru
+
+    body = {
+        "steps": 2,
+        "width": 64,
+        "height": 64,
+        "seed": 3,
+        "sampler_name": "Euler",
+        "denoising_strength": 0.5,
+        "prompt": "a boat",
+        "init_images": [png_b64(64, 64)],
+        "script_name": "Loopback",
+        "script_args": [2, 0.3, "Linear", "DeepBooru"],
+    }
+    missing = api.post("/sdapi/v1/img2img", json=body)
+    assert 400 <= missing.status_code < 500 and "model-resnet_custom_v3.pt" in missing.text
+    write_deepbooru(api.data / "models" / "torch_deepdanbooru" / "model-resnet_custom_v3.pt")
+    answer = api.post("/sdapi/v1/img2img", json=body)
+    assert answer.status_code == 200, answer.text
+    info = json.loads(answer.json()["info"])
+    assert info["infotexts"][1].startswith("a boat, long hair, smile \\(happy\\)\n")
+    wrong = api.post("/sdapi/v1/img2img", json={**body, "script_args": [2, 0.3, "Linear", "BLIP2"]})
+    assert 400 <= wrong.status_code < 500 and "BLIP2" in wrong.text
