@@ -141,7 +141,11 @@ def test_interrogator_names_missing_files_then_captions(tmp_path):
     parts = text.split(", ")
     assert len(parts) == 1 + 1 + 3 + 1 + 1  # caption, artist, 3 flavors, medium, movement
     assert parts[1] in categories.load_categories(categories.SHIPPED)[0].items
-    assert interrogator.interrogate(image) == text  # beam search without sampling: deterministic
+    again = []
+    assert interrogator.interrogate(image, again.append) == text  # beam search without sampling: deterministic
+    assert not any(step.startswith("Loading") for step in again)  # models stay in RAM, as A1111
+    interrogator.unload()
+    assert interrogator.interrogate(image, again.append) == text and again[-4].startswith("Loading BLIP")
 
 
 def test_caption_text_and_file(tmp_path):
@@ -208,6 +212,7 @@ def test_loopback_appends_the_interrogated_prompt(api):
         "script_name": "Loopback",
         "script_args": [2, 0.3, "Linear", "DeepBooru"],
     }
+    assert api.post("/sdapi/v1/options", json={"interrogate_return_ranks": False}).status_code == 200
     missing = api.post("/sdapi/v1/img2img", json=body)
     assert 400 <= missing.status_code < 500 and "model-resnet_custom_v3.pt" in missing.text
     write_deepbooru(api.data / "models" / "torch_deepdanbooru" / "model-resnet_custom_v3.pt")

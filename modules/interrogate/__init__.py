@@ -37,9 +37,19 @@ def clip_interrogator_of(backend: Any) -> Any:
     if service is None:
         clip_dir = getattr(getattr(backend, "flags", None), "clip_models_path", None)
         service = backend.services["clip_interrogator"] = ClipInterrogator(
-            backend.paths.models, clip_dir=clip_dir, data_dir=backend.paths.data, settings=backend.settings
+            backend.paths.models,
+            clip_dir=clip_dir,
+            data_dir=backend.paths.data,
+            settings=backend.settings,
+            device=lambda: _device_of(backend),
         )
     return service
+
+
+def _device_of(backend: Any) -> Any:
+    """The generation device once the models are set up (A1111's device_interrogate), else the CPU."""
+    info = getattr(getattr(backend, "models", None), "device_info", None)
+    return getattr(info, "device", None) or "cpu"
 
 
 def check(backend: Any, model: str) -> None:

@@ -174,11 +174,11 @@ def caption(model: Any, tokenizer: Any, image: Image.Image, *, num_beams: int, m
 
     size = model.config.vision_config.image_size
     prompt = tokenizer(PROMPT, return_tensors="pt").input_ids
-    dtype = next(model.parameters()).dtype
+    weight = next(model.parameters())
     with torch.no_grad():
         tokens = model.generate(
-            pixel_values=pixels(image, size).to(dtype),
-            input_ids=prompt,
+            pixel_values=pixels(image, size).to(weight.device, weight.dtype),
+            input_ids=prompt.to(weight.device),
             num_beams=max(1, int(num_beams)),
             do_sample=False,
             min_length=int(min_length),

@@ -2,8 +2,9 @@
 
 Files (never downloaded): ``models/BLIP/model_base_caption_capfilt_large.pth`` and a CLIP ViT-L/14 file in
 ``--clip-models-path`` (``models/CLIP``; see ``clip_model``). Both load on first use, with the job's progress
-text telling which; ``interrogate_keep_models_in_memory`` keeps them loaded between calls, else they are
-dropped after each interrogation (A1111 moves them to RAM; this build is CPU-first, so it frees them).
+text telling which, and then stay in RAM as in A1111: they run on the generation device and go back to the
+CPU after each interrogation unless ``interrogate_keep_models_in_memory`` ("Keep models in VRAM") is on.
+Category embeddings are computed once per list and kept on the CPU (they depend only on the CLIP weights).
 """
 
 from __future__ import annotations
@@ -24,16 +25,26 @@ log = logging.getLogger(__name__)
 Report = Callable[[str], None]
 
 
+def _silent(text: str) -> None:
+    pass
+
+
 class ClipInterrogator:
     """Owns the BLIP and CLIP models and the category lists; one interrogation at a time."""
 
     def __init__(
-        self, models_dir: Path, clip_dir: Path | None = None, data_dir: Path | None = None, settings: Any = None
+        self,
+        models_dir: Path,
+        clip_dir: Path | None = None,
+        data_dir: Path | None = None,
+        settings: Any = None,
+        device: Callable[[], Any] | None = None,
     ) -> None:
         self.blip_path = Path(models_dir) / "BLIP" / blip.MODEL_FILE
         self.clip_dir = Path(clip_dir) if clip_dir else Path(models_dir) / "CLIP"
         self.data_dir = data_dir
         self.settings = settings
+        self._device = device or (lambda: "cpu")
         self._lock = threading.Lock()
         self._blip: Any = None
         self._tokenizer: Any = None
@@ -66,71 +77,63 @@ class ClipInterrogator:
         limit = int(self._get("interrogate_clip_dict_limit", 1500) or 0)
         return categories.load_categories(categories.category_folder(self.data_dir), skip, limit)
 
-    def caption(self, image: Image.Image, report: Report | None = None) -> str:
-        """BLIP caption only (Extras "Caption" with BLIP uses the full ``interrogate``, as A1111)."""
-        with self._lock:
-            try:
-                return self._caption(image, report)
-            finally:
-                self._release()
-
     def interrogate(self, image: Image.Image, report: Report | None = None) -> str:
         """Caption plus category matches, A1111's text: ``caption, match, match, ...``."""
-        report = report or (lambda text: None)
+        report = report or _silent
         self.require_files()
         with self._lock:
             try:
-                caption = self._caption(image, report)
-                if self._clip is None:
-                    path = self.clip_path()
-                    report(f"Loading CLIP model {path.name}")
-                    log.info("Loading CLIP model from %s", path)
-                    self._clip = clip_model.build_model(path)
+                self._load(report)
+                report("Captioning with BLIP")
+                caption = blip.caption(
+                    self._blip,
+                    self._tokenizer,
+                    image,
+                    num_beams=int(self._get("interrogate_clip_num_beams", 1)),
+                    min_length=int(self._get("interrogate_clip_min_length", 24)),
+                    max_length=int(self._get("interrogate_clip_max_length", 48)),
+                )
                 report("Ranking with CLIP")
                 matches = self._rank(image)
-                return categories.format_matches(caption, matches, bool(self._get("interrogate_return_ranks", False)))
             finally:
-                self._release()
+                if not self._get("interrogate_keep_models_in_memory", False):
+                    self._move("cpu")
+        return categories.format_matches(caption, matches, bool(self._get("interrogate_return_ranks", False)))
 
-    def _caption(self, image: Image.Image, report: Report | None) -> str:
-        report = report or (lambda text: None)
-        self.require_files(need_clip=False)
+    def _load(self, report: Report) -> None:
         if self._blip is None:
             report(f"Loading BLIP model {self.blip_path.name}")
             log.info("Loading BLIP model from %s", self.blip_path)
             self._blip = blip.build_model(self.blip_path)
             self._tokenizer = blip.bert_tokenizer()
-        report("Captioning with BLIP")
-        return blip.caption(
-            self._blip,
-            self._tokenizer,
-            image,
-            num_beams=int(self._get("interrogate_clip_num_beams", 1)),
-            min_length=int(self._get("interrogate_clip_min_length", 24)),
-            max_length=int(self._get("interrogate_clip_max_length", 48)),
-        )
+        if self._clip is None:
+            path = self.clip_path()
+            report(f"Loading CLIP model {path.name}")
+            log.info("Loading CLIP model from %s", path)
+            self._clip = clip_model.build_model(path)
+            self._text_cache.clear()
+        self._move(self._device())
+
+    def _move(self, device: Any) -> None:
+        for model in (self._blip, self._clip):
+            if model is not None:
+                model.to(device)
 
     def _rank(self, image: Image.Image) -> list[tuple[str, float]]:
         """Per category, the top-N items by softmax(100 * cosine similarity), scores in 0..1 as A1111's /100."""
-        features = clip_model.image_features(self._clip, image)
+        features = clip_model.image_features(self._clip, image).cpu()
         matches: list[tuple[str, float]] = []
         for category in self.categories():
             text = self._text_cache.get(category.items)
             if text is None:
-                text = clip_model.text_features(self._clip, list(category.items))
-                if self._get("interrogate_keep_models_in_memory", False):
-                    self._text_cache[category.items] = text
+                text = self._text_cache[category.items] = clip_model.text_features(self._clip, list(category.items))
             probabilities = (100.0 * features @ text.T).softmax(dim=-1)[0]
             top = probabilities.topk(min(category.top_n, len(category.items)))
             matches += [(category.items[int(i)], float(p)) for p, i in zip(top.values, top.indices, strict=True)]
         return matches
 
-    def _release(self) -> None:
-        if not self._get("interrogate_keep_models_in_memory", False):
-            self._blip = self._tokenizer = self._clip = None
-            self._text_cache.clear()
-
     def unload(self) -> None:
+        """Drop both models and the cached category embeddings (frees their RAM)."""
         with self._lock:
             self._blip = self._tokenizer = self._clip = None
             self._text_cache.clear()

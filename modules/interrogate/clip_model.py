@@ -194,8 +194,10 @@ def image_features(model: Any, image: Image.Image) -> Any:
     """Unit-length image embedding, (1, D)."""
     import torch
 
+    device = next(model.parameters()).device
     with torch.no_grad():
-        pooled = model.vision_model(pixel_values=pixels(image, model.config.vision_config.image_size)).pooler_output
+        values = pixels(image, model.config.vision_config.image_size).to(device)
+        pooled = model.vision_model(pixel_values=values).pooler_output
         features = model.visual_projection(pooled)
     return features / features.norm(dim=-1, keepdim=True)
 
@@ -208,6 +210,7 @@ def text_features(model: Any, texts: list[str], batch: int = 256) -> Any:
 
     tokenizer = clip_tokenizer()
     context = min(CONTEXT, model.config.text_config.max_position_embeddings)
+    device = next(model.parameters()).device
     parts = []
     with torch.no_grad():
         for start in range(0, len(texts), batch):
@@ -218,7 +221,8 @@ def text_features(model: Any, texts: list[str], batch: int = 256) -> Any:
                 max_length=context,
                 return_tensors="pt",
             )
-            pooled = model.text_model(input_ids=encoded.input_ids, attention_mask=encoded.attention_mask).pooler_output
-            parts.append(model.text_projection(pooled))
+            ids, mask = encoded.input_ids.to(device), encoded.attention_mask.to(device)
+            pooled = model.text_model(input_ids=ids, attention_mask=mask).pooler_output
+            parts.append(model.text_projection(pooled).cpu())
     features = torch.cat(parts)
     return features / features.norm(dim=-1, keepdim=True)
