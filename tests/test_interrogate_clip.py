@@ -222,3 +222,15 @@ def test_loopback_appends_the_interrogated_prompt(api):
     assert info["infotexts"][1].startswith("a boat, long hair, smile \\(happy\\)\n")
     wrong = api.post("/sdapi/v1/img2img", json={**body, "script_args": [2, 0.3, "Linear", "BLIP2"]})
     assert 400 <= wrong.status_code < 500 and "BLIP2" in wrong.text
+
+
+def test_clip_models_path_flag_moves_the_clip_folder(tmp_path):
+    from modules.interrogate import clip_interrogator_of
+
+    folder = tmp_path / "elsewhere"
+    backend, _app = build(tmp_path, "--clip-models-path", str(folder))
+    write_blip(tmp_path / "models" / "BLIP" / blip.MODEL_FILE)
+    with pytest.raises(ModelLoadError, match="elsewhere"):
+        clip_interrogator_of(backend).require_files()
+    write_torchscript_clip(folder / "ViT-L-14.pt", openai_clip_state())
+    clip_interrogator_of(backend).require_files()
