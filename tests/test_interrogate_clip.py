@@ -234,3 +234,12 @@ def test_clip_models_path_flag_moves_the_clip_folder(tmp_path):
         clip_interrogator_of(backend).require_files()
     write_torchscript_clip(folder / "ViT-L-14.pt", openai_clip_state())
     clip_interrogator_of(backend).require_files()
+
+
+def test_wrong_files_are_named_not_tracebacks(tmp_path):
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"model": {"visual_encoder.cls_token": torch.zeros(1, 1, 8)}}, wrong)
+    with pytest.raises(ModelLoadError, match="wrong.pth.*not a BLIP caption checkpoint"):
+        blip.build_model(wrong)
+    with pytest.raises(ModelLoadError, match="wrong.pth.*not a CLIP model"):
+        clip_model.build_model(wrong)

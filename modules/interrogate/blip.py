@@ -138,7 +138,7 @@ def build_model(path: Path) -> Any:
     import torch
     from transformers import BlipForConditionalGeneration
 
-    state = to_transformers_keys(read_state(path))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in to_transformers_keys(read_state(path)).items()}
     try:
         config = config_from_shapes(state)
     except (KeyError, IndexError) as error:
