@@ -196,6 +196,12 @@ def test_api_interrogate_clip(api):
     again = api.post("/sdapi/v1/interrogate", json={"image": image})  # "clip" is the default model
     assert again.status_code == 200 and again.json()["caption"] == caption
 
+    from modules.a1111 import shared  # A1111 extensions call shared.interrogator
+
+    picture = Image.new("RGB", (80, 48), (200, 40, 40))
+    assert shared.interrogator.interrogate(picture) == caption
+    assert caption.startswith(shared.interrogator.generate_caption(picture) + ", (")
+
 
 def test_loopback_appends_the_interrogated_prompt(api):
     from tests.test_interrogate import write_deepbooru

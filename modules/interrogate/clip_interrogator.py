@@ -83,36 +83,58 @@ class ClipInterrogator:
         self.require_files()
         with self._lock:
             try:
-                self._load(report)
-                report("Captioning with BLIP")
-                caption = blip.caption(
-                    self._blip,
-                    self._tokenizer,
-                    image,
-                    num_beams=int(self._get("interrogate_clip_num_beams", 1)),
-                    min_length=int(self._get("interrogate_clip_min_length", 24)),
-                    max_length=int(self._get("interrogate_clip_max_length", 48)),
-                )
+                self._load_blip(report)
+                self._load_clip(report)
+                self._move(self._device())
+                caption = self._caption(image, report)
                 report("Ranking with CLIP")
                 matches = self._rank(image)
             finally:
-                if not self._get("interrogate_keep_models_in_memory", False):
-                    self._move("cpu")
+                self._park()
         return categories.format_matches(caption, matches, bool(self._get("interrogate_return_ranks", False)))
 
-    def _load(self, report: Report) -> None:
+    def generate_caption(self, image: Image.Image, report: Report | None = None) -> str:
+        """The BLIP caption alone (A1111's ``shared.interrogator.generate_caption``)."""
+        report = report or _silent
+        self.require_files(need_clip=False)
+        with self._lock:
+            try:
+                self._load_blip(report)
+                self._move(self._device())
+                return self._caption(image, report)
+            finally:
+                self._park()
+
+    def _caption(self, image: Image.Image, report: Report) -> str:
+        report("Captioning with BLIP")
+        return blip.caption(
+            self._blip,
+            self._tokenizer,
+            image.convert("RGB"),
+            num_beams=int(self._get("interrogate_clip_num_beams", 1)),
+            min_length=int(self._get("interrogate_clip_min_length", 24)),
+            max_length=int(self._get("interrogate_clip_max_length", 48)),
+        )
+
+    def _load_blip(self, report: Report) -> None:
         if self._blip is None:
             report(f"Loading BLIP model {self.blip_path.name}")
             log.info("Loading BLIP model from %s", self.blip_path)
             self._blip = blip.build_model(self.blip_path)
             self._tokenizer = blip.bert_tokenizer()
+
+    def _load_clip(self, report: Report) -> None:
         if self._clip is None:
             path = self.clip_path()
             report(f"Loading CLIP model {path.name}")
             log.info("Loading CLIP model from %s", path)
             self._clip = clip_model.build_model(path)
             self._text_cache.clear()
-        self._move(self._device())
+
+    def _park(self) -> None:
+        """Back to RAM after use unless "Keep models in VRAM" (A1111's send_*_to_ram)."""
+        if not self._get("interrogate_keep_models_in_memory", False):
+            self._move("cpu")
 
     def _move(self, device: Any) -> None:
         for model in (self._blip, self._clip):
