@@ -120,6 +120,13 @@ def test_img2img_interrogate_clip_fills_the_prompt(server, page, tmp_path):
     prompt = page.locator("#img2img_prompt textarea").input_value()
     artists = load_categories(SHIPPED)[0].items
     assert prompt.split(", ")[0].strip() and prompt.split(", ")[1] in artists
+    page.get_by_role("tab", name="Inpaint upload").click()  # the button reads the current mode's image
+    page.locator("#interrogate").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#img2img_message .error') || {}).innerText?.includes('Inpaint upload')",
+        timeout=30_000,
+    )
+    assert page.locator("#img2img_prompt textarea").input_value() == prompt
 
 
 def test_extras_caption_writes_txt_beside_the_image(server, page, tmp_path):

@@ -335,33 +335,40 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     wire_paste_button(ctx, row.paste, row.prompt, target)
     toprow.wire_page_load(backend, demo, row)
     extra_networks.wire_page_load(backend, TAB, demo, networks)
-    _wire_interrogate(backend, row, inputs.image, panel.message)
+    _wire_interrogate(backend, row, inputs, panel.message)
 
 
-def _wire_interrogate(backend: Any, row: toprow.Toprow, image: gr.Image, message: gr.HTML) -> None:
-    """The Interrogate buttons put a description of the img2img image into the prompt (A1111 replaces it)."""
+def _wire_interrogate(backend: Any, row: toprow.Toprow, inputs: img2img_inputs.ModeInputs, message: gr.HTML) -> None:
+    """The Interrogate buttons put a description of the current mode's image into the prompt (A1111 replaces
+    it): the img2img picture, the sketch, or the inpaint background, as A1111's process_interrogate."""
 
     def interrogate_with(model: str):
-        def run(picture: Image.Image | None, prompt: str):
+        def run(values: dict[Any, Any]):
             from modules.interrogate import InterrogatorUnavailable, check, interrogate, job_reporter
             from modules.models.errors import ModelLoadError
 
+            prompt = values[row.prompt]
+            mode = values[inputs.mode] or "img2img"
             try:
+                if mode == "batch":
+                    raise ValueError("Interrogating a batch folder is not available; use a single-image tab.")
+                picture = img2img_inputs.current_image(mode, values, inputs)
                 if picture is None:
-                    raise ValueError("Upload an image to the img2img tab first.")
+                    raise ValueError(f"Upload an image to the {img2img_inputs.MODES.get(mode, mode)} tab first.")
                 check(backend, model)
                 caption = backend.jobs.run(
                     lambda job: interrogate(backend, picture, model, job_reporter(job)), label="interrogate"
                 )
             except (ValueError, ModelLoadError, InterrogatorUnavailable) as error:
-                return gr.update(value=prompt), error_html(describe_error(error))
-            return gr.update(value=caption), ""
+                return {row.prompt: gr.update(value=prompt), message: error_html(describe_error(error))}
+            return {row.prompt: gr.update(value=caption), message: ""}
 
         return run
 
+    sources = {row.prompt, *inputs.image_inputs()}
     for button, model in ((row.interrogate, "clip"), (row.deepbooru, "deepdanbooru")):
         if button is not None:
-            button.click(interrogate_with(model), [image, row.prompt], [row.prompt, message], show_progress="minimal")
+            button.click(interrogate_with(model), sources, [row.prompt, message], show_progress="minimal")
 
 
 def _wire_mode_visibility(inputs: img2img_inputs.ModeInputs, inpaint: InpaintControls) -> None:
