@@ -249,3 +249,54 @@ def test_wrong_files_are_named_not_tracebacks(tmp_path):
         blip.build_model(wrong)
     with pytest.raises(ModelLoadError, match="wrong.pth.*not a CLIP model"):
         clip_model.build_model(wrong)
+
+
+def _openai_tower(state, prefix, x, heads_width=64, causal=False):
+    """OpenAI CLIP's transformer written out with torch's MultiheadAttention (the layout the file comes from)."""
+    width = x.shape[-1]
+    heads = max(1, width // heads_width)
+    count = len({k[len(prefix) :].split(".")[1] for k in state if k.startswith(f"{prefix}resblocks.")})
+    mask = torch.full((x.shape[1], x.shape[1]), float("-inf")).triu(1) if causal else None
+    for n in range(count):
+        b = f"{prefix}resblocks.{n}."
+        attention = torch.nn.MultiheadAttention(width, heads, batch_first=True)
+        attention.in_proj_weight.data = state[b + "attn.in_proj_weight"]
+        attention.in_proj_bias.data = state[b + "attn.in_proj_bias"]
+        attention.out_proj.weight.data = state[b + "attn.out_proj.weight"]
+        attention.out_proj.bias.data = state[b + "attn.out_proj.bias"]
+        h = torch.nn.functional.layer_norm(x, (width,), state[b + "ln_1.weight"], state[b + "ln_1.bias"])
+        x = x + attention(h, h, h, need_weights=False, attn_mask=mask)[0]
+        h = torch.nn.functional.layer_norm(x, (width,), state[b + "ln_2.weight"], state[b + "ln_2.bias"])
+        h = torch.nn.functional.linear(h, state[b + "mlp.c_fc.weight"], state[b + "mlp.c_fc.bias"])
+        h = h * torch.sigmoid(1.702 * h)  # QuickGELU
+        x = x + torch.nn.functional.linear(h, state[b + "mlp.c_proj.weight"], state[b + "mlp.c_proj.bias"])
+    return x
+
+
+def test_clip_embeddings_match_openai_arithmetic(tmp_path):
+    """The converted model computes what OpenAI's CLIP computes from the same weights (image and text)."""
+    F = torch.nn.functional
+    state = openai_clip_state(width=64, depth=2, text_width=64, text_depth=2)
+    path = write_torchscript_clip(tmp_path / "ViT-L-14.pt", state)
+    model = clip_model.build_model(path)
+    image = Image.new("RGB", (40, 60), (30, 90, 160))
+    pixels = clip_model.pixels(image, 28)
+    with torch.no_grad():
+        patches = F.conv2d(pixels, state["visual.conv1.weight"], stride=14).flatten(2).transpose(1, 2)
+        x = torch.cat([state["visual.class_embedding"].expand(1, 1, -1), patches], dim=1)
+        x = x + state["visual.positional_embedding"]
+        x = F.layer_norm(x, (64,), state["visual.ln_pre.weight"], state["visual.ln_pre.bias"])
+        x = _openai_tower(state, "visual.transformer.", x)
+        x = F.layer_norm(x[:, 0], (64,), state["visual.ln_post.weight"], state["visual.ln_post.bias"])
+        expected_image = x @ state["visual.proj"]
+        from modules.models.tokenizer import clip_tokenizer
+
+        ids = clip_tokenizer()(["a red boat"], return_tensors="pt").input_ids  # BOS ... EOS, no padding
+        t = state["token_embedding.weight"][ids] + state["positional_embedding"][: ids.shape[1]]
+        t = _openai_tower(state, "transformer.", t, causal=True)
+        t = F.layer_norm(t, (64,), state["ln_final.weight"], state["ln_final.bias"])
+        expected_text = t[0, ids[0].argmax()] @ state["text_projection"]
+    ours_image = clip_model.image_features(model, image)[0]
+    ours_text = clip_model.text_features(model, ["a red boat"])[0]
+    assert torch.allclose(ours_image, expected_image / expected_image.norm(), atol=1e-5)
+    assert torch.allclose(ours_text, expected_text / expected_text.norm(), atol=1e-5)
