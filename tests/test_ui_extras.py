@@ -127,6 +127,22 @@ def test_img2img_interrogate_clip_fills_the_prompt(server, page, tmp_path):
         timeout=30_000,
     )
     assert page.locator("#img2img_prompt textarea").input_value() == prompt
+    folder = tmp_path / "batch"  # Batch tab: A1111 writes each image's description to <name>.txt
+    folder.mkdir()
+    for name, color in (("one", (250, 0, 0)), ("two", (0, 0, 250))):
+        Image.new("RGB", (48, 48), color).save(folder / f"{name}.png")
+    page.get_by_role("tab", name="Batch", exact=True).click()
+    page.get_by_role("tab", name="From directory").click()
+    page.locator("#img2img_batch_input_dir textarea").fill(str(folder))
+    page.locator("#interrogate").click()
+    page.wait_for_function(
+        "() => document.querySelector('#img2img_message').innerText.includes('Wrote descriptions of 2 images')",
+        timeout=120_000,
+    )
+    for name in ("one", "two"):
+        text = (folder / f"{name}.txt").read_text(encoding="utf-8")
+        assert text.endswith("\n") and text.split(", ")[1] in artists
+    assert page.locator("#img2img_prompt textarea").input_value() == prompt
 
 
 def test_extras_caption_writes_txt_beside_the_image(server, page, tmp_path):
