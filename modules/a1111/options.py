@@ -60,7 +60,6 @@ A1111_DEFAULTS: dict[str, Any] = {
     "face_restoration": False,
     "face_restoration_model": "CodeFormer",
     "code_former_weight": 0.5,
-    "interrogate_keep_models_in_memory": False,
     "sd_vae_as_default": True,
     "sd_hypernetwork": "None",
     "localization": "None",

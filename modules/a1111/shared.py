@@ -106,6 +106,10 @@ def _dynamic(name: str) -> Any:
         from modules.a1111 import devices
 
         return devices.device
+    if name == "interrogator":  # A1111's InterrogateModels: interrogate(), generate_caption(), categories()
+        from modules.interrogate import clip_interrogator_of
+
+        return clip_interrogator_of(_resolve.backend())
     if name == "interrupted":
         return state.interrupted
     if name == "log":

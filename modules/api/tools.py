@@ -114,7 +114,7 @@ def png_info(backend: Any, image_text: str) -> dict[str, Any]:
 
 def interrogate(backend: Any, image_b64: str, model: str) -> dict[str, Any]:
     """``/sdapi/v1/interrogate``: 404 for an unknown model (as A1111), 422 naming what is missing."""
-    from modules.interrogate import InterrogatorUnavailable, check
+    from modules.interrogate import InterrogatorUnavailable, check, job_reporter
     from modules.interrogate import interrogate as run_interrogation
 
     if not image_b64:
@@ -126,5 +126,7 @@ def interrogate(backend: Any, image_b64: str, model: str) -> dict[str, Any]:
         raise ApiError(404, f"Model not found: {error}") from error
     except InterrogatorUnavailable as error:
         raise ApiError(422, str(error)) from error
-    caption = backend.jobs.run(lambda job: run_interrogation(backend, image, model), label="api interrogate")
+    caption = backend.jobs.run(
+        lambda job: run_interrogation(backend, image, model, job_reporter(job)), label="api interrogate"
+    )
     return {"caption": caption}

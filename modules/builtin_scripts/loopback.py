@@ -2,7 +2,8 @@
 slider's value to "Final denoising strength" along the chosen curve.
 
 Script arguments (A1111 order): loops, final_denoising_strength, denoising_curve ("Aggressive" / "Linear" /
-"Lazy"), append_interrogation ("None" only here: interrogation is not part of this build's img2img scripts).
+"Lazy"), append_interrogation ("None" / "CLIP" / "DeepBooru": each loop's prompt is the original prompt plus a
+description of that loop's init image, from the same interrogators as the img2img Interrogate buttons).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from modules.processing.params import InvalidParams
 log = logging.getLogger(__name__)
 
 CURVES = ("Aggressive", "Linear", "Lazy")
+INTERROGATORS = {"None": None, "CLIP": "clip", "DeepBooru": "deepdanbooru"}
 
 
 def loop_strength(loop: int, loops: int, initial: float, final: float, curve: str) -> float:
@@ -60,15 +62,17 @@ class Loopback(scripts.Script):
         )
         curve = gr.Dropdown(label="Denoising strength curve", choices=list(CURVES), value="Linear")
         interrogation = gr.Dropdown(
-            label="Append interrogated prompt at each iteration", choices=["None"], value="None"
+            label="Append interrogated prompt at each iteration", choices=list(INTERROGATORS), value="None"
         )
         return [loops, final, curve, interrogation]
 
     def validate_args(self, args: tuple[Any, ...]) -> None:
         if len(args) > 2 and args[2] not in CURVES:
             raise InvalidParams(f"Loopback: denoising curve must be one of {', '.join(CURVES)}, got {args[2]!r}")
-        if len(args) > 3 and args[3] not in (None, "None"):
-            raise InvalidParams("Loopback: appending an interrogated prompt is not available in this build")
+        if len(args) > 3 and args[3] is not None and args[3] not in INTERROGATORS:
+            raise InvalidParams(
+                f"Loopback: append interrogated prompt must be one of {', '.join(INTERROGATORS)}, got {args[3]!r}"
+            )
 
     def run(
         self,
@@ -80,8 +84,13 @@ class Loopback(scripts.Script):
         *_: Any,
     ) -> Any:
         from modules.images.grid import image_grid
+        from modules.interrogate import check, interrogate
 
         self.validate_args((loops, final_denoising_strength, denoising_curve, append_interrogation))
+        interrogator = INTERROGATORS.get(append_interrogation or "None")
+        backend = self.extension.backend_for_processing
+        if interrogator is not None:
+            check(backend, interrogator)  # a missing model file is named before the first loop
         loops = max(1, int(loops))
         params = p.params
         initial = params.denoising_strength if params.denoising_strength is not None else 0.75
@@ -96,9 +105,14 @@ class Loopback(scripts.Script):
                     break
                 if p.job is not None:
                     p.job.update(textinfo=f"Iteration {loop + 1}/{loops}, batch {batch + 1}/{p.n_iter}")
+                changes = {}
+                if interrogator is not None:
+                    described = interrogate(backend, image, interrogator)
+                    changes["prompt"] = f"{p.prompt}, {described}" if p.prompt else described
                 with inheriting(extras):
                     cell = self.process_images(
                         p,
+                        **changes,
                         init_images=(image,),
                         seed=seed,
                         denoising_strength=strength,

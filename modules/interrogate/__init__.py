@@ -1,18 +1,18 @@
 """Interrogation: describe an image as a prompt (A1111's "Interrogate CLIP" and "Interrogate DeepBooru").
 
-``deepbooru.DeepBooru`` tags images with the user-placed DeepBooru model. CLIP interrogation (BLIP caption
-plus CLIP-ranked artists/flavours) is not implemented yet: asking for it is a clear 4xx naming what it would
-need. ``interrogate`` is the one entry point the API and the page use.
+``deepbooru.DeepBooru`` tags images with the user-placed DeepBooru model; ``clip_interrogator.ClipInterrogator``
+captions with BLIP and appends CLIP-ranked artists/flavours/mediums/movements. ``check`` names a missing file
+before any work, ``interrogate`` is the one entry point the API, the page and Extras "Caption" use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PIL import Image
 
 MODELS = ("clip", "deepdanbooru")
-CLIP_FILES = "models/BLIP/model_base_caption_capfilt_large.pth and the CLIP ViT-L/14 model"
 
 
 class InterrogatorUnavailable(Exception):
@@ -29,18 +29,46 @@ def deepbooru_of(backend: Any) -> Any:
     return service
 
 
+def clip_interrogator_of(backend: Any) -> Any:
+    """The backend's BLIP + CLIP interrogator (built once, kept in ``backend.services``)."""
+    from modules.interrogate.clip_interrogator import ClipInterrogator
+
+    service = backend.services.get("clip_interrogator")
+    if service is None:
+        clip_dir = getattr(getattr(backend, "flags", None), "clip_models_path", None)
+        service = backend.services["clip_interrogator"] = ClipInterrogator(
+            backend.paths.models,
+            clip_dir=clip_dir,
+            data_dir=backend.paths.data,
+            settings=backend.settings,
+            device=lambda: _device_of(backend),
+        )
+    return service
+
+
+def _device_of(backend: Any) -> Any:
+    """The generation device once the models are set up (A1111's device_interrogate), else the CPU."""
+    info = getattr(getattr(backend, "models", None), "device_info", None)
+    return getattr(info, "device", None) or "cpu"
+
+
 def check(backend: Any, model: str) -> None:
-    """Raise before any work: unknown model (ValueError), CLIP (InterrogatorUnavailable), missing file."""
+    """Raise before any work: unknown model (ValueError), missing file (ModelLoadError naming it)."""
     if model not in MODELS:
         raise ValueError(f"interrogation model {model!r} not found; choose from {', '.join(MODELS)}")
     if model == "clip":
-        raise InterrogatorUnavailable(
-            f"CLIP interrogation is not available in this build (it would need {CLIP_FILES}); "
-            "use DeepBooru (model 'deepdanbooru'), which reads models/torch_deepdanbooru/model-resnet_custom_v3.pt"
-        )
-    deepbooru_of(backend).require_file()
+        clip_interrogator_of(backend).require_files()
+    else:
+        deepbooru_of(backend).require_file()
 
 
-def interrogate(backend: Any, image: Image.Image, model: str) -> str:
+def interrogate(backend: Any, image: Image.Image, model: str, report: Callable[[str], None] | None = None) -> str:
     check(backend, model)
+    if model == "clip":
+        return clip_interrogator_of(backend).interrogate(image.convert("RGB"), report)
     return deepbooru_of(backend).tag(image)
+
+
+def job_reporter(job: Any) -> Callable[[str], None]:
+    """Progress text of a queue job (model loading, captioning, ranking)."""
+    return lambda text: job.update(textinfo=text)

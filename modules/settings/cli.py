@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--styles-file", type=str, default=None, help="prompt styles CSV (default: <data-dir>/styles.csv)"
     )
     paths.add_argument(
+        "--clip-models-path",
+        type=str,
+        default=None,
+        help="folder of the CLIP ViT-L/14 file Interrogate CLIP uses (default: <models-dir>/CLIP)",
+    )
+    paths.add_argument(
         "--localizations-dir", type=str, default=None, help="folder of language files (default: localizations/)"
     )
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from modules.images.limits import check_size, max_pixels, open_limited
 from modules.images.split_flip import FLIP_CHOICES
+from modules.interrogate.caption import CHOICES as CAPTION_CHOICES
 from modules.settings.locks import check_folder
 from modules.ui import output_panel, runner
 from modules.ui.common import describe_error, error_html, format_seconds
@@ -207,6 +208,14 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     show_label=False,
                     elem_id="postprocess_flip_options",
                 )
+            with gr.Accordion("Caption", open=False, elem_id="extras_caption"):
+                caption_enable = gr.Checkbox(label="Enable", value=False, elem_id="postprocess_caption_enable")
+                caption_options = gr.CheckboxGroup(
+                    choices=list(CAPTION_CHOICES),
+                    value=["Deepbooru"],
+                    show_label=False,
+                    elem_id="postprocess_caption_options",
+                )
         with gr.Column(scale=1, elem_id="extras_results_column"):
             panel = output_panel.build(ctx, TAB)
 
@@ -215,6 +224,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
 
     def work(values: dict[Any, Any], pairs: list[tuple[Image.Image, str]]):
         from modules.images.save import save_image
+        from modules.interrogate import job_reporter
+        from modules.interrogate.caption import describers_of, make_caption, write_caption
         from modules.postprocessing import run_extras_all
 
         registry = backend.upscalers()
@@ -225,6 +236,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         folder = folder or output_folder(backend, TAB)
 
         keep_results = values[source] != "directory" or bool(values[show_results])
+        chosen_captions = tuple(values[caption_options] or ()) if values[caption_enable] else ()
 
         def task(job):
             shown, texts, done = [], [], 0
@@ -263,13 +275,17 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     focal_debug=bool(values[focal_debug]),
                     progress=progress,
                 )
+                caption = ""
+                if chosen_captions and results:
+                    job.update(textinfo="Captioning")
+                    caption = make_caption(results[0], chosen_captions, describers_of(backend, job_reporter(job)))
                 for piece_number, result in enumerate(results):
                     parameters = result.info.get("parameters")
                     extra = (
                         {"postprocessing": result.info["postprocessing"]} if "postprocessing" in result.info else None
                     )
                     name = stem if not piece_number else f"{stem}-{piece_number}"
-                    save_image(
+                    saved = save_image(
                         result,
                         folder,
                         infotext=parameters,
@@ -280,6 +296,10 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                         short_filename=True,
                         save_to_dirs=False if custom_dir else None,
                     )
+                    if caption:
+                        write_caption(
+                            saved, caption, str(backend.settings.get("postprocessing_existing_caption_action"))
+                        )
                     done += 1
                     if keep_results:  # a folder run without "show results" keeps nothing in memory
                         shown.append(result)
@@ -316,6 +336,10 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             for name, amount in zip(("GFPGAN", "CodeFormer"), restorer_amounts(values), strict=True):
                 if amount > 0:
                     backend.face_restorers().require_files(name)  # a missing file is named before any work
+            if values[caption_enable]:
+                from modules.interrogate.caption import require_files as require_caption_files
+
+                require_caption_files(backend, values[caption_options] or ())
         except (ValueError, OSError, ModelLoadError) as error:
             yield {panel.message: error_html(describe_error(error))}
             return
@@ -358,6 +382,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         focal_enable,
         *focal_sliders,
         focal_debug,
+        caption_enable,
+        caption_options,
     }
     outputs = generation_outputs(buttons, panel)
     generate.click(run, inputs, outputs, show_progress="hidden", concurrency_limit=None)

@@ -23,6 +23,7 @@ from modules.ui.common import (
     describe_error,
     error_html,
     format_seconds,
+    info_html,
     models_unavailable_message,
     tool_button,
 )
@@ -338,31 +339,69 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     wire_paste_button(ctx, row.paste, row.prompt, target)
     toprow.wire_page_load(backend, demo, row)
     extra_networks.wire_page_load(backend, TAB, demo, networks)
-    _wire_interrogate(backend, row, inputs.image, panel.message)
+    _wire_interrogate(backend, row, inputs, panel.message)
 
 
-def _wire_interrogate(backend: Any, row: toprow.Toprow, image: gr.Image, message: gr.HTML) -> None:
-    """The Interrogate buttons put a description of the img2img image into the prompt (A1111 replaces it)."""
+def _wire_interrogate(backend: Any, row: toprow.Toprow, inputs: img2img_inputs.ModeInputs, message: gr.HTML) -> None:
+    """The Interrogate buttons put a description of the current mode's image into the prompt (A1111 replaces
+    it): the img2img picture, the sketch, or the inpaint background, as A1111's process_interrogate."""
 
     def interrogate_with(model: str):
-        def run(picture: Image.Image | None, prompt: str):
-            from modules.interrogate import InterrogatorUnavailable, check, interrogate
+        def run(values: dict[Any, Any]):
+            from modules.interrogate import InterrogatorUnavailable, check, interrogate, job_reporter
             from modules.models.errors import ModelLoadError
 
+            prompt = values[row.prompt]
+            mode = values[inputs.mode] or "img2img"
             try:
+                if mode == "batch":
+                    check(backend, model)
+                    done = backend.jobs.run(
+                        lambda job: _interrogate_batch(backend, values, inputs, model, job), label="interrogate"
+                    )
+                    return {row.prompt: gr.update(value=prompt), message: info_html(done)}
+                picture = img2img_inputs.current_image(mode, values, inputs)
                 if picture is None:
-                    raise ValueError("Upload an image to the img2img tab first.")
+                    raise ValueError(f"Upload an image to the {img2img_inputs.MODES.get(mode, mode)} tab first.")
                 check(backend, model)
-                caption = backend.jobs.run(lambda job: interrogate(backend, picture, model), label="interrogate")
-            except (ValueError, ModelLoadError, InterrogatorUnavailable) as error:
-                return gr.update(value=prompt), error_html(describe_error(error))
-            return gr.update(value=caption), ""
+                caption = backend.jobs.run(
+                    lambda job: interrogate(backend, picture, model, job_reporter(job)), label="interrogate"
+                )
+            except (ValueError, OSError, ModelLoadError, InterrogatorUnavailable) as error:
+                return {row.prompt: gr.update(value=prompt), message: error_html(describe_error(error))}
+            return {row.prompt: gr.update(value=caption), message: ""}
 
         return run
 
+    sources = {row.prompt, *inputs.image_inputs(), *inputs.batch_inputs()}
     for button, model in ((row.interrogate, "clip"), (row.deepbooru, "deepdanbooru")):
         if button is not None:
-            button.click(interrogate_with(model), [image, row.prompt], [row.prompt, message], show_progress="minimal")
+            button.click(interrogate_with(model), sources, [row.prompt, message], show_progress="minimal")
+
+
+def _interrogate_batch(
+    backend: Any, values: dict[Any, Any], inputs: img2img_inputs.ModeInputs, model: str, job: Any
+) -> str:
+    """A1111's Interrogate in the Batch tab: each input image's description appended to ``<name>.txt`` in the
+    output directory (the input directory when none is given); returns what was done, for the page."""
+    from modules.images.limits import max_pixels, open_limited
+    from modules.interrogate import interrogate, job_reporter
+
+    files = img2img_inputs.batch_files(values, inputs)
+    typed = (values.get(inputs.batch_output_dir) or "").strip()
+    if not typed and values.get(inputs.batch_source) == "directory":
+        typed = (values.get(inputs.batch_input_dir) or "").strip()
+    if not typed:
+        raise ValueError("Set an output directory: the descriptions are written there as .txt files.")
+    folder = check_folder(typed, backend.paths, backend.flags, "Output directory")
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, path in enumerate(files):
+        job.update(job_no=number, job_count=len(files))
+        picture = open_limited(path, max_pixels(backend.settings), path.name)
+        text = interrogate(backend, picture.convert("RGB"), model, job_reporter(job))
+        with open(folder / f"{path.stem}.txt", "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    return f"Wrote descriptions of {len(files)} images to {folder}"
 
 
 def _wire_mode_visibility(inputs: img2img_inputs.ModeInputs, inpaint: InpaintControls) -> None:
