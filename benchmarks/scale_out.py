@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -75,8 +74,9 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
-    ray.init(num_cpus=3, include_dashboard=False, namespace="sdwebui")  # 1 + 2 replicas, idle ones cost nothing
+    from modules.workers import ray_setup
+
+    ray_setup.start_local(num_cpus=3)  # as the front starts it; 1 + 2 replicas, idle ones cost nothing
     seconds = {"in-process": 0.0, "ray x1": 0.0, "ray x2": 0.0}
     with tempfile.TemporaryDirectory() as tmp:
         data = make_data_dir(Path(tmp))
@@ -85,7 +85,7 @@ def main() -> int:
         backends["ray x1"] = build(data, "--workers", "ray", "--worker-count", "1", app_name="bench1")
         backends["ray x2"] = build(data, "--workers", "ray", "--worker-count", "2", app_name="bench2")
         try:
-            for name, backend in backends.items():
+            for backend in backends.values():
                 run_batch(backend, 2, args.steps, args.size, first_seed=1000)  # warm-up: every replica loads
             for _ in range(args.rounds):
                 for name, backend in backends.items():

@@ -83,7 +83,7 @@ def assemble(backend: Any, params: GenerationParams, parts: Sequence[PartResult]
     by_index: dict[int, tuple[Any, str]] = {}
     for part in done:
         start = part.iterations[0] * params.batch_size
-        for offset, (image, text) in enumerate(zip(part.processed.images, part.processed.infotexts)):
+        for offset, (image, text) in enumerate(zip(part.processed.images, part.processed.infotexts, strict=True)):
             by_index[start + offset] = (image, text)
     order = sorted(by_index)
     p = _front_state(backend, params, first, model, job)
