@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -125,6 +126,7 @@ class GenerationReplica:
         self._spec: JobSpec | None = None
         self._applied_settings: Any = None  # the front's settings snapshot last applied to this Backend
         self._busy = asyncio.Lock()
+        self._idle_since = time.monotonic()  # when the last piece ended: the gap before the next one is idle
 
     def pid(self) -> int:
         return os.getpid()
@@ -153,8 +155,11 @@ class GenerationReplica:
                 if watch()[0]:
                     yield ("interrupted", None)
                     return
-                async for event in self._generate(spec, watch):
-                    yield event
+                try:
+                    async for event in self._generate(spec, watch):
+                        yield event
+                finally:
+                    self._idle_since = time.monotonic()
         finally:
             watch.close()
 
@@ -165,7 +170,8 @@ class GenerationReplica:
         from modules.workers.worker_backend import RemoteJob, merge_progress, run_piece
 
         current = self.backend.models.current
-        yield ("started", {"pid": os.getpid(), "loaded": current.checkpoint.name if current is not None else None})
+        loaded = current.checkpoint.name if current is not None else None
+        yield ("started", {"pid": os.getpid(), "loaded": loaded, "idle_s": time.monotonic() - self._idle_since})
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 

@@ -13,7 +13,12 @@ Runs in the front process (where the deployment handle lives); imported only wit
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from ray.serve.request_router import FIFOMixin, PendingRequest, RequestRouter, RunningReplica
+
+PICK_TTL_S = 2.0  # a request ranked but not sent by then was cancelled (or is retried and ranked again)
 
 
 def replica_rank(queued: int | None, holds_model: bool) -> tuple[int, int, int]:
@@ -28,7 +33,15 @@ def replica_rank(queued: int | None, holds_model: bool) -> tuple[int, int, int]:
 
 class IdleFirstRouter(FIFOMixin, RequestRouter):
     """Ranks every replica on its own (one rank each): Serve tries them in this order and takes the first
-    with room, backing off only when all are full."""
+    with room, backing off only when all are full.
+
+    The count of a replica is the router's cache (pieces sent, minus those done) plus the pieces this router
+    has just ranked it first for and not yet sent: a burst of requests is routed concurrently, and without
+    those the whole burst saw the same idle replica and queued on it.
+    """
+
+    def initialize_state(self, **kwargs: Any) -> None:
+        self._picked: dict[str, tuple[Any, float]] = {}  # request id -> (replica id ranked first, when)
 
     async def choose_replicas(
         self,
@@ -36,12 +49,28 @@ class IdleFirstRouter(FIFOMixin, RequestRouter):
         pending_request: PendingRequest | None = None,
     ) -> list[list[RunningReplica]]:
         model_id = pending_request.metadata.multiplexed_model_id if pending_request is not None else ""
+        request_id = pending_request.metadata.internal_request_id if pending_request is not None else ""
         if pending_request is not None:
             pending_request.routing_context.should_backoff = True  # every replica was offered: wait, then retry
+        now = time.monotonic()
+        picked: dict[Any, int] = {}
+        for other, (replica_id, when) in list(self._picked.items()):
+            if now - when > PICK_TTL_S:  # never sent (cancelled while routing)
+                del self._picked[other]
+            elif other != request_id:
+                picked[replica_id] = picked.get(replica_id, 0) + 1
         cache = self.replica_queue_len_cache
 
         def rank(replica: RunningReplica) -> tuple[int, int, int]:
             holds = bool(model_id) and model_id in replica.multiplexed_model_ids
-            return replica_rank(cache.get(replica.replica_id), holds)
+            queued = cache.get(replica.replica_id)
+            extra = picked.get(replica.replica_id, 0)
+            return replica_rank(None if queued is None and not extra else (queued or 0) + extra, holds)
 
-        return [[replica] for replica in sorted(candidate_replicas, key=rank)]
+        ranked = sorted(candidate_replicas, key=rank)
+        if ranked and request_id:
+            self._picked[request_id] = (ranked[0].replica_id, now)
+        return [[replica] for replica in ranked]
+
+    def on_request_routed(self, pending_request: PendingRequest, replica_id: Any, result: Any) -> None:
+        self._picked.pop(pending_request.metadata.internal_request_id, None)
