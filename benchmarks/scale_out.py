@@ -4,8 +4,10 @@ Tiny SD 1.x checkpoint (written into a temporary folder), 128x128, 8 steps, ever
 (the in-process one too), all in the same run: one Ray instance holds a 1-replica and a 2-replica application
 side by side, and the three configurations take turns for ``--rounds`` rounds (so a load change on a shared
 machine hits all three alike). Each is warmed up first (model loaded on every replica); then K requests are
-submitted at once and timed until the last finishes. Prints images/s and the ratios the scale-out issue asks
-for: 2 replicas / 1 replica (target >= 1.8 on a 2-core machine) and 1 replica / in-process (target >= 0.9).
+submitted at once and timed until the last finishes. Prints images/s (each round, then overall), the CPU time
+per image of each process group (independent of other load: on a shared machine the wall-clock ratios are
+noisy), and the ratios the scale-out issue asks for: 2 replicas / 1 replica (target >= 1.8 on a 2-core
+machine) and 1 replica / in-process (target >= 0.9).
 
     venv/bin/python benchmarks/scale_out.py [--requests 8] [--rounds 3] [--steps 8] [--size 128]
 """
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -63,6 +64,30 @@ def run_batch(backend, count: int, steps: int, size: int, first_seed: int = 0) -
     return time.perf_counter() - started
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by this process ("front") and by every process it started (replicas by
+    name, the rest as "ray system"); exited processes drop out, so diff two calls around a batch."""
+    import psutil
+
+    me = psutil.Process()
+    used = {"front": sum(me.cpu_times()[:2])}
+    for child in me.children(recursive=True):
+        try:
+            name = " ".join(child.cmdline()[:1])
+            group = name.removeprefix("ray::").split(":generation")[0] if "ServeReplica" in name else "ray system"
+            used[group] = used.get(group, 0.0) + sum(child.cpu_times()[:2])
+        except psutil.Error:
+            continue
+    return used
+
+
+def warm_up(backend, steps: int, size: int) -> None:
+    """Every replica loads the model and runs a few pieces before the timed rounds."""
+    count = backend.workers.replica_count if backend.workers is not None else 1
+    for _ in range(2):
+        run_batch(backend, 2 * count, steps, size, first_seed=1000)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=8)
@@ -75,9 +100,11 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
-    ray.init(num_cpus=3, include_dashboard=False, namespace="sdwebui")  # 1 + 2 replicas, idle ones cost nothing
+    from modules.workers import ray_setup
+
+    ray_setup.start_local(num_cpus=3)  # as the front starts it; 1 + 2 replicas, idle ones cost nothing
     seconds = {"in-process": 0.0, "ray x1": 0.0, "ray x2": 0.0}
+    cpu: dict[str, dict[str, float]] = {name: {} for name in seconds}  # CPU seconds by process group
     with tempfile.TemporaryDirectory() as tmp:
         data = make_data_dir(Path(tmp))
         backends = {"in-process": build(data)}
@@ -86,17 +113,29 @@ def main() -> int:
         backends["ray x2"] = build(data, "--workers", "ray", "--worker-count", "2", app_name="bench2")
         try:
             for backend in backends.values():
-                run_batch(backend, 2, args.steps, args.size, first_seed=1000)  # warm-up: every replica loads
-            for _ in range(args.rounds):
+                warm_up(backend, args.steps, args.size)
+            for round_no in range(1, args.rounds + 1):
+                line = []
                 for name, backend in backends.items():
-                    seconds[name] += run_batch(backend, args.requests, args.steps, args.size)
+                    before = cpu_seconds()
+                    took = run_batch(backend, args.requests, args.steps, args.size)
+                    after = cpu_seconds()
+                    seconds[name] += took
+                    for group, value in after.items():
+                        cpu[name][group] = cpu[name].get(group, 0.0) + value - before.get(group, value)
+                    line.append(f"{name} {args.requests / took:.2f}")
+                print(f"round {round_no}: " + ", ".join(line) + " images/s", flush=True)
         finally:
             for name in ("ray x1", "ray x2"):
                 backends[name].workers.stop()
             ray.shutdown()
     rates = {name: args.rounds * args.requests / total for name, total in seconds.items()}
+    images = args.rounds * args.requests
     for name, rate in rates.items():
-        print(f"{name:>12}: {rate:6.2f} images/s")
+        # CPU per image does not depend on what else the machine runs: it shows the overhead on a shared box
+        used = sorted(cpu[name].items(), key=lambda item: -item[1])
+        shown = ", ".join(f"{group} {value / images * 1000:.0f}" for group, value in used if value > 0.0005 * images)
+        print(f"{name:>12}: {rate:6.2f} images/s   CPU ms per image: {shown}")
     print(f"ray x2 / ray x1      = {rates['ray x2'] / rates['ray x1']:.2f}  (target >= 1.8)")
     print(f"ray x1 / in-process  = {rates['ray x1'] / rates['in-process']:.2f}  (target >= 0.90)")
     return 0

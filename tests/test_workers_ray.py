@@ -124,6 +124,19 @@ def test_default_start_imports_no_ray(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
+def test_the_router_prefers_idle_replicas_then_the_one_holding_the_checkpoint():
+    import doctest
+
+    from modules.workers import routing
+    from modules.workers.routing import replica_rank
+
+    # (pieces held, holds the checkpoint): an idle replica beats a busy holder; among idle ones the holder
+    ranks = {name: replica_rank(*state) for name, state in {"busy-holder": (1, True), "idle": (0, False)}.items()}
+    assert min(ranks, key=ranks.get) == "idle"
+    assert replica_rank(0, True) < replica_rank(0, False) < replica_rank(None, True) < replica_rank(1, True)
+    assert doctest.testmod(routing).failed == 0
+
+
 def test_n_iter_over_two_replicas_matches_the_in_process_run(cluster, reference):
     remote_images, remote_info = _pixels(_txt2img(cluster, **CASES[0]))
     assert remote_info["all_seeds"] == reference[0]["all_seeds"] == [777, 778, 779, 780]

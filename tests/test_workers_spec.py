@@ -125,3 +125,38 @@ def test_the_launcher_installs_the_pinned_ray_extra_for_tests_and_for_workers_ra
     assert launch.parse_requirements(launch.RAY_REQUIREMENTS) == [("ray", "2.60.0")]
     assert launch._wants_ray(["--workers", "ray"]) and launch._wants_ray(["--api", "--workers=ray"])
     assert not launch._wants_ray(["--workers", "local"]) and not launch._wants_ray(["--ray-address", "ray"])
+
+
+def test_replica_progress_is_throttled_but_a_preview_carries_its_step():
+    from modules.workers import worker_backend
+    from modules.workers.worker_backend import RemoteJob
+
+    sent: list[tuple[str, object]] = []
+    spec = JobSpec("job-t", GenerationParams(), {}, ModelRef("checkpoint", "a.safetensors"))
+    job = RemoteJob(spec, lambda kind, value: sent.append((kind, value)), lambda: (False, 0))
+    for step in range(1, 6):  # far faster than the interval: only the first goes out at once
+        job.update(sampling_step=step, sampling_steps=5)
+    assert sent == [("progress", {"sampling_step": 1, "sampling_steps": 5})]
+    job.set_preview("image")
+    assert sent[1:] == [("progress", {"sampling_step": 5, "sampling_steps": 5}), ("preview", "image")]
+    assert job.progress().sampling_step == 5  # the replica's own handle is always current
+    job._sent_at -= worker_backend.PROGRESS_INTERVAL_S  # the interval has passed
+    job.update(textinfo="x")
+    assert sent[-1] == ("progress", {"textinfo": "x"})
+
+
+def test_queued_progress_events_merge_and_keep_the_order_of_previews():
+    import doctest
+
+    from modules.workers import worker_backend
+    from modules.workers.worker_backend import merge_progress
+
+    events = [("progress", {"sampling_step": 1}), ("preview", "p1"), ("progress", {"sampling_step": 2})]
+    events += [("progress", {"sampling_step": 3, "job_no": 0}), ("result", "done")]
+    assert merge_progress(events) == [
+        ("progress", {"sampling_step": 1}),
+        ("preview", "p1"),
+        ("progress", {"sampling_step": 3, "job_no": 0}),
+        ("result", "done"),
+    ]
+    assert doctest.testmod(worker_backend).failed == 0

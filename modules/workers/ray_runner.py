@@ -10,9 +10,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import logging
-import os
 import threading
-from pathlib import Path
 from typing import Any
 
 from modules.jobs.queue import Job, JobInterrupted
@@ -23,7 +21,6 @@ from modules.workers.spec import JobSpec
 log = logging.getLogger(__name__)
 
 APP_NAME = "sdwebui"
-PROGRAM_DIR = Path(__file__).resolve().parents[2]
 
 
 class WorkerFailed(RuntimeError):
@@ -74,18 +71,19 @@ class RayWorkers:
             from ray import serve
         except ImportError:
             raise WorkerFailed("--workers ray needs Ray: pip install -r requirements-ray.txt") from None
-        from modules.workers.replica import CONTROL_ACTOR, NAMESPACE, GenerationReplica, JobControl
+        from ray.serve.config import RequestRouterConfig
+        from ray.serve.schema import LoggingConfig
 
-        env = {
-            "env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, (str(PROGRAM_DIR), os.environ.get("PYTHONPATH"))))}
-        }
+        from modules.workers import ray_setup
+        from modules.workers.replica import CONTROL_ACTOR, NAMESPACE, GenerationReplica, JobControl
+        from modules.workers.routing import IdleFirstRouter
+
         address = self.flags.ray_address
         if not ray.is_initialized():
             if address:
-                ray.init(address=address, namespace=NAMESPACE, runtime_env=env)
+                ray_setup.join(address)
             else:
-                cpus = max(2, self.flags.worker_count or 1)
-                ray.init(num_cpus=cpus, include_dashboard=False, namespace=NAMESPACE, runtime_env=env)
+                ray_setup.start_local(num_cpus=max(2, self.flags.worker_count or 1))
             self._owns_ray = True
         gpus = int(ray.cluster_resources().get("GPU", 0))
         use_cpu = self.flags.use_cpu is not None or gpus == 0
@@ -97,10 +95,12 @@ class RayWorkers:
             GenerationReplica,
             name="generation",
             num_replicas=count,
-            # one piece per replica: "free" means idle, so batches spread over replicas; with 2, the replica
-            # holding the checkpoint took both batches of a job (multiplexing prefers it while it has room)
-            max_ongoing_requests=1,
-            ray_actor_options={"num_cpus": 1, "num_gpus": 0 if use_cpu else 1},
+            # a replica computes one piece and holds the next, so it never waits for Serve's router between
+            # pieces; the router (routing.py) still gives a piece to an idle replica before a busy one
+            max_ongoing_requests=2,
+            request_router_config=RequestRouterConfig(request_router_class=IdleFirstRouter),
+            ray_actor_options={"num_cpus": 1, "num_gpus": 0 if use_cpu else 1, "runtime_env": ray_setup.runtime_env()},
+            logging_config=LoggingConfig(enable_access_log=False),  # a log line per piece: the front logs jobs
         )
         front_flags = {key: value for key, value in vars(self.flags).items()}
         app = deployment.bind(front_flags, 1 if use_cpu else None)

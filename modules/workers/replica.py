@@ -9,64 +9,106 @@ or ``("error", message)`` for a job-level failure (bad model, interrupted before
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import ray
 from ray import serve
 
+from modules.workers.ray_setup import NAMESPACE
 from modules.workers.spec import JobSpec
 
 log = logging.getLogger(__name__)
 
 CONTROL_ACTOR = "sdwebui-job-control"
-NAMESPACE = "sdwebui"
+
+
+WATCH_TIMEOUT_S = 30.0  # a standing watch is answered at the latest then (a replica that vanished leaks none)
 
 
 @ray.remote(num_cpus=0)
 class JobControl:
-    """The front's Interrupt/Skip presses, by job id, for replicas to read each sampling step."""
+    """The front's Interrupt/Skip presses, by job id, pushed to the replicas running the job.
+
+    An async actor: a replica keeps one standing ``watch`` call per piece, answered only when the job's
+    state changes, so a sampling step checks a local object instead of sending a request to this actor.
+    """
 
     def __init__(self) -> None:
         self._interrupted: set[str] = set()
         self._skips: dict[str, int] = {}
+        self._changed = asyncio.Condition()
 
-    def interrupt(self, job_id: str) -> None:
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def interrupt(self, job_id: str) -> None:
         self._interrupted.add(job_id)
+        await self._notify()
 
-    def skip(self, job_id: str) -> None:
+    async def skip(self, job_id: str) -> None:
         self._skips[job_id] = self._skips.get(job_id, 0) + 1
+        await self._notify()
 
-    def state(self, job_id: str) -> tuple[bool, int]:
+    async def state(self, job_id: str) -> tuple[bool, int]:
         return job_id in self._interrupted, self._skips.get(job_id, 0)
 
-    def forget(self, job_id: str) -> None:
+    async def watch(self, job_id: str, seen: tuple[bool, int]) -> tuple[bool, int]:
+        """The job's state once it differs from ``seen`` (or after WATCH_TIMEOUT_S, unchanged)."""
+        seen = tuple(seen)
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self._current(job_id) != seen), timeout=WATCH_TIMEOUT_S
+                )
+        return self._current(job_id)
+
+    def _current(self, job_id: str) -> tuple[bool, int]:
+        return job_id in self._interrupted, self._skips.get(job_id, 0)
+
+    async def forget(self, job_id: str) -> None:
         self._interrupted.discard(job_id)
         self._skips.pop(job_id, None)
 
 
-class ControlPoller:
-    """Reads one job's Interrupt/Skip state without blocking a sampling step.
+class ControlWatch:
+    """One piece's view of its job's Interrupt/Skip: a standing ``JobControl.watch`` call, checked locally.
 
-    Each call collects the answer of the previous request if it has arrived and sends the next one, so a
-    step never waits for a round trip; a press reaches the sampler one step after it reached the board.
+    A check reads whether the call's future is done (no message, no Ray call); a message is sent only when
+    the state changed, to watch for the next change. A press reaches the sampler at the next step after it
+    reached the board.
     """
 
     def __init__(self, control: Any, job_id: str) -> None:
         self._control = control
         self._job_id = job_id
-        self._pending: Any = control.state.remote(job_id)
-        self._state: tuple[bool, int] | None = None
+        self._state: tuple[bool, int] = (False, 0)
+        self._pending: Any = None
+        self._answer: concurrent.futures.Future[Any] | None = None
+        self._send()
 
-    def __call__(self) -> tuple[bool, int] | None:
-        ready, _ = ray.wait([self._pending], timeout=0)
-        if ready:
-            self._state = ray.get(ready[0])
-            self._pending = self._control.state.remote(self._job_id)
+    def _send(self) -> None:
+        self._pending = self._control.watch.remote(self._job_id, self._state)
+        self._answer = self._pending.future()
+
+    def __call__(self) -> tuple[bool, int]:
+        if self._answer is not None and self._answer.done():
+            answer, self._answer = self._answer, None
+            self._state = tuple(answer.result())  # raises once when the board is gone; then it stays quiet
+            self._send()
         return self._state
+
+    def close(self) -> None:
+        """Withdraw the standing call (the piece ended)."""
+        with contextlib.suppress(Exception):
+            ray.cancel(self._pending)
 
 
 class GenerationReplica:
@@ -84,6 +126,7 @@ class GenerationReplica:
         self._spec: JobSpec | None = None
         self._applied_settings: Any = None  # the front's settings snapshot last applied to this Backend
         self._busy = asyncio.Lock()
+        self._idle_since = time.monotonic()  # when the last piece ended: the gap before the next one is idle
 
     def pid(self) -> int:
         return os.getpid()
@@ -96,25 +139,39 @@ class GenerationReplica:
         assert self._spec is not None and self._spec.model_id == model_id
         return await asyncio.to_thread(load_for, self.backend, self._spec)
 
-    def _poller(self, job_id: str) -> ControlPoller:
+    def _watch(self, job_id: str) -> ControlWatch:
         if self._control is None:
             self._control = ray.get_actor(CONTROL_ACTOR, namespace=NAMESPACE)
-        return ControlPoller(self._control, job_id)
+        return ControlWatch(self._control, job_id)
 
     async def generate(self, spec: JobSpec) -> AsyncIterator[tuple[str, Any]]:
-        """One piece at a time per replica (Serve sends one at a time; the lock keeps it so if that changes)."""
-        async with self._busy:
-            async for event in self._generate(spec):
-                yield event
+        """One piece at a time: Serve hands a replica up to two, the second waits here for the first.
 
-    async def _generate(self, spec: JobSpec) -> AsyncIterator[tuple[str, Any]]:
+        The watch starts on arrival, so a piece whose job was interrupted while it waited ends unstarted.
+        """
+        watch = self._watch(spec.job_id)
+        try:
+            async with self._busy:
+                if watch()[0]:
+                    yield ("interrupted", None)
+                    return
+                try:
+                    async for event in self._generate(spec, watch):
+                        yield event
+                finally:
+                    self._idle_since = time.monotonic()
+        finally:
+            watch.close()
+
+    async def _generate(self, spec: JobSpec, watch: ControlWatch) -> AsyncIterator[tuple[str, Any]]:
         from modules.jobs.queue import JobInterrupted
         from modules.processing.params import InvalidParams
         from modules.workers.spec import ModelMismatch
-        from modules.workers.worker_backend import RemoteJob, run_piece
+        from modules.workers.worker_backend import RemoteJob, merge_progress, run_piece
 
         current = self.backend.models.current
-        yield ("started", {"pid": os.getpid(), "loaded": current.checkpoint.name if current is not None else None})
+        loaded = current.checkpoint.name if current is not None else None
+        yield ("started", {"pid": os.getpid(), "loaded": loaded, "idle_s": time.monotonic() - self._idle_since})
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
@@ -127,7 +184,7 @@ class GenerationReplica:
         except (ModelMismatch, InvalidParams, OSError, ValueError) as error:
             yield ("error", f"{type(error).__name__}: {error}")
             return
-        job = RemoteJob(spec, sink, self._poller(spec.job_id))
+        job = RemoteJob(spec, sink, watch)
 
         def work() -> None:
             try:
@@ -151,11 +208,12 @@ class GenerationReplica:
         self._applied_settings = spec.settings
         thread = threading.Thread(target=report, name=f"piece-{spec.job_id}", daemon=True)
         thread.start()
-        while True:
-            kind, value = await events.get()
-            while kind == "progress" and not events.empty():  # the front is behind: send only the latest
-                kind, value = events.get_nowait()
-            yield (kind, value)
-            if kind in ("result", "interrupted", "error"):
-                break
+        ended = False
+        while not ended:
+            waiting = [await events.get()]
+            while not events.empty():
+                waiting.append(events.get_nowait())
+            for kind, value in merge_progress(waiting):  # the front is behind: one progress event per run
+                yield (kind, value)
+                ended = kind in ("result", "interrupted", "error")
         await asyncio.to_thread(thread.join)

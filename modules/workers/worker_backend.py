@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +20,7 @@ from modules.workers.spec import JobSpec, ModelMismatch, check_hash
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, Any], None]
+PROGRESS_INTERVAL_S = 0.1  # the page polls once a second; API clients rarely faster
 
 
 def worker_flags(front_flags: Mapping[str, Any]) -> argparse.Namespace:
@@ -81,13 +84,27 @@ class RemoteJob(Job):
         self._sink = sink
         self._control = control
         self._skips_seen = 0
+        self._unsent: dict[str, Any] = {}  # progress fields changed since the last progress event
+        self._sent_at = -math.inf
 
     def update(self, **fields: Any) -> None:
+        """Progress goes out at most every PROGRESS_INTERVAL_S (each event costs both processes a message);
+        fields changed in between are merged into the next event."""
         super().update(**fields)
-        self._sink("progress", {k: v for k, v in fields.items() if k != "preview"})
+        self._unsent.update((k, v) for k, v in fields.items() if k != "preview")
+        if time.monotonic() - self._sent_at >= PROGRESS_INTERVAL_S:
+            self._send_progress()
+
+    def _send_progress(self) -> None:
+        if self._unsent:
+            self._sink("progress", self._unsent)
+            self._unsent = {}
+            self._sent_at = time.monotonic()
 
     def set_preview(self, image: Any) -> None:
+        """A preview goes out at once, with the progress of its step."""
         super().set_preview(image)
+        self._send_progress()
         self._sink("preview", image)
 
     def should_stop(self) -> bool:
@@ -113,3 +130,18 @@ def run_piece(backend: Any, spec: JobSpec, job: RemoteJob, apply_settings: bool 
     load_for(backend, spec, apply_settings)
     job.should_stop()  # an Interrupt that arrived while the piece waited or loaded
     return generate(backend, spec.params, job, iterations=spec.iterations)
+
+
+def merge_progress(events: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The events in order, each run of consecutive progress events merged into one (later fields win).
+
+    >>> merge_progress([("progress", {"a": 1}), ("progress", {"a": 2, "b": 1}), ("preview", "p"), ("progress", {})])
+    [('progress', {'a': 2, 'b': 1}), ('preview', 'p'), ('progress', {})]
+    """
+    merged: list[tuple[str, Any]] = []
+    for kind, value in events:
+        if kind == "progress" and merged and merged[-1][0] == "progress":
+            merged[-1] = ("progress", {**merged[-1][1], **value})
+        else:
+            merged.append((kind, value))
+    return merged
