@@ -26,6 +26,7 @@ from typing import Any
 from modules.extensions import bridge
 from modules.extensions.callbacks import ImageSaveParams
 from modules.extensions.script_api import AlwaysVisible, PostprocessImageArgs, Script
+from modules.processing.hooks import HookPoint
 from modules.processing.params import InvalidParams
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,11 @@ def inheriting(extra_generation_params: dict[str, Any]) -> Iterator[None]:
         _inherited_extras.reset(token)
 
 
-CFG_HOOKS = {"cfg_denoiser": "cfg_denoiser", "cfg_denoised": "cfg_denoised", "cfg_after_cfg": "after_cfg"}
+CFG_HOOKS = {
+    "cfg_denoiser": HookPoint.CFG_DENOISER,
+    "cfg_denoised": HookPoint.CFG_DENOISED,
+    "cfg_after_cfg": HookPoint.AFTER_CFG,
+}
 
 
 def title_of(script: Script) -> str:
