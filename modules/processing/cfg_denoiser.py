@@ -29,7 +29,7 @@ from modules.processing.samplers import SamplerError
 from modules.processing.schedules import ModelSigmas
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ModelSwap:
     """What the loop needs to continue on another model (the refiner): its UNet and the prompts encoded by its
     text encoders; SDXL models also need their time ids."""

@@ -18,9 +18,16 @@ from tqdm.auto import tqdm
 from modules.processing import sampler_options
 from modules.processing.brownian import BrownianNoise
 from modules.processing.cfg_denoiser import CFGDenoiser, ModelSwitchFn
-from modules.processing.denoise_input import DenoiseInput, DenoiseResult, LoopControl, SamplerChoice
+from modules.processing.denoise_input import (
+    DenoiseInput,
+    DenoiseResult,
+    Img2ImgInput,
+    LoopControl,
+    NoiseFn,
+    SamplerChoice,
+)
 from modules.processing.hooks import HookPoint, HookRegistry, SamplingContext, StepContext
-from modules.processing.k_samplers import SamplerParams, Stepper
+from modules.processing.k_samplers import Noise, SamplerParams, Stepper
 from modules.processing.samplers import (
     SamplerError,
     SamplerInfo,
@@ -79,6 +86,87 @@ def sample(run: DenoiseInput) -> DenoiseResult:
     is_img2img = img2img is not None
     init_latent = img2img.init_latent if img2img is not None else None
     latent_mask = img2img.latent_mask if img2img is not None else None
+    sigmas, full_sigmas, on_timesteps = _walk_sigmas(
+        info, choice, schedule_key, img2img, model_sigmas, is_sdxl, opt, extras
+    )
+
+    noise = run.noise.latents
+    sampling = SamplingContext(
+        info,
+        schedule_key,
+        steps,
+        choice.cfg_scale,
+        sigmas,
+        noise.shape[0],
+        is_img2img,
+        is_sdxl,
+        init_latent=init_latent,
+        latent_mask=latent_mask,
+        image_conditioning=model.image_conditioning,
+        settings=run.settings,
+    )
+    hooks.run(HookPoint.SETUP, sampling)
+    sigmas = sampling.sigmas
+    x = _start_latents(noise.to(torch.float32), float(sigmas[0]), init_latent, info, opt, extras)
+    sampling.x = x
+    hooks.run(HookPoint.BEFORE_LOOP, sampling)
+    x = sampling.x
+
+    params = _sampler_params(info, choice, opt, extras)
+    s_min = float(opt("s_min_uncond") if choice.s_min_uncond is None else choice.s_min_uncond)
+    denoiser = CFGDenoiser(
+        model.unet,
+        model_sigmas,
+        model.conds,
+        hooks,
+        sampling,
+        prediction_type=config.get("prediction_type", "epsilon"),
+        lcm=info.algorithm == "lcm",
+        add_time_ids=model.add_time_ids if is_sdxl else None,
+        negative_add_time_ids=model.negative_add_time_ids,
+        batch_cond_uncond=bool(opt("batch_cond_uncond")),
+        skip_early_cond=float(opt("skip_early_cond")),
+        s_min_uncond=s_min,
+        s_min_uncond_all=bool(opt("s_min_uncond_all")),
+        total_calls=info.total_model_calls(len(sigmas) - 1),
+        integer_timesteps=on_timesteps and info.algorithm != "unipc",
+    )
+    if s_min > 0:
+        extras["NGMS"] = s_min
+
+    seeds = run.noise.seeds
+    brownian = (
+        BrownianNoise(x, full_sigmas, seeds, run.noise.source)
+        if info.options.get("brownian_noise") and seeds is not None
+        else None
+    )
+    stepper = make_stepper(info.algorithm, denoiser, sigmas, _noise_drawer(run.noise.draw), params, brownian)
+    x = _loop(stepper, denoiser, x, sampling, hooks, run.control, run.model_switch)
+    if denoiser.skipped_early_cond:
+        extras["Skip Early CFG"] = denoiser.skip_early_cond
+    if on_timesteps and not sampling.interrupted and float(sampling.sigmas[-1]) > 0:
+        x = x / math.sqrt(1.0 + float(sampling.sigmas[-1]) ** 2)  # the variance-preserving latents at t = 0
+    if latent_mask is not None and init_latent is not None:
+        x = init_latent.to(x) * (1 - latent_mask) + x * latent_mask
+    sampling.x = x
+    hooks.run(HookPoint.AFTER_LOOP, sampling)
+    return DenoiseResult(sampling.x, extras, sampling.interrupted)
+
+
+def _walk_sigmas(
+    info: SamplerInfo,
+    choice: SamplerChoice,
+    schedule_key: str,
+    img2img: Img2ImgInput | None,
+    model_sigmas: ModelSigmas,
+    is_sdxl: bool,
+    opt: Options,
+    extras: dict[str, Any],
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(the sigmas the loop walks, the whole schedule, whether the run ends at timestep t = 0 as A1111's
+    timestep samplers do), for txt2img or for the img2img strength."""
+    steps = choice.steps
+    is_img2img = img2img is not None
     denoising_strength = img2img.denoising_strength if img2img is not None else 1.0
     total, t_enc = (
         img2img_steps(steps, denoising_strength, bool(opt("img2img_fix_steps", False)))
@@ -106,27 +194,20 @@ def sample(run: DenoiseInput) -> DenoiseResult:
             sigmas = unipc_time_uniform(len(range(0, table, stride)), model_sigmas)
     elif is_img2img:  # timestep samplers: the t_enc lowest timesteps (there may be one more than steps)
         sigmas = sigmas[len(sigmas) - 1 - t_enc :] if on_timesteps else sigmas[total - t_enc - 1 :]
+    return sigmas, full_sigmas, on_timesteps
 
-    noise = run.noise.latents
-    sampling = SamplingContext(
-        info,
-        schedule_key,
-        steps,
-        choice.cfg_scale,
-        sigmas,
-        noise.shape[0],
-        is_img2img,
-        is_sdxl,
-        init_latent=init_latent,
-        latent_mask=latent_mask,
-        image_conditioning=model.image_conditioning,
-        settings=run.settings,
-    )
-    hooks.run(HookPoint.SETUP, sampling)
-    sigmas = sampling.sigmas
-    noise = noise.to(torch.float32)
+
+def _start_latents(
+    noise: torch.Tensor,
+    sigma_max: float,
+    init_latent: torch.Tensor | None,
+    info: SamplerInfo,
+    opt: Options,
+    extras: dict[str, Any],
+) -> torch.Tensor:
+    """The latents at the first sigma: init + noise for img2img, else noise scaled as the sampler expects."""
     if init_latent is not None:
-        x = init_latent.to(noise) + noise * float(sigmas[0])
+        x = init_latent.to(noise) + noise * sigma_max
         extra_noise = float(opt("img2img_extra_noise", 0.0))
         if extra_noise > 0:
             extras["Extra noise"] = extra_noise
@@ -134,59 +215,21 @@ def sample(run: DenoiseInput) -> DenoiseResult:
     elif info.unit_variance_start or opt("sgm_noise_multiplier"):
         if not info.unit_variance_start:
             extras["SGM noise multiplier"] = True
-        x = noise * math.sqrt(1.0 + float(sigmas[0]) ** 2)
+        x = noise * math.sqrt(1.0 + sigma_max**2)
     else:
-        x = noise * float(sigmas[0])
-    sampling.x = x
-    hooks.run(HookPoint.BEFORE_LOOP, sampling)
-    x = sampling.x
+        x = noise * sigma_max
+    return x
 
-    params = _sampler_params(info, choice, opt, extras)
-    s_min = float(opt("s_min_uncond") if choice.s_min_uncond is None else choice.s_min_uncond)
-    denoiser = CFGDenoiser(
-        model.unet,
-        model_sigmas,
-        model.conds,
-        hooks,
-        sampling,
-        prediction_type=config.get("prediction_type", "epsilon"),
-        lcm=info.algorithm == "lcm",
-        add_time_ids=model.add_time_ids if is_sdxl else None,
-        negative_add_time_ids=model.negative_add_time_ids,
-        batch_cond_uncond=bool(opt("batch_cond_uncond")),
-        skip_early_cond=float(opt("skip_early_cond")),
-        s_min_uncond=s_min,
-        s_min_uncond_all=bool(opt("s_min_uncond_all")),
-        total_calls=info.total_model_calls(len(sigmas) - 1),
-        integer_timesteps=on_timesteps and info.algorithm != "unipc",
-    )
-    if s_min > 0:
-        extras["NGMS"] = s_min
 
-    noise_fn = run.noise.draw
+def _noise_drawer(draw: NoiseFn | None) -> Noise:
+    """The steppers' ``noise(like)``: the caller's per-image seeded noise, else torch's global generator."""
 
     def draw_noise(like: torch.Tensor) -> torch.Tensor:
-        if noise_fn is None:
+        if draw is None:
             return torch.randn_like(like)
-        return noise_fn(like.shape).to(like.device, like.dtype)
+        return draw(like.shape).to(like.device, like.dtype)
 
-    seeds = run.noise.seeds
-    brownian = (
-        BrownianNoise(x, full_sigmas, seeds, run.noise.source)
-        if info.options.get("brownian_noise") and seeds is not None
-        else None
-    )
-    stepper = make_stepper(info.algorithm, denoiser, sigmas, draw_noise, params, brownian)
-    x = _loop(stepper, denoiser, x, sampling, hooks, run.control, run.model_switch)
-    if denoiser.skipped_early_cond:
-        extras["Skip Early CFG"] = denoiser.skip_early_cond
-    if on_timesteps and not sampling.interrupted and float(sampling.sigmas[-1]) > 0:
-        x = x / math.sqrt(1.0 + float(sampling.sigmas[-1]) ** 2)  # the variance-preserving latents at t = 0
-    if latent_mask is not None and init_latent is not None:
-        x = init_latent.to(x) * (1 - latent_mask) + x * latent_mask
-    sampling.x = x
-    hooks.run(HookPoint.AFTER_LOOP, sampling)
-    return DenoiseResult(sampling.x, extras, sampling.interrupted)
+    return draw_noise
 
 
 def _loop(
