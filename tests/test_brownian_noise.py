@@ -45,9 +45,11 @@ def test_dpmpp_sde_uses_the_brownian_path_when_given():
         return x * 0.5
 
     def run(seed):
-        stepper = k_samplers.DPMPPSDE(model, SIGMAS, lambda x: torch.zeros_like(x), k_samplers.SamplerParams())
         x = torch.ones(1, 4, 8, 8)
-        stepper.brownian = BrownianNoise(x, SIGMAS, [seed])
+        brownian = BrownianNoise(x, SIGMAS, [seed])
+        stepper = k_samplers.DPMPPSDE(
+            model, SIGMAS, lambda x: torch.zeros_like(x), k_samplers.SamplerParams(), brownian=brownian
+        )
         for step in range(len(SIGMAS) - 1):
             x, _ = stepper.step(step, x)
         return x

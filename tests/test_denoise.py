@@ -8,6 +8,7 @@ log-sigma interpolation). diffusers' EulerDiscreteScheduler reproduces it when g
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import pytest
@@ -24,8 +25,17 @@ from diffusers import (
 )
 
 from modules.models.sd_model import Conditioning
-from modules.processing import denoise, samplers
-from modules.processing.hooks import HOOK_POINTS, HookRegistry, StaticCondProvider
+from modules.processing import denoise, k_samplers, k_solvers, samplers
+from modules.processing.denoise_input import (
+    DenoiseInput,
+    DenoiseResult,
+    Img2ImgInput,
+    LoopControl,
+    ModelInput,
+    NoiseInput,
+    SamplerChoice,
+)
+from modules.processing.hooks import HookPoint, HookRegistry, StaticCondProvider
 from modules.processing.samplers import SamplerError
 from modules.processing.schedules import ModelSigmas
 
@@ -123,20 +133,45 @@ def pipeline(unet, scheduler, cls=StableDiffusionPipeline):
     return pipe
 
 
-def run(unet, noise, texts, sampler="Euler", steps=6, cfg_scale=7.0, config=CONFIG, **kwargs):
-    kwargs.setdefault("conds", provider(texts, noise.shape[0]))
-    return denoise.sample(
-        unet,
-        noise,
-        kwargs.pop("conds"),
-        sampler,
-        kwargs.pop("schedule", "Automatic"),
-        steps,
-        cfg_scale,
-        config,
-        console_progress=False,
+def denoise_input(unet, noise, texts, sampler="Euler", steps=6, cfg_scale=7.0, config=CONFIG, **kwargs):
+    """A ``DenoiseInput`` from the loop's parameters by name (the groups are filled from the keywords)."""
+    init_latent = kwargs.pop("init_latent", None)
+    img2img = None
+    if init_latent is not None:
+        img2img = Img2ImgInput(
+            init_latent, kwargs.pop("denoising_strength", 1.0), latent_mask=kwargs.pop("latent_mask", None)
+        )
+    sampler_keys = ("eta", "s_churn", "s_tmin", "s_tmax", "s_noise", "s_min_uncond")
+    return DenoiseInput(
+        model=ModelInput(
+            unet,
+            kwargs.pop("conds", None) or provider(texts, noise.shape[0]),
+            config,
+            add_time_ids=kwargs.pop("add_time_ids", None),
+            image_conditioning=kwargs.pop("image_conditioning", None),
+        ),
+        sampler=SamplerChoice(
+            sampler,
+            kwargs.pop("schedule", "Automatic"),
+            steps,
+            cfg_scale,
+            **{key: kwargs.pop(key) for key in sampler_keys if key in kwargs},
+        ),
+        noise=NoiseInput(noise, draw=kwargs.pop("noise_fn", None)),
+        img2img=img2img,
+        hooks=kwargs.pop("hooks", None),
+        control=LoopControl(kwargs.pop("progress", None), kwargs.pop("should_stop", None), console_progress=False),
+        settings=kwargs.pop("settings", None),
         **kwargs,
     )
+
+
+def run_result(unet, noise, texts, *args, **kwargs) -> DenoiseResult:
+    return denoise.sample(denoise_input(unet, noise, texts, *args, **kwargs))
+
+
+def run(unet, noise, texts, *args, **kwargs) -> torch.Tensor:
+    return run_result(unet, noise, texts, *args, **kwargs).latents
 
 
 def diffusers_txt2img(unet, scheduler, texts, latents, **kwargs):
@@ -157,7 +192,7 @@ def feed_sigmas(scheduler, steps):
     scheduler.set_timesteps(steps)
     sigmas = scheduler.sigmas.clone()
     hooks = HookRegistry()
-    hooks.add("setup", lambda context: setattr(context, "sigmas", sigmas))
+    hooks.add(HookPoint.SETUP, lambda context: setattr(context, "sigmas", sigmas))
     return hooks, float(sigmas[0])
 
 
@@ -303,13 +338,11 @@ def test_ancestral_noise_comes_from_noise_fn_and_eta_zero_is_euler(unet, texts, 
 
     a, b = (run(unet, noise, texts, "Euler a", 5, noise_fn=seeded(seed)) for seed in (1, 2))
     assert not torch.allclose(a, b)
-    extras: dict = {}
-    no_eta = run(unet, noise, texts, "Euler a", 5, eta=0.0, noise_fn=seeded(1), extra_generation_params=extras)
-    close(no_eta, run(unet, noise, texts, "Euler", 5))
-    assert extras == {"Eta": 0.0}
-    extras = {}
-    run(unet, noise, texts, "Euler", 3, s_churn=1.0, noise_fn=seeded(1), extra_generation_params=extras)
-    assert extras == {"Sigma churn": 1.0}
+    no_eta = run_result(unet, noise, texts, "Euler a", 5, eta=0.0, noise_fn=seeded(1))
+    close(no_eta.latents, run(unet, noise, texts, "Euler", 5))
+    assert no_eta.extra_generation_params == {"Eta": 0.0}
+    churned = run_result(unet, noise, texts, "Euler", 3, s_churn=1.0, noise_fn=seeded(1))
+    assert churned.extra_generation_params == {"Sigma churn": 1.0}
 
 
 # --- loop behaviour ---------------------------------------------------------------------------------------
@@ -317,7 +350,7 @@ def test_ancestral_noise_comes_from_noise_fn_and_eta_zero_is_euler(unet, texts, 
 
 def test_interrupt_stops_after_the_current_step(unet, texts, noise):
     seen: list[int] = []
-    stopped = run(
+    stopped = run_result(
         unet,
         noise,
         texts,
@@ -326,15 +359,16 @@ def test_interrupt_stops_after_the_current_step(unet, texts, noise):
         progress=lambda step, total, latents: seen.append(step),
         should_stop=lambda: len(seen) >= 3,
     )
-    assert seen == [1, 2, 3] and bool(stopped.isfinite().all())
+    assert seen == [1, 2, 3] and bool(stopped.latents.isfinite().all()) and stopped.interrupted
+    assert not run_result(unet, noise, texts, "Euler", 2).interrupted
 
 
 def test_hook_points_run_in_order(unet, texts, noise):
     order: list[str] = []
     hooks = HookRegistry()
-    for point in HOOK_POINTS:
-        hooks.add(point, lambda context, point=point: order.append(point))
-    hooks.add("before_step", lambda context: order.append("second before_step"), order=5)
+    for point in HookPoint:
+        hooks.add(point, lambda context, point=point: order.append(point.value))
+    hooks.add(HookPoint.BEFORE_STEP, lambda context: order.append("second before_step"), order=5)
     run(unet, noise, texts, "Euler", 1, hooks=hooks)
     assert order == [
         "setup",
@@ -368,8 +402,8 @@ def test_before_unet_residuals_reach_the_unet(unet, texts, noise):
         assert sample.shape == (rows, 4, 8, 8) and context.timestep.shape == (rows,)
 
     hooks = HookRegistry()
-    hooks.add("before_unet", add_residuals, name="controlnet")
-    hooks.add("after_unet", lambda context: calls.append((dict(context.kwargs), context.output)))
+    hooks.add(HookPoint.BEFORE_UNET, add_residuals, name="controlnet")
+    hooks.add(HookPoint.AFTER_UNET, lambda context: calls.append((dict(context.kwargs), context.output)))
     try:
         out = run(unet, noise, texts, "Heun", 3, hooks=hooks)
     finally:
@@ -403,11 +437,11 @@ def test_cfg_denoised_and_after_cfg_hooks_can_change_predictions(unet, texts, no
 
 def test_failing_hook_is_isolated_when_asked(unet, texts, noise):
     hooks = HookRegistry(isolate_errors=True)
-    hooks.add("before_step", lambda context: 1 / 0, name="broken")
+    hooks.add(HookPoint.BEFORE_STEP, lambda context: 1 / 0, name="broken")
     close(run(unet, noise, texts, "Euler", 2, hooks=hooks), run(unet, noise, texts, "Euler", 2))
-    assert hooks.names("before_step") == []
+    assert hooks.names(HookPoint.BEFORE_STEP) == []
     strict = HookRegistry()
-    strict.add("before_step", lambda context: 1 / 0)
+    strict.add(HookPoint.BEFORE_STEP, lambda context: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         run(unet, noise, texts, "Euler", 2, hooks=strict)
 
@@ -449,7 +483,7 @@ def test_batches_with_different_lengths_and_unbatched_calls(unet, texts):
     noise = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(6))
     rows: list[tuple[int, ...]] = []
     hooks = HookRegistry()
-    hooks.add("before_unet", lambda context: rows.append(tuple(context.row_is_uncond)))
+    hooks.add(HookPoint.BEFORE_UNET, lambda context: rows.append(tuple(context.row_is_uncond)))
     long_cond = StaticCondProvider(
         Conditioning(torch.cat([texts["cond"], texts["other"]], dim=1)), Conditioning(texts["uncond"])
     )
@@ -462,7 +496,7 @@ def test_batches_with_different_lengths_and_unbatched_calls(unet, texts):
 def test_cfg_scale_one_skips_the_uncond_rows(unet, texts, noise):
     rows: list[int] = []
     hooks = HookRegistry()
-    hooks.add("before_unet", lambda context: rows.append(context.kwargs["sample"].shape[0]))
+    hooks.add(HookPoint.BEFORE_UNET, lambda context: rows.append(context.kwargs["sample"].shape[0]))
     out = run(unet, noise, texts, "Euler", 2, cfg_scale=1.0, hooks=hooks)
     assert rows == [1, 1]
     close(
@@ -495,7 +529,7 @@ def test_inpainting_model_gets_mask_and_masked_image_channels(texts, noise):
     conditioning = torch.cat([torch.ones(1, 1, 8, 8), torch.randn(1, 4, 8, 8)], dim=1)
     seen: list[torch.Tensor] = []
     hooks = HookRegistry()
-    hooks.add("before_unet", lambda context: seen.append(context.kwargs["sample"]))
+    hooks.add(HookPoint.BEFORE_UNET, lambda context: seen.append(context.kwargs["sample"]))
     out = run(inpaint_unet, noise, texts, "Euler a", 3, image_conditioning=conditioning, hooks=hooks)
     assert bool(out.isfinite().all()) and all(sample.shape == (2, 9, 8, 8) for sample in seen)
     assert all(torch.equal(sample[:, 4:], conditioning.expand(2, -1, -1, -1)) for sample in seen)
@@ -504,7 +538,7 @@ def test_inpainting_model_gets_mask_and_masked_image_channels(texts, noise):
 def test_lcm_calls_the_unet_on_its_timestep_grid(unet, texts, noise):
     timesteps: list[float] = []
     hooks = HookRegistry()
-    hooks.add("before_unet", lambda context: timesteps.extend(context.timestep.tolist()))
+    hooks.add(HookPoint.BEFORE_UNET, lambda context: timesteps.extend(context.timestep.tolist()))
     run(unet, noise, texts, "LCM", 4, cfg_scale=1.0, hooks=hooks)
     assert timesteps == [999.0, 679.0, 339.0, 19.0]
 
@@ -520,3 +554,68 @@ def test_lcm_calls_the_unet_on_its_timestep_grid(unet, texts, noise):
 )
 def test_img2img_step_arithmetic_follows_a1111(steps, strength, fix, expected):
     assert denoise.img2img_steps(steps, strength, fix) == expected
+
+
+# --- the loop's seams: one frozen input, hook points by name, the stepper's view of the denoiser -----------
+
+
+def test_hook_point_names_convert_at_the_boundary_and_unknown_names_fail_clearly():
+    hooks = HookRegistry()
+    handle = hooks.add("before_unet", lambda context: None, name="by-name")  # extension code passes strings
+    assert handle.point is HookPoint.BEFORE_UNET and hooks.names(HookPoint.BEFORE_UNET) == ["by-name"]
+    with pytest.raises(ValueError, match=r"Unknown hook point 'before_unets'; valid points: setup, before_loop"):
+        hooks.add("before_unets", lambda context: None)
+    assert [point.value for point in HookPoint][:3] == ["setup", "before_loop", "before_step"]
+
+
+def test_denoise_input_is_frozen_and_the_run_leaves_it_unchanged(unet, texts, noise):
+    run_input = denoise_input(unet, noise, texts, "Euler a", 3, noise_fn=lambda shape: torch.zeros(shape))
+    before = noise.clone()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run_input.sampler = SamplerChoice("Euler")  # type: ignore[misc]
+    first = denoise.sample(run_input)
+    assert torch.equal(run_input.noise.latents, before)
+    assert torch.equal(denoise.sample(run_input).latents, first.latents)
+
+
+def test_result_reports_the_extras_the_settings_produce(unet, texts, noise):
+    settings = {"s_min_uncond": 2.0, "always_discard_next_to_last_sigma": True, "rho": 5.0}
+    result = run_result(unet, noise, texts, "DPM++ 2M", 3, schedule="Karras", settings=settings)
+    assert result.extra_generation_params == {"Discard penultimate sigma": True, "Schedule rho": 5.0, "NGMS": 2.0}
+    assert run_result(unet, noise, texts, "DPM++ 2M", 3, schedule="Karras").extra_generation_params == {}
+
+
+def test_ddim_cfgpp_asks_the_denoiser_for_the_uncond_prediction(unet, texts, noise):
+    """CFG++ re-noises along the uncond prediction, so even at CFG scale 1 the uncond rows are computed."""
+    rows: list[int] = []
+    hooks = HookRegistry()
+    hooks.add(HookPoint.BEFORE_UNET, lambda context: rows.append(context.kwargs["sample"].shape[0]))
+    out = run(unet, noise, texts, "DDIM CFG++", 3, cfg_scale=1.0, hooks=hooks)
+    assert rows and all(count == 2 for count in rows) and bool(out.isfinite().all())
+    assert not torch.allclose(out, run(unet, noise, texts, "DDIM", 3, cfg_scale=1.0))
+
+
+def test_ddim_cfgpp_talks_to_the_denoiser_through_its_interface():
+    class Guided:
+        def __init__(self):
+            self.guided_with: tuple[float, bool] | None = None
+
+        def __call__(self, x, sigma):
+            return x * 0.5
+
+        def guide(self, scale_multiplier, always_uncond):
+            self.guided_with = (scale_multiplier, always_uncond)
+
+        def uncond_denoised(self):
+            return torch.zeros(1, 4, 2, 2)
+
+    sigmas = torch.tensor([2.0, 1.0, 0.0])
+    model = Guided()
+    stepper = k_solvers.DDIMCFGPP(model, sigmas, torch.randn_like, k_samplers.SamplerParams(eta=0.0))
+    assert model.guided_with == (1 / 12.5, True)
+    x = torch.ones(1, 4, 2, 2)
+    x_next, denoised = stepper.step(0, x)
+    # eta 0: x_next = denoised + sigma_next * (x - uncond) / sigma, with the uncond prediction 0
+    assert torch.allclose(x_next, denoised + 1.0 * x / 2.0)
+    with pytest.raises(TypeError, match="DDIM CFG\\+\\+ needs a CFG denoiser"):
+        k_solvers.DDIMCFGPP(lambda x, sigma: x, sigmas, torch.randn_like, k_samplers.SamplerParams())

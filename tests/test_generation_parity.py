@@ -21,9 +21,19 @@ from diffusers import (
 
 from modules.processing.conditioning import PromptCondProvider
 from modules.processing.denoise import sample
+from modules.processing.denoise_input import (
+    DenoiseInput,
+    Img2ImgInput,
+    LoopControl,
+    ModelInput,
+    NoiseInput,
+    SamplerChoice,
+)
 from modules.processing.schedules import ModelSigmas
 from tests.checkpoint_factory import write_checkpoint
 from tests.helpers import make_backend
+
+QUIET = LoopControl(console_progress=False)
 
 
 def _backend(tmp_path_factory, layout):
@@ -64,7 +74,14 @@ def close(ours, reference):
 def test_sd15_checkpoint_txt2img_matches_diffusers(sd15):
     conds = PromptCondProvider(sd15.conditioner, ["a photo of a cat"], ["blurry"], 8)
     noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
-    ours = sample(sd15.unet, noise, conds, "Euler", "Automatic", 8, 7.0, sd15.scheduler_config, console_progress=False)
+    ours = sample(
+        DenoiseInput(
+            ModelInput(sd15.unet, conds, sd15.scheduler_config),
+            SamplerChoice("Euler", "Automatic", 8, 7.0),
+            NoiseInput(noise),
+            control=QUIET,
+        )
+    ).latents
     pipe = _quiet(
         lambda: StableDiffusionPipeline(
             vae=sd15.vae,
@@ -96,18 +113,14 @@ def test_sd15_checkpoint_img2img_matches_diffusers(sd15):
     init = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
     noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
     ours = sample(
-        sd15.unet,
-        noise,
-        conds,
-        "Euler",
-        "Automatic",
-        10,
-        7.0,
-        sd15.scheduler_config,
-        init_latent=init,
-        denoising_strength=0.6,
-        console_progress=False,
-    )
+        DenoiseInput(
+            ModelInput(sd15.unet, conds, sd15.scheduler_config),
+            SamplerChoice("Euler", "Automatic", 10, 7.0),
+            NoiseInput(noise),
+            img2img=Img2ImgInput(init, denoising_strength=0.6),
+            control=QUIET,
+        )
+    ).latents
     pipe = _quiet(
         lambda: StableDiffusionImg2ImgPipeline(
             vae=sd15.vae,
@@ -139,17 +152,13 @@ def test_sdxl_checkpoint_txt2img_matches_diffusers(sdxl):
     noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(3))
     time_ids = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]])
     ours = sample(
-        sdxl.unet,
-        noise,
-        conds,
-        "Euler",
-        "Automatic",
-        6,
-        5.0,
-        sdxl.scheduler_config,
-        add_time_ids=time_ids,
-        console_progress=False,
-    )
+        DenoiseInput(
+            ModelInput(sdxl.unet, conds, sdxl.scheduler_config, add_time_ids=time_ids),
+            SamplerChoice("Euler", "Automatic", 6, 5.0),
+            NoiseInput(noise),
+            control=QUIET,
+        )
+    ).latents
     pipe = _quiet(
         lambda: StableDiffusionXLPipeline(
             vae=sdxl.vae,

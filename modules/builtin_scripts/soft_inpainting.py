@@ -25,6 +25,7 @@ from modules.builtin_scripts._soft_inpainting import (
     modified_keep_weight,
 )
 from modules.images import ops
+from modules.processing.hooks import HookPoint
 from modules.processing.params import InvalidParams
 
 log = logging.getLogger(__name__)
@@ -140,9 +141,9 @@ class SoftInpaintingRun:
 
     def attach(self, hooks: Any) -> None:
         """The one place this script meets the denoise loop's hook points."""
-        hooks.add("setup", self.take_over_blending, name="soft_inpainting")
-        hooks.add("cfg_denoiser", self.note_sigma, name="soft_inpainting")
-        hooks.add("after_cfg", self.blend, name="soft_inpainting", order=-1000)  # before other after_cfg hooks
+        hooks.add(HookPoint.SETUP, self.take_over_blending, name="soft_inpainting")
+        hooks.add(HookPoint.CFG_DENOISER, self.note_sigma, name="soft_inpainting")
+        hooks.add(HookPoint.AFTER_CFG, self.blend, name="soft_inpainting", order=-1000)  # before other after_cfg hooks
 
     def take_over_blending(self, sampling: Any) -> None:
         self.repaint_mask, self.init_latent = sampling.latent_mask, sampling.init_latent

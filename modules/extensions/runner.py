@@ -33,6 +33,7 @@ from modules.extensions.script_api import (
     PostSampleArgs,
     Script,
 )
+from modules.processing.hooks import HookPoint
 from modules.processing.params import InvalidParams
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,11 @@ def inheriting(extra_generation_params: dict[str, Any]) -> Iterator[None]:
 # in the inpainting controls, shown only in the inpaint modes.
 PLACED_SECTIONS = ("inpaint",)
 
-CFG_HOOKS = {"cfg_denoiser": "cfg_denoiser", "cfg_denoised": "cfg_denoised", "cfg_after_cfg": "after_cfg"}
+CFG_HOOKS = {
+    "cfg_denoiser": HookPoint.CFG_DENOISER,
+    "cfg_denoised": HookPoint.CFG_DENOISED,
+    "cfg_after_cfg": HookPoint.AFTER_CFG,
+}
 
 
 def title_of(script: Script) -> str:

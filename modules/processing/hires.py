@@ -14,6 +14,7 @@ from modules.processing.conditioning import PromptCondProvider
 from modules.processing.params import GenerationParams, InvalidParams
 from modules.processing.prompt_parser import extract_extra_networks
 from modules.processing.samplers import resolve_sampler
+from modules.processing.sampling_pass import SamplingPass
 from modules.processing.state import ProcessingState
 from modules.upscaling.upscalers import LATENT_UPSCALE_MODES, latent_upscale
 
@@ -64,14 +65,14 @@ def second_pass(
     latents: torch.Tensor,
     *,
     rng_factory: Callable[[int, int], Any],
-    sample_fn: Callable[..., torch.Tensor],
+    sample_fn: Callable[[SamplingPass], torch.Tensor],
     encoder: torch.Generator | None = None,
     refiner_fn: Callable[..., Any] | None = None,
 ) -> torch.Tensor:
     """The second pass over the first pass's ``latents``; ``encoder`` continues the first pass's VAE-encoder
     generator (A1111 encodes the upscaled images from its global generator, as the first pass left it).
     A hires checkpoint takes over after the first pass is decoded; ``refiner_fn(encode, w, h)`` gives the
-    refiner switch of this pass (see ``model_switch``)."""
+    refiner switch of this pass (see ``model_switch``); ``sample_fn`` runs the pass through the job's loop."""
     params, model = p.params, p.model
     width, height = target_size(params)
     upscaler = params.hr_upscaler or "Latent"
@@ -145,7 +146,19 @@ def second_pass(
     denoising = params.denoising_strength if params.denoising_strength is not None else 0.7
     switch = refiner_fn(encode, width, height) if refiner_fn is not None else None
     return sample_fn(
-        conds, noise, rng, inputs, denoising, steps, sampler_name, scheduler, width, height, model_switch=switch
+        SamplingPass(
+            conds=conds,
+            noise=noise,
+            rng=rng,
+            sampler_name=sampler_name,
+            scheduler=scheduler,
+            steps=steps,
+            width=width,
+            height=height,
+            inputs=inputs,
+            denoising=denoising,
+            model_switch=switch,
+        )
     )
 
 

@@ -1,6 +1,6 @@
 """Hook points of the denoise loop, their typed contexts, and the registry that holds one job's hooks.
 
-The loop in ``denoise`` calls the hooks registered on a ``HookRegistry`` at fixed, named points. Each hook
+The loop in ``denoise`` calls the hooks registered on a ``HookRegistry`` at the fixed ``HookPoint``s. Each hook
 receives one context object and may change its mutable fields (the UNet call's ``kwargs``, the latents, the
 prediction); that is how ControlNet adds residuals and how A1111-style ``on_cfg_denoiser`` callbacks change
 the conditioning. Registries are passed in per job: there are no global hooks.
@@ -9,6 +9,7 @@ the conditioning. Registries are passed in per job: there are no global hooks.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import itertools
 import logging
 from collections.abc import Callable
@@ -22,20 +23,36 @@ if TYPE_CHECKING:  # heavy imports stay out of start-up
 
 log = logging.getLogger(__name__)
 
-# In the order the loop reaches them. "cfg_denoiser" / "cfg_denoised" / "after_cfg" are A1111's
-# on_cfg_denoiser / on_cfg_denoised / on_cfg_after_cfg; "before_unet" / "after_unet" wrap every UNet call.
-HOOK_POINTS = (
-    "setup",
-    "before_loop",
-    "before_step",
-    "cfg_denoiser",
-    "before_unet",
-    "after_unet",
-    "cfg_denoised",
-    "after_cfg",
-    "after_step",
-    "after_loop",
-)
+
+class HookPoint(enum.Enum):
+    """The points of the loop where hooks run, in the order the loop reaches them.
+
+    CFG_DENOISER / CFG_DENOISED / AFTER_CFG are A1111's on_cfg_denoiser / on_cfg_denoised / on_cfg_after_cfg;
+    BEFORE_UNET / AFTER_UNET wrap every UNet call. The values are the names extensions may pass as strings.
+    """
+
+    SETUP = "setup"
+    BEFORE_LOOP = "before_loop"
+    BEFORE_STEP = "before_step"
+    CFG_DENOISER = "cfg_denoiser"
+    BEFORE_UNET = "before_unet"
+    AFTER_UNET = "after_unet"
+    CFG_DENOISED = "cfg_denoised"
+    AFTER_CFG = "after_cfg"
+    AFTER_STEP = "after_step"
+    AFTER_LOOP = "after_loop"
+
+    @classmethod
+    def named(cls, point: HookPoint | str) -> HookPoint:
+        """The member for ``point``; a string (the form extension code may use) must be one of the values."""
+        if isinstance(point, cls):
+            return point
+        try:
+            return cls(point)
+        except ValueError:
+            valid = ", ".join(member.value for member in cls)
+            raise ValueError(f"Unknown hook point {point!r}; valid points: {valid}") from None
+
 
 CondWeights = list[list[tuple[int, float]]]  # per image: (row in the cond batch, weight) for each AND part
 
@@ -170,7 +187,7 @@ class AfterCFGParams:
 
 @dataclasses.dataclass(frozen=True)
 class HookHandle:
-    point: str
+    point: HookPoint
     name: str
     order: float
     serial: int
@@ -186,12 +203,14 @@ class HookRegistry:
 
     def __init__(self, isolate_errors: bool = False) -> None:
         self.isolate_errors = isolate_errors
-        self._hooks: dict[str, list[HookHandle]] = {point: [] for point in HOOK_POINTS}
+        self._hooks: dict[HookPoint, list[HookHandle]] = {point: [] for point in HookPoint}
         self._serial = itertools.count()
 
-    def add(self, point: str, fn: Callable[[Any], None], *, name: str | None = None, order: float = 0) -> HookHandle:
-        if point not in self._hooks:
-            raise ValueError(f"Unknown hook point {point!r}; valid points: {', '.join(HOOK_POINTS)}")
+    def add(
+        self, point: HookPoint, fn: Callable[[Any], None], *, name: str | None = None, order: float = 0
+    ) -> HookHandle:
+        """Register ``fn`` at ``point``; a point given as a string is converted (``HookPoint.named``)."""
+        point = HookPoint.named(point)
         handle = HookHandle(point, name or getattr(fn, "__qualname__", repr(fn)), order, next(self._serial), fn)
         self._hooks[point].append(handle)
         self._hooks[point].sort(key=lambda item: (item.order, item.serial))
@@ -206,13 +225,13 @@ class HookRegistry:
             self._hooks[point] = keep
         return removed
 
-    def has(self, point: str) -> bool:
-        return bool(self._hooks.get(point))
+    def has(self, point: HookPoint) -> bool:
+        return bool(self._hooks[HookPoint.named(point)])
 
-    def names(self, point: str) -> list[str]:
-        return [handle.name for handle in self._hooks[point]]
+    def names(self, point: HookPoint) -> list[str]:
+        return [handle.name for handle in self._hooks[HookPoint.named(point)]]
 
-    def run(self, point: str, context: Any) -> None:
+    def run(self, point: HookPoint, context: Any) -> None:
         for handle in list(self._hooks[point]):
             if not self.isolate_errors:
                 handle.fn(context)
@@ -220,21 +239,21 @@ class HookRegistry:
             try:
                 handle.fn(context)
             except Exception:
-                log.exception("Hook %r at %s failed; it is disabled for the rest of this run", handle.name, point)
+                log.exception("Hook %r at %s failed; it is disabled for the rest of this run", handle.name, point.value)
                 self.remove(handle)
 
     # A1111 script_callbacks-shaped adapters
     def on_cfg_denoiser(
         self, fn: Callable[[CFGDenoiserParams], None], *, name: str | None = None, order: float = 0
     ) -> HookHandle:
-        return self.add("cfg_denoiser", fn, name=name, order=order)
+        return self.add(HookPoint.CFG_DENOISER, fn, name=name, order=order)
 
     def on_cfg_denoised(
         self, fn: Callable[[CFGDenoisedParams], None], *, name: str | None = None, order: float = 0
     ) -> HookHandle:
-        return self.add("cfg_denoised", fn, name=name, order=order)
+        return self.add(HookPoint.CFG_DENOISED, fn, name=name, order=order)
 
     def on_cfg_after_cfg(
         self, fn: Callable[[AfterCFGParams], None], *, name: str | None = None, order: float = 0
     ) -> HookHandle:
-        return self.add("after_cfg", fn, name=name, order=order)
+        return self.add(HookPoint.AFTER_CFG, fn, name=name, order=order)

@@ -3,7 +3,8 @@
 Each algorithm is a small class whose ``step(i, x)`` advances the latents by one step and returns
 ``(x_next, denoised)``. The one loop in ``denoise`` drives every stepper, so hooks, progress, previews and
 interruption behave the same for all samplers. ``model(x, sigma)`` returns the denoised estimate (CFG
-already applied); ``noise(x)`` returns standard normal noise shaped like ``x`` (per-image seeded).
+already applied); ``noise(x)`` returns standard normal noise shaped like ``x`` (per-image seeded). A stepper
+only calls its model; one that needs more of the CFG denoiser (DDIM CFG++) asks through ``GuidedDenoiser``.
 
 The maths follows Karras et al. (2022) and DPM-Solver++ (Lu et al.), as k-diffusion and A1111 implement
 them. DPM fast/adaptive, Restart and the timestep samplers (DDIM, PLMS, UniPC, LCM) are in ``k_solvers``;
@@ -15,13 +16,30 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 Model = Callable[[torch.Tensor, float], torch.Tensor]
 Noise = Callable[[torch.Tensor], torch.Tensor]
+SDENoise = Callable[[float, float], torch.Tensor]  # noise(sigma, sigma_next) over one Brownian path
+
+
+@runtime_checkable
+class GuidedDenoiser(Protocol):
+    """A model that combines cond and uncond predictions (CFG), for steppers that need the parts.
+
+    ``guide(scale_multiplier, always_uncond)`` scales the CFG scale from the next call on and, with
+    ``always_uncond``, computes the uncond prediction on every call (no skipping); ``uncond_denoised()`` is that
+    prediction from the last call (None before the first).
+    """
+
+    def __call__(self, x: torch.Tensor, sigma: float) -> torch.Tensor: ...
+
+    def guide(self, scale_multiplier: float, always_uncond: bool) -> None: ...
+
+    def uncond_denoised(self) -> torch.Tensor | None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,12 +71,14 @@ def _neg_log(sigma: float) -> float:
 class Stepper:
     """Base: walks ``sigmas`` one step at a time; subclasses implement ``step``."""
 
-    def __init__(self, model: Model, sigmas: torch.Tensor, noise: Noise, params: SamplerParams) -> None:
+    def __init__(
+        self, model: Model, sigmas: torch.Tensor, noise: Noise, params: SamplerParams, brownian: SDENoise | None = None
+    ) -> None:
         self.model, self.noise, self.p = model, noise, params
         self.s = [float(value) for value in sigmas]
         # SDE samplers: noise(sigma, sigma_next) over one Brownian path (``brownian.BrownianNoise``); without
         # one they fall back to independent normals from ``noise``.
-        self.brownian: Callable[[float, float], torch.Tensor] | None = None
+        self.brownian = brownian
 
     def _sde_noise(self, x: torch.Tensor, sigma: Any, sigma_next: Any) -> torch.Tensor:
         if self.brownian is not None:

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from modules.processing.k_samplers import Stepper, _neg_log, ancestral_step
+from modules.processing.k_samplers import GuidedDenoiser, Stepper, _neg_log, ancestral_step
 from modules.processing.schedules import karras
 
 
@@ -211,11 +211,13 @@ class DDIMCFGPP(DDIM):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.model.cfg_scale_multiplier = 1 / 12.5
-        self.model.need_uncond = True
+        if not isinstance(self.model, GuidedDenoiser):
+            raise TypeError("DDIM CFG++ needs a CFG denoiser that gives its unconditional prediction")
+        self.guided: GuidedDenoiser = self.model
+        self.guided.guide(1 / 12.5, always_uncond=True)
 
     def _direction(self, x, sigma, denoised):
-        uncond = getattr(self.model, "last_uncond_denoised", None)
+        uncond = self.guided.uncond_denoised()
         return (x - (denoised if uncond is None else uncond)) / sigma
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modules.models.errors import ModelLoadError
-from modules.processing.denoise import ModelSwap
+from modules.processing.cfg_denoiser import ModelSwap
 from modules.processing.params import InvalidParams
 from modules.processing.state import ProcessingState
 

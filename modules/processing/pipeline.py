@@ -20,12 +20,22 @@ from modules.jobs.queue import Job, JobInterrupted
 from modules.models.errors import ModelLoadError
 from modules.models.vae import decode_latents
 from modules.processing import hires, img2img_inputs, job_networks, model_switch, outputs, previews
+from modules.processing.cfg_denoiser import ModelSwap
 from modules.processing.conditioning import EncodingInterrupted, PromptCondProvider
-from modules.processing.denoise import ModelSwap, sample
+from modules.processing.denoise import sample
+from modules.processing.denoise_input import (
+    DenoiseInput,
+    Img2ImgInput,
+    LoopControl,
+    ModelInput,
+    NoiseInput,
+    SamplerChoice,
+)
 from modules.processing.hooks import HookRegistry
 from modules.processing.params import GenerationParams, InvalidParams, Processed
 from modules.processing.prompt_parser import extract_extra_networks
 from modules.processing.samplers import resolve_sampler
+from modules.processing.sampling_pass import SamplingPass
 from modules.processing.seeds import ImageRNG, batch_seeds, fixed_seed
 from modules.processing.state import ProcessingState
 from modules.processing.styles import StyleDatabase
@@ -253,21 +263,21 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
             m.conditioner, p.prompts, p.negative_prompts, p.steps, p.clip_skip, settings=p.settings
         ),
     )
-    latents = _sample(
-        p,
-        conds,
-        noise,
-        rng,
-        inputs,
-        denoising,
-        p.steps,
-        p.sampler_name,
-        p.scheduler,
-        p.width,
-        p.height,
-        encoder,
+    first_pass = SamplingPass(
+        conds=conds,
+        noise=noise,
+        rng=rng,
+        sampler_name=p.sampler_name,
+        scheduler=p.scheduler,
+        steps=p.steps,
+        width=p.width,
+        height=p.height,
+        inputs=inputs,
+        denoising=denoising,
+        encoder=encoder,
         model_switch=refiner,
     )
+    latents = _sample(p, first_pass)
     if params.enable_hr and not params.is_img2img and not job.interrupted:
         latents = hires.second_pass(
             backend,
@@ -275,7 +285,7 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
             latents,
             rng_factory=lambda w, h: _rng(p, w, h),
             encoder=encoder,
-            sample_fn=lambda *args, **kwargs: _sample(p, *args, **kwargs),
+            sample_fn=lambda second_pass: _sample(p, second_pass),
             refiner_fn=lambda encode, w, h: _refiner_switch(
                 backend, p, is_hr_pass=True, width=w, height=h, encode=encode
             ),
@@ -333,21 +343,7 @@ def _rng(p: ProcessingState, width: int, height: int) -> ImageRNG:
     )
 
 
-def _sample(
-    p: ProcessingState,
-    conds,
-    noise,
-    rng,
-    inputs,
-    denoising,
-    steps,
-    sampler_name,
-    scheduler,
-    width,
-    height,
-    encoder=None,
-    model_switch=None,
-) -> torch.Tensor:
+def _sample(p: ProcessingState, run: SamplingPass) -> torch.Tensor:
     """One run of the denoise loop with this job's progress, previews and stop checks."""
     params, model, job = p.params, p.model, p.job
     every = int(p.settings.get("show_progress_every_n_steps"))
@@ -358,48 +354,61 @@ def _sample(
         if live and (step % every == 0) and step < total:
             job.set_preview(_preview(p, denoised))
 
+    inputs, noise, rng = run.inputs, run.noise, run.rng
     image_conditioning = None
     if inputs is not None:
         image_conditioning = inputs.image_conditioning
     elif model.arch.unet_in_channels == 9:
-        image_conditioning = img2img_inputs.txt2img_conditioning(model, noise.shape[0], height, width, noise, encoder)
-    time_ids = _time_ids(model, width, height, noise.shape[0]) if model.arch.is_sdxl else (None, None)
-    extras: dict[str, Any] = {}
-    latents = sample(
-        model.unet,
-        noise.to(model.device),
-        conds,
-        sampler_name,
-        scheduler,
-        steps,
-        p.cfg_scale,
-        model.scheduler_config,
-        hooks=p.hooks,
-        init_latent=inputs.init_latent if inputs is not None else None,
-        denoising_strength=denoising if denoising is not None else 1.0,
-        latent_mask=inputs.latent_mask if inputs is not None else None,
-        image_conditioning=image_conditioning,
-        add_time_ids=time_ids[0],
-        negative_add_time_ids=time_ids[1],
-        noise_fn=lambda shape: rng.next(),
-        noise_seeds=p.seeds,
-        noise_source=str(p.settings.get("randn_source")),
-        progress=progress,
-        should_stop=job.should_stop,
-        settings=p.settings,
-        eta=params.eta,
-        s_churn=params.s_churn,
-        s_tmin=params.s_tmin,
-        s_tmax=params.s_tmax,
-        s_noise=params.s_noise,
-        extra_generation_params=extras,
-        model_switch=model_switch,
+        image_conditioning = img2img_inputs.txt2img_conditioning(
+            model, noise.shape[0], run.height, run.width, noise, run.encoder
+        )
+    time_ids = _time_ids(model, run.width, run.height, noise.shape[0]) if model.arch.is_sdxl else (None, None)
+    result = sample(
+        DenoiseInput(
+            model=ModelInput(
+                unet=model.unet,
+                conds=run.conds,
+                scheduler_config=model.scheduler_config,
+                add_time_ids=time_ids[0],
+                negative_add_time_ids=time_ids[1],
+                image_conditioning=image_conditioning,
+            ),
+            sampler=SamplerChoice(
+                sampler=run.sampler_name,
+                schedule=run.scheduler,
+                steps=run.steps,
+                cfg_scale=p.cfg_scale,
+                eta=params.eta,
+                s_churn=params.s_churn,
+                s_tmin=params.s_tmin,
+                s_tmax=params.s_tmax,
+                s_noise=params.s_noise,
+            ),
+            noise=NoiseInput(
+                latents=noise.to(model.device),
+                draw=lambda shape: rng.next(),
+                seeds=p.seeds,
+                source=str(p.settings.get("randn_source")),
+            ),
+            img2img=None
+            if inputs is None
+            else Img2ImgInput(
+                init_latent=inputs.init_latent,
+                denoising_strength=run.denoising if run.denoising is not None else 1.0,
+                latent_mask=inputs.latent_mask,
+            ),
+            hooks=p.hooks,
+            control=LoopControl(progress=progress, should_stop=job.should_stop),
+            settings=p.settings,
+            model_switch=run.model_switch,
+        )
     )
-    if getattr(conds, "padded", False):
+    extras = dict(result.extra_generation_params)
+    if getattr(run.conds, "padded", False):
         extras["Pad conds"] = True
     for key, value in extras.items():
         p.extra_generation_params.setdefault(key, value)
-    return latents
+    return result.latents
 
 
 def _refiner_switch(backend: Any, p: ProcessingState, *, is_hr_pass: bool, width: int, height: int, encode):

@@ -20,6 +20,7 @@ from modules.processing.k_samplers import (
     Model,
     Noise,
     SamplerParams,
+    SDENoise,
     Stepper,
 )
 from modules.processing.k_solvers import DDIM, DDIMCFGPP, LCM, PLMS, DPMAdaptive, DPMFast, Restart, UniPC
@@ -48,5 +49,13 @@ STEPPERS: dict[str, type[Stepper]] = {
 }
 
 
-def make_stepper(algorithm: str, model: Model, sigmas: torch.Tensor, noise: Noise, params: SamplerParams) -> Stepper:
-    return STEPPERS[algorithm](model, sigmas, noise, params)
+def make_stepper(
+    algorithm: str,
+    model: Model,
+    sigmas: torch.Tensor,
+    noise: Noise,
+    params: SamplerParams,
+    brownian: SDENoise | None = None,
+) -> Stepper:
+    """The stepper of ``algorithm``; ``brownian`` (SDE samplers) replaces independent noise with one path."""
+    return STEPPERS[algorithm](model, sigmas, noise, params, brownian)
