@@ -59,6 +59,7 @@ class Job:
         self.interrupted = False
         self.skipped = False
         self.remote = False  # runs on a worker process (Ray replica): needs no lock on this process's device
+        self.console_progress = True  # a tqdm bar in this process's console (off on replicas: the front shows one)
         self._progress = Progress()
         self._cond = threading.Condition()
         self._version = 0

@@ -398,7 +398,7 @@ def _sample(p: ProcessingState, run: SamplingPass) -> torch.Tensor:
                 latent_mask=inputs.latent_mask,
             ),
             hooks=p.hooks,
-            control=LoopControl(progress=progress, should_stop=job.should_stop),
+            control=LoopControl(progress=progress, should_stop=job.should_stop, console_progress=job.console_progress),
             settings=p.settings,
             model_switch=run.model_switch,
         )

@@ -86,6 +86,7 @@ class RemoteJob(Job):
         self._skips_seen = 0
         self._unsent: dict[str, Any] = {}  # progress fields changed since the last progress event
         self._sent_at = -math.inf
+        self.console_progress = False  # a replica's bar would only travel through Ray's log pipe to the front
 
     def update(self, **fields: Any) -> None:
         """Progress goes out at most every PROGRESS_INTERVAL_S (each event costs both processes a message);
