@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     backend = build_backend(flags)
     from modules.extensions.installer import reexec_server
 
-    backend.services["restart"] = reexec_server
+    backend.restart = reexec_server
     for warning in backend.warnings:
         log.warning(warning)
     if is_non_local(flags) and (flags.api or flags.nowebui) and not flags.api_auth:

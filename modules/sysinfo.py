@@ -105,7 +105,7 @@ def _packages() -> list[str]:
 
 
 def _extensions(backend: Any) -> tuple[list[dict], list[dict]]:
-    manager = backend.services.get("extensions")
+    manager = backend.extensions
     active, inactive = [], []
     for extension in getattr(manager, "extensions", None) or []:
         entry = {"name": extension.name, "path": str(extension.path), "builtin": extension.is_builtin}

@@ -98,7 +98,7 @@ def create_app(backend):
     from modules.api.body_limit import BodyLimitMiddleware
 
     app.add_middleware(BodyLimitMiddleware)
-    extensions = backend.services.get("extensions")
+    extensions = backend.extensions
     if extensions is not None:
         extensions.app_started(None if flags.nowebui else demo, app)
     return app

@@ -238,7 +238,7 @@ def test_sdxl_diffusers_single_file_without_config(tmp_path):
 
 
 def test_models_are_listed_with_legacy_hashes(backend):
-    titles = backend.services["controlnet"].model_titles()
+    titles = backend.offers.find("controlnet").model_titles()
     assert titles[0] == "None" and len(titles) == 4
     assert all(re.fullmatch(r"[\w.-]+ \[[0-9a-f]{8}\]", title) for title in titles[1:])
 
@@ -258,7 +258,7 @@ def test_weight_zero_is_exactly_no_controlnet_and_weight_one_changes_the_image(b
 
 
 def record_calls(backend):
-    service = backend.services["controlnet"]
+    service = backend.offers.find("controlnet")
     model = service.load_model(service.find_model("control_tiny"), backend.models.current)
     calls = []
     handle = model.register_forward_pre_hook(
@@ -321,7 +321,7 @@ def test_user_errors_stop_the_generation_with_a_clear_message(backend):
 
 
 def test_weighted_preprocessors_appear_only_with_their_weights(backend, tmp_path):
-    service = backend.services["controlnet"]
+    service = backend.offers.find("controlnet")
     empty = backend.settings.get("control_net_modules_path")
     assert "softedge_hed" not in service.module_names()
     with pytest.raises(ValueError, match=r"hed/ControlNetHED\.pth"):
@@ -352,7 +352,7 @@ def client(backend):
 
     app = FastAPI()
     mount_api(app, backend)
-    backend.services["extensions"].app_started(None, app)
+    backend.extensions.app_started(None, app)
     return TestClient(app)
 
 

@@ -75,7 +75,7 @@ def _prompt_styles() -> Any:
     from modules.processing.styles import StyleDatabase
 
     backend = _resolve.backend()
-    database = backend.services.get("styles")
+    database = backend.styles
     return database if database is not None else StyleDatabase(backend.paths.styles_file)
 
 

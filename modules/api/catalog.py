@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modules.api import services
 from modules.processing.samplers import list_samplers, list_schedulers
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ def schedulers() -> list[dict[str, Any]]:
 
 def upscalers(backend: Any) -> list[dict[str, Any]]:
     items = []
-    for entry in services.upscalers(backend).list():
+    for entry in backend.upscalers.list():
         items.append(
             {
                 "name": entry.name,
@@ -47,13 +46,11 @@ def face_restorers(backend: Any) -> list[dict[str, Any]]:
     """A1111's list: CodeFormer and GFPGAN with the folder each reads its weights from."""
     from modules.models.safe_text import printable_name
 
-    return [
-        {"name": name, "cmd_dir": printable_name(folder)} for name, folder in services.face_restorers(backend).folders()
-    ]
+    return [{"name": name, "cmd_dir": printable_name(folder)} for name, folder in backend.face_restorers.folders()]
 
 
 def latent_upscale_modes(backend: Any) -> list[dict[str, str]]:
-    return [{"name": name} for name in services.upscalers(backend).latent_modes()]
+    return [{"name": name} for name in backend.upscalers.latent_modes()]
 
 
 def sd_models(backend: Any) -> list[dict[str, Any]]:
@@ -122,7 +119,8 @@ def embeddings(backend: Any) -> dict[str, dict[str, Any]]:
 
 
 def prompt_styles(backend: Any) -> list[dict[str, str]]:
-    database = services.styles(backend)
+    database = backend.styles
+    database.reload()  # styles.csv may have been edited by hand
     return [
         {"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
         for s in (database.get(name) for name in database.names())
@@ -132,7 +130,7 @@ def prompt_styles(backend: Any) -> list[dict[str, str]]:
 
 def extensions(backend: Any) -> list[dict[str, Any]]:
     """Installed extensions; from the extension registry when there is one, else from the folders."""
-    registry = backend.services.get("extensions")
+    registry = backend.extensions
     if registry is not None and hasattr(registry, "api_items"):
         return list(registry.api_items())
     from modules.extensions.preload import extension_dirs

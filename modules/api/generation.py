@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from modules.api import codec, scripts, services
+from modules.api import codec, scripts
 from modules.api.errors import ApiError
 from modules.api.models import GenerationRequest, Img2ImgRequest, Txt2ImgRequest
 from modules.api.request_infotext import apply_infotext
@@ -212,13 +212,13 @@ def _check_face_restorer(backend: Any, restore_faces: bool | None, overrides: di
 
     settings = type("Overlay", (), {"get": staticmethod(setting)})()
     if wants_restoration(settings, restore_faces):
-        services.face_restorers(backend).require_files(setting("face_restoration_model", "CodeFormer") or "CodeFormer")
+        backend.face_restorers.require_files(setting("face_restoration_model", "CodeFormer") or "CodeFormer")
 
 
 def _check_hires_upscaler(backend: Any, fields: dict[str, Any]) -> None:
     if not fields["enable_hr"]:
         return
-    names = services.upscalers(backend).hires_upscaler_names()
+    names = backend.upscalers.hires_upscaler_names()
     if fields["hr_upscaler"] not in names:
         raise ApiError(422, f"hr_upscaler {fields['hr_upscaler']!r} not found; available: {', '.join(names)}")
 

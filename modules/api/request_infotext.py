@@ -103,7 +103,8 @@ def apply_infotext(backend: Any, request: BaseModel) -> BaseModel:
     text = getattr(request, "infotext", None)
     if not text:
         return request
-    styles = backend.services.get("styles")
+    styles = backend.styles
+    styles.reload()  # styles.csv may have been edited by hand
     params = parse_infotext(
         text, styles=styles, infotext_styles=str(backend.settings.get("infotext_styles", "Apply if any"))
     )

@@ -1,7 +1,7 @@
 """``script_name``/``script_args`` and ``alwayson_scripts`` mapped to typed ``ScriptArgs`` at the edge.
 
 The engine never sees A1111's combined positional script-argument vector: each script gets its own values.
-Scripts are listed by the extension system's catalog, ``backend.services["scripts"]``, which offers
+Scripts are listed by the extension system's catalog, ``backend.scripts``, which offers
 ``scripts(is_img2img) -> list`` of A1111-shaped script objects (``title()`` or ``title``, ``alwayson``,
 optional ``api_info``) and optionally ``validate_alwayson(title, args, is_img2img)`` (ValueError → 422).
 Titles match case-insensitively, as A1111's ``script_name_to_index``.
@@ -26,7 +26,7 @@ def title_of(script: Any) -> str:
 
 def listed_scripts(backend: Any, is_img2img: bool) -> list[Any] | None:
     """The scripts offered for that tab, or None when no script catalog is installed."""
-    catalog = backend.services.get("scripts")
+    catalog = backend.scripts
     if catalog is None:
         return None
     return list(catalog.scripts(is_img2img))
@@ -72,7 +72,7 @@ def resolve_alwayson(backend: Any, requested: Mapping[str, Any] | None, is_img2i
             raise ApiError(422, f"always on script {title} not found")
         if not getattr(script, "alwayson", False):
             raise ApiError(422, "Cannot have a selectable script in the always on scripts params")
-        validate = getattr(backend.services.get("scripts"), "validate_alwayson", None)
+        validate = getattr(backend.scripts, "validate_alwayson", None)
         if validate is not None:
             try:
                 validate(title_of(script), args, is_img2img)
@@ -107,7 +107,7 @@ def script_infos(backend: Any) -> list[dict[str, Any]]:
             if callable(info):
                 info = info()
             if info is None:
-                runner = backend.services.get("scripts")
+                runner = backend.scripts
                 args = runner.args_info(script) if runner is not None and hasattr(runner, "args_info") else []
                 info = {
                     "name": title_of(script).lower(),

@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from modules.api import codec, services
+from modules.api import codec
 from modules.api.errors import ApiError
 from modules.api.models import ExtrasBaseRequest, ExtrasBatchImagesRequest, ExtrasSingleImageRequest
 from modules.images.metadata import read_infotext
@@ -23,8 +23,8 @@ MAX_RESULT_PIXELS = 8192 * 8192
 
 
 def _extras_options(backend: Any, request: ExtrasBaseRequest) -> dict[str, Any]:
-    registry = services.upscalers(backend)
-    restorers = services.face_restorers(backend)
+    registry = backend.upscalers
+    restorers = backend.face_restorers
     for name, visibility in (("GFPGAN", request.gfpgan_visibility), ("CodeFormer", request.codeformer_visibility)):
         if visibility > 0:
             restorers.require_files(name)  # a missing file is a 422 naming it, before the job starts
@@ -103,10 +103,11 @@ def png_info(backend: Any, image_text: str) -> dict[str, Any]:
     infotext, items = read_infotext(image)
     items = {str(key): _jsonable(value) for key, value in items.items()}
     infotext = infotext or ""
+    backend.styles.reload()  # styles.csv may have been edited by hand
     parameters = parse_infotext(
         infotext,
         convert_numbers=False,
-        styles=services.styles(backend),
+        styles=backend.styles,
         infotext_styles=str(backend.settings.get("infotext_styles", "Apply if any")),
     )
     return {"info": infotext, "items": items, "parameters": _jsonable(parameters)}

@@ -95,14 +95,12 @@ class ExtensionContext:
         return models.device_info.device
 
     def service(self, name: str) -> Any:
-        return self._backend.services.get(name)
+        """The object an extension offered as ``name`` (``add_service``), or None."""
+        return self._backend.offers.find(name)
 
     def add_service(self, name: str, service: Any) -> None:
         """Offer an object to other extensions and front ends under ``name`` (e.g. ``"controlnet"``)."""
-        existing = self._backend.services.get(name)
-        if existing is not None and existing is not service:
-            log.warning("Extension %s replaces the service %r", self.name, name)
-        self._backend.services[name] = service
+        self._backend.offers.offer(name, service, offered_by=self.name)
 
     def generation_service(self) -> Any:
         return self._backend.generation

@@ -166,7 +166,7 @@ def _check_requirements(extensions: list[Extension]) -> None:
 
 def active_extension_dirs(backend: Any) -> list[Path]:
     """Folders of the extensions loaded (or to be loaded) in this run, in load order (for localizations)."""
-    manager = backend.services.get("extensions")
+    manager = backend.extensions
     if manager is not None and hasattr(manager, "extensions"):
         return [ext.path for ext in manager.extensions if ext.active]
     return [ext.path for ext in discover(backend.paths, backend.settings, backend.flags) if ext.active]

@@ -1,8 +1,8 @@
 """The extension manager: discover, install, load scripts in order, and the hooks into the rest of the app.
 
 ``install_extensions(backend)`` is called once by the composition root after the Backend exists and before
-the UI is built. It registers two services: ``backend.services["extensions"]`` (this manager: the list, the
-Extensions tab's actions, page assets, UI tabs, app start-up) and ``backend.services["scripts"]`` (the
+the UI is built. It registers two services: ``backend.extensions`` (this manager: the list, the
+Extensions tab's actions, page assets, UI tabs, app start-up) and ``backend.scripts`` (the
 ``ScriptRunner`` the processing pipeline, the UI's Script panels and the API call).
 
 Script files are imported one at a time with their extension's context current (``bridge``) and the
@@ -316,16 +316,16 @@ def _keep_mounts_last(app: Any) -> None:
 
 def install_extensions(backend: Any) -> ExtensionManager:
     """Load every extension once and register the ``extensions`` and ``scripts`` services (idempotent)."""
-    existing = backend.services.get("extensions")
+    existing = backend.extensions
     if isinstance(existing, ExtensionManager):
         return existing
     from modules.extensions.runner import ScriptRunner
 
     manager = ExtensionManager(backend)
-    backend.services["extensions"] = manager
+    backend.extensions = manager
     manager.load()
     runner = ScriptRunner(manager)
-    backend.services["scripts"] = runner
+    backend.scripts = runner
     runner.scripts(False), runner.scripts(True)  # A1111 creates script instances before on_ui_settings fires
     manager.fire_ui_settings()
     log.info(manager.summary())

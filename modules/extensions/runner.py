@@ -1,4 +1,4 @@
-"""``ScriptRunner``: runs the loaded scripts' hooks for one generation (``backend.services["scripts"]``).
+"""``ScriptRunner``: runs the loaded scripts' hooks for one generation (``backend.scripts``).
 
 The pipeline calls ``before_process``, ``run_selected``, ``process``, ``process_batch``,
 ``postprocess_image``, ``postprocess_batch`` and ``postprocess`` with the job's ``ProcessingState``. Each

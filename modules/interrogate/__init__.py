@@ -19,16 +19,6 @@ class InterrogatorUnavailable(Exception):
     """The requested interrogator cannot run in this build; the message says why and what is missing."""
 
 
-def deepbooru_of(backend: Any) -> Any:
-    """The backend's DeepBooru service (built once, kept in ``backend.services``)."""
-    from modules.interrogate.deepbooru import DeepBooru
-
-    service = backend.services.get("deepbooru")
-    if service is None:
-        service = backend.services["deepbooru"] = DeepBooru(backend.paths.models, settings=backend.settings)
-    return service
-
-
 def check(backend: Any, model: str) -> None:
     """Raise before any work: unknown model (ValueError), CLIP (InterrogatorUnavailable), missing file."""
     if model not in MODELS:
@@ -38,9 +28,9 @@ def check(backend: Any, model: str) -> None:
             f"CLIP interrogation is not available in this build (it would need {CLIP_FILES}); "
             "use DeepBooru (model 'deepdanbooru'), which reads models/torch_deepdanbooru/model-resnet_custom_v3.pt"
         )
-    deepbooru_of(backend).require_file()
+    backend.deepbooru().require_file()
 
 
 def interrogate(backend: Any, image: Image.Image, model: str) -> str:
     check(backend, model)
-    return deepbooru_of(backend).tag(image)
+    return backend.deepbooru().tag(image)

@@ -150,14 +150,14 @@ def build_collection_backend(args: list[str] | None = None) -> Any:
     from modules.settings.cli import parse_flags
 
     backend = webui.build_backend(parse_flags(list(args or [])))
-    if "extensions" not in backend.services:
+    if backend.extensions is None:
         try:
             from modules.extensions.manager import install_extensions
 
             install_extensions(backend)
         except ImportError:
             log.info("No extension subsystem: extension strings are not collected")
-    if "localization" not in backend.services:
+    if backend.localization is None:
         from modules.localization.service import install_localization
 
         install_localization(backend)

@@ -1,4 +1,4 @@
-"""Puts the language catalog into the Backend: ``backend.services["localization"]`` and the choices of the
+"""Puts the language catalog into the Backend: ``backend.localization`` and the choices of the
 ``localization`` setting.
 
 The catalog reads the extensions' ``localizations/`` folders of the extensions active in this run, in load
@@ -17,14 +17,13 @@ from modules.localization.catalog import LocalizationCatalog
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = "localization"
 SETTING_KEY = "localization"
 
 
 def install_localization(backend: Any) -> LocalizationCatalog:
     """Build the catalog for ``backend``, register it as a service and give the setting its choices."""
     catalog = LocalizationCatalog(backend.paths.localizations, lambda: active_extension_dirs(backend))
-    backend.services[SERVICE_NAME] = catalog
+    backend.localization = catalog
     registry = backend.settings.registry
     if SETTING_KEY in registry:
         registry.set_choices(SETTING_KEY, catalog.choices)

@@ -31,7 +31,7 @@ def page_assets(backend) -> PageAssets:
     css_parts = [(STATIC_DIR / "style.css").read_text(encoding="utf-8")]
     head_parts = ['<script src="/webui/localization.js"></script>']
     head_parts += [f"<script>{path.read_text(encoding='utf-8')}</script>" for path in sorted(STATIC_DIR.glob("*.js"))]
-    extensions = backend.services.get("extensions")
+    extensions = backend.extensions
     if extensions is not None:  # extensions' style.css and javascript/*.js, after ours
         css_parts.append(extensions.page_css())
         head_parts.append(extensions.page_head())
@@ -39,7 +39,7 @@ def page_assets(backend) -> PageAssets:
 
 
 def build_ui(backend) -> gr.Blocks:
-    extensions = backend.services.get("extensions")
+    extensions = backend.extensions
     page_build = extensions.page_build() if extensions is not None else contextlib.nullcontext()
     with page_build:  # extensions: on_before_ui, then A1111's component events while the page is built
         return _build_page(backend)
@@ -61,7 +61,7 @@ def _build_page(backend) -> gr.Blocks:
     from modules.ui.ui_config import apply_ui_config
 
     ctx = UiContext(backend)
-    extensions = backend.services.get("extensions")
+    extensions = backend.extensions
     # on_ui_tabs callbacks build their Blocks outside ours; they are rendered into tabs below
     extension_tabs = extensions.ui_tabs() if extensions is not None else []
     with gr.Blocks(title="Stable Diffusion", analytics_enabled=False) as demo:

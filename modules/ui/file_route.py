@@ -25,7 +25,7 @@ def allowed_roots(backend: Any) -> list[Path]:
     """The folders ``/file=`` may serve from, as the backend has them now."""
     paths = backend.paths
     roots = [paths.outputs, paths.program / "tmp", paths.data / "tmp"]
-    extensions = backend.services.get("extensions")
+    extensions = backend.extensions
     if extensions is not None:
         roots += list(extensions.active_dirs())
     return roots

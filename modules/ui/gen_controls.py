@@ -31,7 +31,7 @@ def schedule_choices() -> list[str]:
 
 
 def hires_upscaler_choices(backend: Any) -> list[str]:
-    return backend.upscalers().hires_upscaler_names()
+    return backend.upscalers.hires_upscaler_names()
 
 
 @dataclasses.dataclass

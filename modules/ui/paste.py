@@ -23,9 +23,7 @@ NOT_OVERRIDABLE = frozenset({"sd_model_checkpoint", "sd_vae"})
 
 def parse(backend: Any, text: str) -> dict[str, Any]:
     """Parse ``text`` as A1111 does when pasting: styles recognised per the ``infotext_styles`` setting."""
-    from modules.api.services import styles
-
-    database = styles(backend)
+    database = backend.styles
     database.reload()
     try:
         params = parse_infotext(
@@ -35,7 +33,7 @@ def parse(backend: Any, text: str) -> dict[str, Any]:
         )
     except InfotextTooLongError as error:
         raise gr.Error(str(error)) from error
-    extensions = backend.services.get("extensions")
+    extensions = backend.extensions
     if extensions is not None:  # A1111's on_infotext_pasted(infotext, params): callbacks may edit params
         extensions.fire("infotext_pasted", text, params)
     return params

@@ -1,6 +1,6 @@
 """The "Script" dropdown and the always-on script panels of txt2img / img2img.
 
-The UI does not know any script; it asks the extension system, found as ``backend.services["scripts"]``,
+The UI does not know any script; it asks the extension system, found as ``backend.scripts``,
 through the small ``ScriptProvider`` protocol below. Without that service only "None" is offered.
 ``ScriptControls.to_params`` turns the widget values into the ``GenerationParams`` script fields.
 """
@@ -63,7 +63,7 @@ class ScriptControls:
 
 def build_script_controls(backend: Any, is_img2img: bool) -> ScriptControls:
     """The Script dropdown with each selectable script's panel (shown while selected) and always-on panels."""
-    provider = backend.services.get("scripts")
+    provider = backend.scripts
     tab = "img2img" if is_img2img else "txt2img"
     titles = _call(provider, "selectable_titles", [], is_img2img)
     dropdown = gr.Dropdown(label="Script", choices=[NONE, *titles], value=NONE, elem_id=f"{tab}_script_list")

@@ -1,6 +1,6 @@
 """Extensions tab: Installed (enable, status, version, updates; Apply and restart UI) and Install from URL.
 
-It is a thin view over the extension manager (``backend.services["extensions"]``) and
+It is a thin view over the extension manager (``backend.extensions``) and
 ``modules.extensions.actions``. When the server is reachable from other machines and
 ``--enable-insecure-extension-access`` is not given, the buttons are disabled and the reason is shown; the
 actions check the same rule again on the server.
@@ -48,7 +48,7 @@ def build_extensions_tab(backend: Any) -> None:
     from modules.extensions import actions, installer
     from modules.extensions.options import DISABLE_ALL_CHOICES
 
-    manager = backend.services.get("extensions")
+    manager = backend.extensions
     if manager is None:
         gr.HTML('<p class="hint">The extension system is not running.</p>', elem_id="extensions_installed_html")
         return

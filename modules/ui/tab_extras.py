@@ -29,7 +29,7 @@ TAB = "extras"
 
 
 def upscaler_names(backend: Any) -> list[str]:
-    return backend.upscalers().names()
+    return backend.upscalers.names()
 
 
 def _inputs(backend: Any, source: str, single: Any, files: Any, input_dir: str) -> list[tuple[Any, str]]:
@@ -217,8 +217,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         from modules.images.save import save_image
         from modules.postprocessing import run_extras_all
 
-        registry = backend.upscalers()
-        restorers = backend.face_restorers()
+        registry = backend.upscalers
+        restorers = backend.face_restorers
         gfpgan, codeformer = restorer_amounts(values)
         custom_dir = (values[output_dir] or "").strip() if values[source] == "directory" else ""
         folder = check_folder(custom_dir, backend.paths, backend.flags, "Output directory") if custom_dir else None
@@ -315,7 +315,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             pairs = _inputs(backend, values[source], values[image], values[files], values[input_dir])
             for name, amount in zip(("GFPGAN", "CodeFormer"), restorer_amounts(values), strict=True):
                 if amount > 0:
-                    backend.face_restorers().require_files(name)  # a missing file is named before any work
+                    backend.face_restorers.require_files(name)  # a missing file is named before any work
         except (ValueError, OSError, ModelLoadError) as error:
             yield {panel.message: error_html(describe_error(error))}
             return

@@ -143,8 +143,8 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
     built_with = _structural_values(settings)
 
     def reload_ui():
-        if _structural_values(settings) != built_with and callable(backend.services.get("restart")):
-            threading.Timer(0.5, backend.services["restart"]).start()
+        if _structural_values(settings) != built_with and callable(backend.restart):
+            threading.Timer(0.5, backend.restart).start()
             return info_html("Restarting the server to rebuild the page…"), True
         return gr.update(), False
 

@@ -53,9 +53,7 @@ class Toprow:
 
 def style_database(backend: Any):
     """The shared styles of ``styles.csv`` (the API's too), re-read so edits made by hand show up."""
-    from modules.api.services import styles
-
-    database = styles(backend)
+    database = backend.styles
     database.reload()
     return database
 

@@ -41,7 +41,7 @@ def build_worker_backend(front_flags: Mapping[str, Any]) -> Any:
     settings = Settings(build_registry())
     backend = Backend(flags, paths, settings)
     install_extensions(backend)
-    backend.models = ModelManager(paths, settings, flags)
+    backend.attach_models(ModelManager(paths, settings, flags))
     return backend
 
 
