@@ -11,9 +11,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.processing.samplers import list_samplers, list_schedulers
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ def schedulers() -> list[dict[str, Any]]:
     return [item.api_item() for item in list_schedulers()]
 
 
-def upscalers(backend: Any) -> list[dict[str, Any]]:
+def upscalers(backend: Backend) -> list[dict[str, Any]]:
     items = []
     for entry in backend.upscalers.list():
         items.append(
@@ -42,18 +45,18 @@ def upscalers(backend: Any) -> list[dict[str, Any]]:
     return items
 
 
-def face_restorers(backend: Any) -> list[dict[str, Any]]:
+def face_restorers(backend: Backend) -> list[dict[str, Any]]:
     """A1111's list: CodeFormer and GFPGAN with the folder each reads its weights from."""
     from modules.models.safe_text import printable_name
 
     return [{"name": name, "cmd_dir": printable_name(folder)} for name, folder in backend.face_restorers.folders()]
 
 
-def latent_upscale_modes(backend: Any) -> list[dict[str, str]]:
+def latent_upscale_modes(backend: Backend) -> list[dict[str, str]]:
     return [{"name": name} for name in backend.upscalers.latent_modes()]
 
 
-def sd_models(backend: Any) -> list[dict[str, Any]]:
+def sd_models(backend: Backend) -> list[dict[str, Any]]:
     items = []
     for info in backend.require_models().checkpoints():
         yaml_path = getattr(info, "yaml_path", None)
@@ -70,11 +73,11 @@ def sd_models(backend: Any) -> list[dict[str, Any]]:
     return items
 
 
-def sd_vaes(backend: Any) -> list[dict[str, str]]:
+def sd_vaes(backend: Backend) -> list[dict[str, str]]:
     return [{"model_name": info.name, "filename": str(info.path)} for info in backend.require_models().vaes()]
 
 
-def loras(backend: Any) -> list[dict[str, Any]]:
+def loras(backend: Backend) -> list[dict[str, Any]]:
     items = []
     for lora in backend.require_models().loras():
         name = getattr(lora, "name", None) or Path(str(lora.path)).stem
@@ -101,7 +104,7 @@ def _embedding_item(embedding: Any) -> dict[str, Any]:
     }
 
 
-def embeddings(backend: Any) -> dict[str, dict[str, Any]]:
+def embeddings(backend: Backend) -> dict[str, dict[str, Any]]:
     """``{"loaded": {name: item}, "skipped": {name: item}}``: which embeddings suit the loaded model.
 
     With no model loaded every embedding counts as loaded (A1111 would list none before its first load).
@@ -118,7 +121,7 @@ def embeddings(backend: Any) -> dict[str, dict[str, Any]]:
     return {"loaded": loaded, "skipped": skipped}
 
 
-def prompt_styles(backend: Any) -> list[dict[str, str]]:
+def prompt_styles(backend: Backend) -> list[dict[str, str]]:
     database = backend.styles
     database.reload()  # styles.csv may have been edited by hand
     return [
@@ -128,7 +131,7 @@ def prompt_styles(backend: Any) -> list[dict[str, str]]:
     ]
 
 
-def extensions(backend: Any) -> list[dict[str, Any]]:
+def extensions(backend: Backend) -> list[dict[str, Any]]:
     """Installed extensions; from the extension registry when there is one, else from the folders."""
     registry = backend.extensions
     if registry is not None and hasattr(registry, "api_items"):

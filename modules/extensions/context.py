@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.settings.registry import OptionInfo, Section
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ class ExtensionSettings:
 
 class ExtensionContext:
     def __init__(
-        self, backend: Any, callbacks: Any, name: str = "", path: Path | None = None, script: str = ""
+        self, backend: Backend, callbacks: Any, name: str = "", path: Path | None = None, script: str = ""
     ) -> None:
         self._backend = backend
         self.callbacks = callbacks

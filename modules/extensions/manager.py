@@ -23,7 +23,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.extensions import bridge, compat_imports, installer
 from modules.extensions.callbacks import CallbackRegistry, call_flexibly
@@ -31,6 +31,9 @@ from modules.extensions.context import ExtensionContext
 from modules.extensions.discovery import Extension, discover
 from modules.extensions.metadata import ScriptEntry, order_scripts
 from modules.extensions.script_api import Script
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class LoadedScript:
 
 
 class ExtensionManager:
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.callbacks = CallbackRegistry()
         self.extensions: list[Extension] = []
@@ -314,7 +317,7 @@ def _keep_mounts_last(app: Any) -> None:
         app.openapi_schema = None
 
 
-def install_extensions(backend: Any) -> ExtensionManager:
+def install_extensions(backend: Backend) -> ExtensionManager:
     """Load every extension once and register the ``extensions`` and ``scripts`` services (idempotent)."""
     existing = backend.extensions
     if isinstance(existing, ExtensionManager):

@@ -7,9 +7,12 @@ need. ``interrogate`` is the one entry point the API and the page use.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 MODELS = ("clip", "deepdanbooru")
 CLIP_FILES = "models/BLIP/model_base_caption_capfilt_large.pth and the CLIP ViT-L/14 model"
@@ -19,7 +22,7 @@ class InterrogatorUnavailable(Exception):
     """The requested interrogator cannot run in this build; the message says why and what is missing."""
 
 
-def check(backend: Any, model: str) -> None:
+def check(backend: Backend, model: str) -> None:
     """Raise before any work: unknown model (ValueError), CLIP (InterrogatorUnavailable), missing file."""
     if model not in MODELS:
         raise ValueError(f"interrogation model {model!r} not found; choose from {', '.join(MODELS)}")
@@ -31,6 +34,6 @@ def check(backend: Any, model: str) -> None:
     backend.deepbooru().require_file()
 
 
-def interrogate(backend: Any, image: Image.Image, model: str) -> str:
+def interrogate(backend: Backend, image: Image.Image, model: str) -> str:
     check(backend, model)
     return backend.deepbooru().tag(image)

@@ -11,10 +11,13 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.localization.collect import UiString, config_strings, unique_texts
 from modules.localization.messages import source_messages, ui_source_files
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +167,7 @@ def build_collection_backend(args: list[str] | None = None) -> Any:
     return backend
 
 
-def interface_strings(backend: Any, demo: Any = None) -> list[UiString]:
+def interface_strings(backend: Backend, demo: Any = None) -> list[UiString]:
     """Every string of the interface built for ``backend`` (``demo``: an already built UI to reuse)."""
     if demo is None:
         from modules.ui.blocks import build_ui
@@ -179,5 +182,5 @@ def interface_strings(backend: Any, demo: Any = None) -> list[UiString]:
     return strings
 
 
-def interface_texts(backend: Any, demo: Any = None) -> list[str]:
+def interface_texts(backend: Backend, demo: Any = None) -> list[str]:
     return unique_texts(interface_strings(backend, demo))

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gradio as gr
 
 from modules.processing.params import ScriptArgs
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ class ScriptControls:
         return script_name, script_args, alwayson
 
 
-def build_script_controls(backend: Any, is_img2img: bool) -> ScriptControls:
+def build_script_controls(backend: Backend, is_img2img: bool) -> ScriptControls:
     """The Script dropdown with each selectable script's panel (shown while selected) and always-on panels."""
     provider = backend.scripts
     tab = "img2img" if is_img2img else "txt2img"

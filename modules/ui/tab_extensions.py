@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime
 import html
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ def installed_table(manager: Any) -> str:
     )
 
 
-def build_extensions_tab(backend: Any) -> None:
+def build_extensions_tab(backend: Backend) -> None:
     from modules.extensions import actions, installer
     from modules.extensions.options import DISABLE_ALL_CHOICES
 

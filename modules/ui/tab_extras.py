@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from PIL import Image
@@ -23,16 +23,19 @@ from modules.ui.img2img_inputs import IMAGE_SUFFIXES
 from modules.ui.save_log import output_folder
 from modules.ui.tab_txt2img import generation_outputs
 
+if TYPE_CHECKING:
+    from modules.app import Backend
+
 log = logging.getLogger(__name__)
 
 TAB = "extras"
 
 
-def upscaler_names(backend: Any) -> list[str]:
+def upscaler_names(backend: Backend) -> list[str]:
     return backend.upscalers.names()
 
 
-def _inputs(backend: Any, source: str, single: Any, files: Any, input_dir: str) -> list[tuple[Any, str]]:
+def _inputs(backend: Backend, source: str, single: Any, files: Any, input_dir: str) -> list[tuple[Any, str]]:
     """(loader, stem) pairs for the chosen source; ValueError tells the user what is missing or refused.
 
     Only the headers are read here (sizes checked against ``max_image_pixels``); each image is decoded when

@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from PIL import Image
@@ -37,6 +37,9 @@ from modules.ui.tab_txt2img import (
     prompt_params,
     wire_reuse_seed,
 )
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +341,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     _wire_interrogate(backend, row, inputs.image, panel.message)
 
 
-def _wire_interrogate(backend: Any, row: toprow.Toprow, image: gr.Image, message: gr.HTML) -> None:
+def _wire_interrogate(backend: Backend, row: toprow.Toprow, image: gr.Image, message: gr.HTML) -> None:
     """The Interrogate buttons put a description of the img2img image into the prompt (A1111 replaces it)."""
 
     def interrogate_with(model: str):
@@ -449,7 +452,7 @@ def _run_batch(
     yield final
 
 
-def _save_batch_output(backend: Any, image: Any, infotext: str, folder: Path, stem: str, index: int) -> None:
+def _save_batch_output(backend: Backend, image: Any, infotext: str, folder: Path, stem: str, index: int) -> None:
     from modules.images.save import save_image
 
     name = stem if index == 0 else f"{stem}-{index}"
