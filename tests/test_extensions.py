@@ -91,6 +91,21 @@ def test_broken_extensions_are_isolated_and_reported(backend):
     assert run(backend, prompt="still works").images[0].size == (64, 64)
 
 
+def test_extension_context_runs_work_as_jobs_on_the_queue(backend):
+    """``submit_job`` / ``run_job``: the task runs on the queue's worker, its result or error comes back."""
+    import threading
+
+    context = backend.extensions.contexts["example-ext"]
+    assert context.run_job(lambda job: (threading.current_thread().name, job.label)) == (
+        "job-worker-0",
+        "example-ext job",
+    )
+    with pytest.raises(ValueError, match="told to fail"):
+        context.run_job(lambda job: (_ for _ in ()).throw(ValueError("told to fail")), label="failing")
+    job = context.submit_job(lambda job: 21 * 2, label="answer")
+    assert job.wait(30) == 42 and job.label == "answer"
+
+
 def test_metadata_load_order_and_script_listing(backend):
     manager = backend.extensions
     names = [loaded.cls.__name__ for loaded in manager.loaded_scripts]

@@ -17,6 +17,7 @@ from modules.settings.registry import OptionInfo, Section
 
 if TYPE_CHECKING:
     from modules.app import Backend
+    from modules.jobs.queue import Job
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,21 @@ class ExtensionContext:
     def add_service(self, name: str, service: Any) -> None:
         """Offer an object to other extensions and front ends under ``name`` (e.g. ``"controlnet"``)."""
         self._backend.offers.offer(name, service, offered_by=self.name)
+
+    # --- the job queue ------------------------------------------------------------------------------------
+    def submit_job(self, task: Callable[[Job], Any], label: str = "") -> Job:
+        """Queue ``task(job)`` behind the generations: work that runs networks on the models' device
+        (a preprocessor preview, a detection) must not run beside a generation. Returns the job handle."""
+        return self._backend.jobs.submit(task, label=label or f"{self.name or 'builtin'} job")
+
+    def run_job(self, task: Callable[[Job], Any], label: str = "") -> Any:
+        """``submit_job`` and wait: the task's result, or its error raised here. Never call it from inside a
+        job (a generation hook): the queue runs one job at a time, so it would wait for itself."""
+        job = self.submit_job(task, label)
+        try:
+            return job.wait()
+        finally:
+            job.release()
 
     def generation_service(self) -> Any:
         return self._backend.generation

@@ -1,7 +1,7 @@
 """The extension manager: discover, install, load scripts in order, and the hooks into the rest of the app.
 
 ``install_extensions(backend)`` is called once by the composition root after the Backend exists and before
-the UI is built. It registers two services: ``backend.extensions`` (this manager: the list, the
+the UI is built. It fills two Backend members: ``backend.extensions`` (this manager: the list, the
 Extensions tab's actions, page assets, UI tabs, app start-up) and ``backend.scripts`` (the
 ``ScriptRunner`` the processing pipeline, the UI's Script panels and the API call).
 
@@ -318,7 +318,7 @@ def _keep_mounts_last(app: Any) -> None:
 
 
 def install_extensions(backend: Backend) -> ExtensionManager:
-    """Load every extension once and register the ``extensions`` and ``scripts`` services (idempotent)."""
+    """Load every extension once and set ``backend.extensions`` and ``backend.scripts`` (idempotent)."""
     existing = backend.extensions
     if isinstance(existing, ExtensionManager):
         return existing
