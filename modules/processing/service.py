@@ -14,6 +14,7 @@ from modules.processing.params import GenerationParams, Processed
 
 if TYPE_CHECKING:
     from modules.processing.host import ProcessingHost
+    from modules.processing.img2img_batch import Img2ImgBatch, Img2ImgBatchRun
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,14 @@ class GenerationService:
             return generate(self.host, params, job)
 
         return self.jobs.submit(task, label=label or params.mode, job_id=job_id)
+
+    def submit_img2img_batch(self, batch: Img2ImgBatch) -> Img2ImgBatchRun:
+        """Start an img2img Batch: one queued job per input file, results saved to its output directory."""
+        from modules.processing.img2img_batch import start_img2img_batch
+
+        if not batch.files:
+            raise ValueError("The batch has no images: upload files or give an input directory.")
+        return start_img2img_batch(self, self.host.settings, batch)
 
     def run(self, params: GenerationParams) -> Processed:
         """Submit and wait for the result (for callers with nothing to show meanwhile)."""
