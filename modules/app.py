@@ -46,7 +46,6 @@ class Backend:
         self.paths = paths
         self.settings = settings
         self.jobs = JobQueue()
-        self.generation = GenerationService(self.jobs, self)
         self.models: ModelManager | None = None  # once the libraries are imported (start_background_init)
         self.workers: RayWorkers | None = None  # with --workers ray, else None
         self.styles = StyleDatabase(paths.styles_file)  # one database: a style saved anywhere shows everywhere
@@ -115,6 +114,13 @@ class Backend:
         self.upscalers.device = device
         self.face_restorers.device = device
         self.models = models
+
+    @property
+    def generation(self) -> GenerationService:
+        """The entry point for generations: the job queue plus this Backend seen as a ``ProcessingHost``.
+
+        It keeps no state of its own, so the Backend does not hold one (the two would hold each other)."""
+        return GenerationService(self.jobs, self)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
