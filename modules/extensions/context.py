@@ -125,6 +125,6 @@ class ExtensionContext:
         return self._backend.generation
 
     @property
-    def backend_for_processing(self) -> Any:
+    def backend_for_processing(self) -> Backend:
         """Used by ``modules.extensions.processing``; extensions should not need it."""
         return self._backend
