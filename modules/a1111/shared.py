@@ -72,11 +72,7 @@ total_tqdm = _TotalTqdm()
 
 
 def _prompt_styles() -> Any:
-    from modules.processing.styles import StyleDatabase
-
-    backend = _resolve.backend()
-    database = backend.styles
-    return database if database is not None else StyleDatabase(backend.paths.styles_file)
+    return _resolve.backend().styles  # the one database the page and the API use
 
 
 def _dynamic(name: str) -> Any:
