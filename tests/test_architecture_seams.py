@@ -8,7 +8,12 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [ROOT / "webui.py", *(ROOT / "modules").rglob("*.py"), *(ROOT / "extensions-builtin").rglob("*.py")]
+SOURCES = [
+    ROOT / "webui.py",
+    *(ROOT / "modules").rglob("*.py"),
+    *(ROOT / "extensions-builtin").rglob("*.py"),
+    *(ROOT / "tools").rglob("*.py"),
+]
 
 
 def offending_lines(pattern: str) -> list[str]:
