@@ -6,9 +6,16 @@ background afterwards, and the page shows their progress.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from modules.app import Backend
 
 START_TIME = time.perf_counter()
 
@@ -25,7 +32,7 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def build_backend(flags):
+def build_backend(flags: argparse.Namespace) -> Backend:
     from modules.app import Backend
     from modules.paths import Paths
     from modules.settings.options import build_registry
@@ -52,7 +59,7 @@ def build_backend(flags):
     return backend
 
 
-def build_app(backend):
+def build_app(backend: Backend) -> FastAPI:
     """The FastAPI app with the UI mounted at ``/`` (unless --nowebui) and the API (with --api/--nowebui)."""
     from modules.web import create_app
 
@@ -86,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     backend = build_backend(flags)
     from modules.extensions.installer import reexec_server
 
-    backend.services["restart"] = reexec_server
+    backend.restart = reexec_server
     for warning in backend.warnings:
         log.warning(warning)
     if is_non_local(flags) and (flags.api or flags.nowebui) and not flags.api_auth:

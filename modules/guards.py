@@ -8,12 +8,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
 
-def install_guards(backend: Any) -> None:
+def install_guards(backend: Backend) -> None:
     from modules.images.limits import apply_to_pillow, max_pixels
     from modules.settings.locks import locked_settings
 

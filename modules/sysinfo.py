@@ -13,7 +13,10 @@ import os
 import platform
 import sys
 from importlib import metadata as importlib_metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +107,8 @@ def _packages() -> list[str]:
     return [name for name in names if not name.startswith("None==")]
 
 
-def _extensions(backend: Any) -> tuple[list[dict], list[dict]]:
-    manager = backend.services.get("extensions")
+def _extensions(backend: Backend) -> tuple[list[dict], list[dict]]:
+    manager = backend.extensions
     active, inactive = [], []
     for extension in getattr(manager, "extensions", None) or []:
         entry = {"name": extension.name, "path": str(extension.path), "builtin": extension.is_builtin}
@@ -113,7 +116,7 @@ def _extensions(backend: Any) -> tuple[list[dict], list[dict]]:
     return active, inactive
 
 
-def gather(backend: Any) -> dict[str, Any]:
+def gather(backend: Backend) -> dict[str, Any]:
     """The report as a dict (A1111's keys: Platform, Python, Version, Commandline, Torch env info, …)."""
     from modules.processing.outputs import VERSION
 
@@ -145,7 +148,7 @@ def gather(backend: Any) -> dict[str, Any]:
     return report
 
 
-def mount_routes(app: Any, backend: Any) -> None:
+def mount_routes(app: Any, backend: Backend) -> None:
     """``/internal/sysinfo`` (JSON) and ``/internal/sysinfo-download`` (the same as a file), as A1111."""
     from fastapi.responses import Response
 

@@ -6,17 +6,23 @@ Front ends are thin adapters over the Backend; this module only wires them onto 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
 
-def is_busy(backend) -> bool:
+def is_busy(backend: Backend) -> bool:
     """True while the page should follow the status closely: start-up, a queued or running job."""
     jobs = backend.jobs
     return not backend.wait_ready(0) or jobs.current is not None or jobs.pending_count() > 0
 
 
-def create_app(backend):
+def create_app(backend: Backend) -> FastAPI:
     from fastapi import FastAPI, Request
     from fastapi.responses import RedirectResponse
 
@@ -98,7 +104,7 @@ def create_app(backend):
     from modules.api.body_limit import BodyLimitMiddleware
 
     app.add_middleware(BodyLimitMiddleware)
-    extensions = backend.services.get("extensions")
+    extensions = backend.extensions
     if extensions is not None:
         extensions.app_started(None if flags.nowebui else demo, app)
     return app

@@ -103,12 +103,12 @@ def post(api, route: str, **fields):
 
 
 def test_all_fixture_extensions_load_and_the_count_is_true(api):
-    manager = api.backend.services["extensions"]
+    manager = api.backend.extensions
     by_name = {ext.name: ext for ext in manager.extensions}
     for name in NAMES:
         assert by_name[name].active and not by_name[name].failed, (name, by_name[name].status)
     assert manager.summary().startswith(f"Extensions: {len(NAMES) + 1} loaded, 0 failed")  # + built-in ControlNet
-    titles = {str(s.title()) for s in api.backend.services["scripts"].scripts(False)}
+    titles = {str(s.title()) for s in api.backend.scripts.scripts(False)}
     assert {"Simple wildcards", "Aspect Ratio Helper"} <= titles
     assert any(t.startswith("Dynamic Prompts") for t in titles)  # imported from its own package (loader fix 1)
 
@@ -122,7 +122,7 @@ def test_wildcards_replace_a_name_from_the_wildcard_file(api):
 
 
 def test_dynamic_prompts_expand_variants_across_a_batch(api):
-    runner = api.backend.services["scripts"]
+    runner = api.backend.scripts
     title = next(str(s.title()) for s in runner.alwayson(False) if str(s.title()).startswith("Dynamic Prompts"))
     combinatorial = post(
         api,
@@ -204,7 +204,7 @@ def test_start_up_survives_clashing_and_failing_extensions(tmp_path, caplog):
     add(extensions, "fine", {"scripts/ok.py": "from modules import shared\nSEEN = shared.opts.samples_format\n"})
     with caplog.at_level(logging.INFO):
         backend, _app = build_app(tmp_path)
-    manager = backend.services["extensions"]
+    manager = backend.extensions
     status = {ext.name: ext for ext in manager.extensions}
     covered = status["sd-webui-controlnet"]
     assert not covered.is_builtin and not covered.active

@@ -86,12 +86,12 @@ def backend(tmp_path_factory):
         path.write_text(textwrap.dedent(text), encoding="utf-8")
     backend = make_backend(data, preload=True)
     backend.data = data
-    with bridge.activated(backend.services["extensions"].contexts["compat-probe"]):
+    with bridge.activated(backend.extensions.contexts["compat-probe"]):
         yield backend
 
 
 def probe_module(backend):
-    loaded = next(s for s in backend.services["extensions"].loaded_scripts if s.cls.__name__ == "Probe")
+    loaded = next(s for s in backend.extensions.loaded_scripts if s.cls.__name__ == "Probe")
     return sys.modules[loaded.cls.__module__]
 
 
@@ -101,7 +101,7 @@ def test_loader_runs_init_in_context_and_creates_scripts_before_settings(backend
     option = backend.settings.registry.get("probe_strength")
     assert (option.component, option.minimum, option.maximum, option.section.id) == ("slider", 0, 1, "probe")
     assert option.info == "how strong"
-    backend.services["scripts"].before_image_saved(None, Image.new("RGB", (8, 8)), "text", "out.png")
+    backend.scripts.before_image_saved(None, Image.new("RGB", (8, 8)), "text", "out.png")
     assert "out.png" in seen["saved"]  # registered from the script's __init__
 
 
@@ -149,7 +149,7 @@ def test_shared_cmd_opts_state_model_styles_upscalers(backend):
         job_handle.interrupt()
         return seen + (shared.state.interrupted,)
 
-    with bridge.activated(backend.services["extensions"].contexts["compat-probe"]):
+    with bridge.activated(backend.extensions.contexts["compat-probe"]):
         assert backend.jobs.run(job) == (5, "probing", False, True)
     assert shared.state.job_count == 0  # idle
 
@@ -301,7 +301,7 @@ def test_every_a1111_callback_can_be_registered(backend):
         "on_before_ui", "on_before_reload", "on_extra_noise", "on_list_optimizers", "on_list_unets",
         "on_before_token_counter",
     ]  # fmt: skip
-    callbacks = backend.services["extensions"].callbacks
+    callbacks = backend.extensions.callbacks
     for name in names:
         getattr(script_callbacks, name)(lambda *a, **k: None, name=f"probe-{name}")
         assert any(c.name == f"probe-{name}" for c in callbacks.get(name[3:])), name

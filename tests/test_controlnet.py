@@ -238,7 +238,7 @@ def test_sdxl_diffusers_single_file_without_config(tmp_path):
 
 
 def test_models_are_listed_with_legacy_hashes(backend):
-    titles = backend.services["controlnet"].model_titles()
+    titles = backend.offers.find("controlnet").model_titles()
     assert titles[0] == "None" and len(titles) == 4
     assert all(re.fullmatch(r"[\w.-]+ \[[0-9a-f]{8}\]", title) for title in titles[1:])
 
@@ -258,7 +258,7 @@ def test_weight_zero_is_exactly_no_controlnet_and_weight_one_changes_the_image(b
 
 
 def record_calls(backend):
-    service = backend.services["controlnet"]
+    service = backend.offers.find("controlnet")
     model = service.load_model(service.find_model("control_tiny"), backend.models.current)
     calls = []
     handle = model.register_forward_pre_hook(
@@ -321,7 +321,7 @@ def test_user_errors_stop_the_generation_with_a_clear_message(backend):
 
 
 def test_weighted_preprocessors_appear_only_with_their_weights(backend, tmp_path):
-    service = backend.services["controlnet"]
+    service = backend.offers.find("controlnet")
     empty = backend.settings.get("control_net_modules_path")
     assert "softedge_hed" not in service.module_names()
     with pytest.raises(ValueError, match=r"hed/ControlNetHED\.pth"):
@@ -352,7 +352,7 @@ def client(backend):
 
     app = FastAPI()
     mount_api(app, backend)
-    backend.services["extensions"].app_started(None, app)
+    backend.extensions.app_started(None, app)
     return TestClient(app)
 
 
@@ -388,6 +388,46 @@ def test_controlnet_routes(client):
         == 422
     )
     assert client.post("/controlnet/detect", json={"controlnet_module": "canny"}).status_code == 422
+
+
+def test_detect_waits_in_the_job_queue_behind_a_generation(client, backend):
+    """``/controlnet/detect`` runs its network as a job: while another job holds the device it waits."""
+    import threading
+
+    release = threading.Event()
+    blocker = backend.jobs.submit(lambda job: release.wait(30), label="stand-in generation")
+    answers: list = []
+    body = {
+        "controlnet_module": "canny",
+        "controlnet_processor_res": 64,
+        "controlnet_input_images": [b64png(sample_image())],
+    }
+    caller = threading.Thread(target=lambda: answers.append(client.post("/controlnet/detect", json=body)))
+    caller.start()
+    caller.join(1.5)
+    assert caller.is_alive() and not answers  # queued behind the running job, not run beside it
+    release.set()
+    caller.join(30)
+    assert blocker.done and answers and answers[0].status_code == 200
+    assert backend.jobs.last.label == "ControlNet preprocessor"
+
+
+def test_controlnet_imports_only_the_extension_api():
+    """The built-in extension is built on the public surface: no ``modules.*`` internals."""
+    import ast
+
+    allowed = {"modules", "modules.scripts", "modules.script_callbacks", "modules.extension_api"}
+    folder = Path(__file__).resolve().parent.parent / "extensions-builtin" / "sd-webui-controlnet"
+    found = {}
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module == "modules":
+                names += [f"modules.{alias.name}" for alias in node.names]
+            found.update({name: path.name for name in names if name.split(".")[0] == "modules"})
+    assert found, "the scan found no imports of the program at all"
+    assert set(found) <= allowed, {name: file for name, file in found.items() if name not in allowed}
 
 
 def test_txt2img_api_with_controlnet_units(client):

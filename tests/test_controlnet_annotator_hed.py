@@ -52,7 +52,7 @@ def service(tmp_path_factory):
     install_extensions(backend)
     write_hed_weights(data / "annotators" / "hed" / "ControlNetHED.pth")
     backend.settings.update({"control_net_modules_path": str(data / "annotators")}, save=False)
-    return backend.services["controlnet"]
+    return backend.offers.find("controlnet")
 
 
 def picture() -> Image.Image:

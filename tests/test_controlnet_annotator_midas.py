@@ -157,7 +157,7 @@ def backend(tmp_path_factory):
     data = tmp_path_factory.mktemp("midas")
     backend = make_backend(data)
     install_extensions(backend)
-    service = backend.services["controlnet"]
+    service = backend.offers.find("controlnet")
     backend.settings.update({"control_net_modules_path": str(data / "annotators")}, save=False)
     assert "depth_midas" not in service.module_names() and "normal_midas" not in service.module_names()
     with pytest.raises(ValueError, match=r"needs the weight file midas/dpt_hybrid-midas-501f0c75\.pt"):
@@ -168,7 +168,7 @@ def backend(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def service(backend):
-    return backend.services["controlnet"]
+    return backend.offers.find("controlnet")
 
 
 def test_depth_midas_through_the_service(service):

@@ -173,7 +173,7 @@ def sample_image(width: int = 80, height: int = 60) -> Image.Image:
 def service(tmp_path_factory):
     backend = make_backend(tmp_path_factory.mktemp("mlsd"), load_model=False)
     install_extensions(backend)
-    return backend.services["controlnet"], backend.settings
+    return backend.offers.find("controlnet"), backend.settings
 
 
 def test_mlsd_runs_only_with_its_weight_file(service, tmp_path):

@@ -90,7 +90,7 @@ def backend(tmp_path_factory):
 
 
 def test_normal_bae_through_the_service(backend, tmp_path):
-    service = backend.services["controlnet"]
+    service = backend.offers.find("controlnet")
     folder = tmp_path / "annotators"
     folder.mkdir()
     backend.settings.update({"control_net_modules_path": str(folder)}, save=False)

@@ -290,7 +290,7 @@ def setup(tmp_path_factory):
     hand = painted_crop_weights("hand_pose_model", 22, FACE_COLOUR)
     write_state_dict(hand, folder / "hand_pose_model.pth", fmt="ckpt", wrap=False)
     (data / "empty").mkdir()
-    return Setup(backend.services["controlnet"], backend.settings, folder.parent, data / "empty")
+    return Setup(backend.offers.find("controlnet"), backend.settings, folder.parent, data / "empty")
 
 
 def test_openpose_needs_its_files(setup):

@@ -115,7 +115,7 @@ def picture() -> Image.Image:
 def test_seg_ufade20k_through_the_service(tmp_path, uniformer):
     backend = make_backend(tmp_path / "data")
     install_extensions(backend)
-    service = backend.services["controlnet"]
+    service = backend.offers.find("controlnet")
     folder = tmp_path / "annotators"
     folder.mkdir()
     backend.settings.update({"control_net_modules_path": str(folder)}, save=False)

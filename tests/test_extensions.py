@@ -79,7 +79,7 @@ def test_metadata_is_parsed_and_orders_scripts():
 
 
 def test_broken_extensions_are_isolated_and_reported(backend):
-    manager = backend.services["extensions"]
+    manager = backend.extensions
     broken, bad_install, needs = manager.get("broken-ext"), manager.get("bad-install"), manager.get("needs-other")
     assert broken.failed and "deliberately broken" in broken.status
     assert bad_install.failed and "exit code 3" in bad_install.status and not bad_install.active
@@ -91,13 +91,28 @@ def test_broken_extensions_are_isolated_and_reported(backend):
     assert run(backend, prompt="still works").images[0].size == (64, 64)
 
 
+def test_extension_context_runs_work_as_jobs_on_the_queue(backend):
+    """``submit_job`` / ``run_job``: the task runs on the queue's worker, its result or error comes back."""
+    import threading
+
+    context = backend.extensions.contexts["example-ext"]
+    assert context.run_job(lambda job: (threading.current_thread().name, job.label)) == (
+        "job-worker-0",
+        "example-ext job",
+    )
+    with pytest.raises(ValueError, match="told to fail"):
+        context.run_job(lambda job: (_ for _ in ()).throw(ValueError("told to fail")), label="failing")
+    job = context.submit_job(lambda job: 21 * 2, label="answer")
+    assert job.wait(30) == 42 and job.label == "answer"
+
+
 def test_metadata_load_order_and_script_listing(backend):
-    manager = backend.services["extensions"]
+    manager = backend.extensions
     names = [loaded.cls.__name__ for loaded in manager.loaded_scripts]
     assert names.index("FirstByMetadata") < names.index("SecondByMetadata")  # a_second.py is After b_first.py
     program = ["Loopback", "OutpaintingMk2", "PoorMansOutpainting", "PromptMatrix", "PromptsFromFile", "SDUpscale"]
     assert names[:8] == [*program, "SoftInpainting", "XYZPlot"]  # the program's scripts first, in file order
-    runner = backend.services["scripts"]
+    runner = backend.scripts
     assert runner.selectable_titles(False)[:3] == ["Prompt matrix", "Prompts from file or textbox", "X/Y/Z plot"]
     assert "Example selectable" in runner.selectable_titles(True)
     assert "Example second" not in [s.title() for s in runner.scripts(False)]  # show() False: hidden
@@ -120,17 +135,17 @@ def test_selectable_script_runs_through_the_normal_path(backend):
 
 
 def test_model_cfg_and_save_callbacks(backend):
-    seen = backend.services["example_seen"]
+    seen = backend.offers.find("example_seen")
     before = seen["cfg_denoiser_calls"]
     run(backend, prompt="c", steps=3)
     assert seen["cfg_denoiser_calls"] - before == 3  # on_cfg_denoiser: once per denoiser call
     assert seen["models"] and seen["models"][-1] is backend.models.current  # on_model_loaded
-    image, text = backend.services["scripts"].before_image_saved(None, "img", "params")
+    image, text = backend.scripts.before_image_saved(None, "img", "params")
     assert (image, text) == ("img", "params\nExample saved")
 
 
 def test_tab_setting_assets_and_localization_dirs(backend):
-    manager = backend.services["extensions"]
+    manager = backend.extensions
     tabs = manager.ui_tabs()
     assert [(title, tab_id) for _, title, tab_id in tabs] == [("Example tab", "example_tab")]
     assert backend.settings.get("example_option") == "default value"
@@ -149,7 +164,7 @@ def test_app_started_routes_land_before_the_ui_mount(backend):
 
     app = FastAPI()
     app.mount("/", lambda scope, receive, send: PlainTextResponse("ui")(scope, receive, send))
-    backend.services["extensions"].app_started(None, app)
+    backend.extensions.app_started(None, app)
     assert TestClient(app).get("/controlnet/version").json() == {"version": 3}
 
 

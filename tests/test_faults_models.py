@@ -111,7 +111,7 @@ def test_a_bad_model_file_is_refused_and_the_previous_model_keeps_working(api, k
         if refresh:
             _call(api, "POST", refresh)
         if kind == "upscaler":  # A1111 has no refresh route for upscalers: the page's refresh does this
-            api.backend.upscalers().refresh()
+            api.backend.upscalers.refresh()
         listed = _call(api, "GET", listing).text
         assert time.monotonic() - started < 10, "the folder scan took too long"
         json.loads(listed)  # valid JSON even with names that are not UTF-8

@@ -231,15 +231,14 @@ def test_loopback_appends_the_interrogated_prompt(api):
 
 
 def test_clip_models_path_flag_moves_the_clip_folder(tmp_path):
-    from modules.interrogate import clip_interrogator_of
 
     folder = tmp_path / "elsewhere"
     backend, _app = build(tmp_path, "--clip-models-path", str(folder))
     write_blip(tmp_path / "models" / "BLIP" / blip.MODEL_FILE)
     with pytest.raises(ModelLoadError, match="elsewhere"):
-        clip_interrogator_of(backend).require_files()
+        backend.clip_interrogator().require_files()
     write_torchscript_clip(folder / "ViT-L-14.pt", openai_clip_state())
-    clip_interrogator_of(backend).require_files()
+    backend.clip_interrogator().require_files()
 
 
 def test_wrong_files_are_named_not_tracebacks(tmp_path):

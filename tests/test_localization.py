@@ -133,7 +133,7 @@ def test_backend_serves_the_chosen_language_and_setting_lists_languages(tmp_path
         parse_flags(["--data-dir", str(tmp_path / "data"), "--localizations-dir", str(languages)])
     )
     catalog = install_localization(backend)
-    assert backend.services["localization"] is catalog
+    assert backend.localization is catalog
     assert backend.settings.registry["localization"].choice_list() == ["None", "zh_CN"]
     assert backend.localization_js().strip() == "window.localization = {};"
     backend.settings.set("localization", "zh_CN")

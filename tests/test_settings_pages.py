@@ -116,7 +116,7 @@ def test_sysinfo_has_a1111_keys_and_no_secrets(backend):
 
 
 def test_config_state_backup_and_restore_plan(backend):
-    manager = backend.services["extensions"]
+    manager = backend.extensions
     path = save_state(manager, backend.paths.data, "before update")
     saved = json.loads(path.read_text(encoding="utf-8"))
     assert saved["name"] == "before update" and saved["extensions"]["my-ext"]["enabled"] is True

@@ -170,6 +170,23 @@ def test_inpaint_upload_with_mask(server, page, tmp_path):
     )  # outside the mask: the original kept
 
 
+def test_img2img_batch_from_directory_saves_under_the_input_names(server, page, tmp_path):
+    folder, out = tmp_path / "batch_in", tmp_path / "batch_out"
+    folder.mkdir()
+    for name, color in (("first", (200, 30, 30)), ("second", (30, 200, 30))):
+        Image.new("RGB", (64, 64), color).save(folder / f"{name}.png")
+    open_page(page, server, "img2img")
+    page.locator("#mode_img2img").get_by_role("tab", name="Batch", exact=True).click()
+    page.get_by_role("tab", name="From directory", exact=True).click()
+    page.locator("#img2img_batch_input_dir textarea").fill(str(folder))
+    page.locator("#img2img_batch_output_dir textarea").fill(str(out))
+    page.locator("#img2img_prompt textarea").fill("two walls")
+    small(page, "img2img")
+    generate_and_wait(page, "img2img")
+    page.locator("#img2img_gallery img").nth(1).wait_for(timeout=10_000)  # both results shown
+    assert sorted(path.name for path in out.iterdir()) == ["first.png", "second.png"]
+
+
 def test_png_info_send_to_txt2img(server, page, tmp_path):
     infotext = (
         "a castle on a hill\nNegative prompt: fog\nSteps: 7, Sampler: Euler a, CFG scale: 4.5, "

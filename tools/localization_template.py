@@ -91,7 +91,7 @@ def language_strings(spec: str, backend) -> dict:
         from modules.localization.catalog import read_language_file
 
         return read_language_file(path)
-    catalog = backend.services["localization"]
+    catalog = backend.localization
     if spec not in catalog.names():
         raise SystemExit(f"No language {spec!r}; known: {', '.join(catalog.names()) or 'none'}")
     return catalog.strings(spec)

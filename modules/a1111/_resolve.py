@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.extensions import bridge
+
+if TYPE_CHECKING:
+    from modules.app import Backend
+    from modules.extensions.manager import ExtensionManager
+    from modules.extensions.offers import ExtensionOffers
+    from modules.extensions.runner import ScriptRunner
+    from modules.models.manager import ModelManager
 
 
 def context() -> Any:
@@ -18,16 +25,16 @@ def context() -> Any:
     return found
 
 
-def backend() -> Any:
+def backend() -> Backend:
     return context().backend_for_processing
 
 
-def backend_or_none() -> Any:
+def backend_or_none() -> Backend | None:
     found = bridge.current_or_fallback()
     return found.backend_for_processing if found is not None else None
 
 
-def models_or_none() -> Any:
+def models_or_none() -> ModelManager | None:
     found = backend_or_none()
     return getattr(found, "models", None) if found is not None else None
 
@@ -38,9 +45,22 @@ def current_job() -> Any:
     return found.jobs.current if found is not None else None
 
 
-def service(name: str, default: Any = None) -> Any:
+def extension_manager() -> ExtensionManager | None:
+    """The extension manager, or None before there is a Backend or before extensions are loaded."""
     found = backend_or_none()
-    return found.services.get(name, default) if found is not None else default
+    return found.extensions if found is not None else None
+
+
+def script_runner() -> ScriptRunner | None:
+    """The loaded scripts' runner, or None before there is a Backend or before extensions are loaded."""
+    found = backend_or_none()
+    return found.scripts if found is not None else None
+
+
+def offers() -> ExtensionOffers | None:
+    """What the loaded extensions offered (``ExtensionOffers``), or None before there is a Backend."""
+    found = backend_or_none()
+    return found.offers if found is not None else None
 
 
 def flags_without_backend() -> Any:

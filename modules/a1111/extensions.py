@@ -37,7 +37,7 @@ class ExtensionView:
 
 
 def _extensions() -> list[ExtensionView]:
-    manager = _resolve.service("extensions")
+    manager = _resolve.extension_manager()
     return [ExtensionView(ext) for ext in getattr(manager, "extensions", [])]
 
 

@@ -63,17 +63,16 @@ def parse_prompts(prompts: list[str]) -> tuple[list[str], dict[str, list[ExtraNe
 
 
 def register_extra_network(extra_network: ExtraNetwork) -> None:
-    networks = _resolve.backend().services.setdefault("a1111_extra_networks", {})
-    networks[extra_network.name] = extra_network
+    _resolve.backend().offers.extra_networks[extra_network.name] = extra_network
 
 
 def register_extra_network_alias(extra_network: ExtraNetwork, alias: str) -> None:
-    networks = _resolve.backend().services.setdefault("a1111_extra_networks", {})
-    networks[alias] = extra_network
+    _resolve.backend().offers.extra_networks[alias] = extra_network
 
 
 def lookup_extra_networks(extra_network_data: dict[str, Any]) -> dict[Any, Any]:
-    networks = _resolve.service("a1111_extra_networks", {}) or {}
+    offers = _resolve.offers()
+    networks = offers.extra_networks if offers is not None else {}
     return {networks[name]: data for name, data in extra_network_data.items() if name in networks}
 
 

@@ -24,7 +24,7 @@ def resize_image(
     """A1111's img2img resize modes; ``upscaler_name`` (default: the ``upscaler_for_img2img`` setting) enlarges."""
     backend = _resolve.backend()
     name = upscaler_name or backend.settings.get("upscaler_for_img2img")
-    scaler = backend.upscalers().scaler(name) if name else None
+    scaler = backend.upscalers.scaler(name) if name else None
     image = im.convert("RGBA") if force_RGBA else im
     return ops.resize_image(resize_mode, image, width, height, scaler)
 
@@ -77,7 +77,7 @@ def save_image(
     backend = _resolve.backend()
     settings = getattr(p, "settings", None) or backend.settings
     infotext = info if isinstance(info, str) else None
-    scripts = backend.services.get("scripts")
+    scripts = backend.scripts
     if scripts is not None:
         image, infotext = scripts.before_image_saved(p, image, infotext or "")
     written = save(

@@ -40,7 +40,7 @@ class ParamBinding:
 
 
 def register_paste_params_button(binding: ParamBinding) -> None:
-    _resolve.backend().services.setdefault("a1111_paste_bindings", []).append(binding)
+    _resolve.backend().offers.paste_bindings.append(binding)
 
 
 def create_buttons(tabs_list: list[str]) -> dict[str, Any]:

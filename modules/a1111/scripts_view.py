@@ -23,7 +23,7 @@ class ScriptRunnerView:
         self.is_img2img = is_img2img
 
     def _runner(self) -> Any:
-        runner = _resolve.service("scripts")
+        runner = _resolve.script_runner()
         if runner is None:
             raise RuntimeError("scripts are not loaded yet")
         return runner
@@ -61,7 +61,7 @@ def list_scripts(scriptdirname: str, extension: str, *, include_extensions: bool
 
     backend = _resolve.backend()
     roots = [Path(backend.paths.program)]
-    manager = backend.services.get("extensions")
+    manager = backend.extensions
     if include_extensions and manager is not None:
         roots += manager.active_dirs()
     found = []
@@ -81,7 +81,7 @@ scripts_current = None
 
 def __getattr__(name: str) -> Any:
     if name == "scripts_data":
-        manager = _resolve.service("extensions")
+        manager = _resolve.extension_manager()
         loaded = getattr(manager, "loaded_scripts", [])
         return [
             ScriptClassData(item.cls, str(item.path), str(item.context.path or item.path.parent), None)

@@ -71,11 +71,7 @@ total_tqdm = _TotalTqdm()
 
 
 def _prompt_styles() -> Any:
-    from modules.processing.styles import StyleDatabase
-
-    backend = _resolve.backend()
-    database = backend.services.get("styles")
-    return database if database is not None else StyleDatabase(backend.paths.styles_file)
+    return _resolve.backend().styles  # the one database the page and the API use
 
 
 def _dynamic(name: str) -> Any:
@@ -107,9 +103,7 @@ def _dynamic(name: str) -> Any:
 
         return devices.device
     if name == "interrogator":  # A1111's InterrogateModels: interrogate(), generate_caption(), categories()
-        from modules.interrogate import clip_interrogator_of
-
-        return clip_interrogator_of(_resolve.backend())
+        return _resolve.backend().clip_interrogator()
     if name == "interrupted":
         return state.interrupted
     if name == "log":

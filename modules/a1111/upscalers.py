@@ -30,5 +30,5 @@ class UpscalerData:
 
 
 def sd_upscalers() -> list[UpscalerData]:
-    registry = _resolve.backend().upscalers()
+    registry = _resolve.backend().upscalers
     return [UpscalerData(registry, info) for info in registry.list()]

@@ -10,10 +10,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modules.api import services
 from modules.processing.samplers import list_samplers, list_schedulers
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +29,9 @@ def schedulers() -> list[dict[str, Any]]:
     return [item.api_item() for item in list_schedulers()]
 
 
-def upscalers(backend: Any) -> list[dict[str, Any]]:
+def upscalers(backend: Backend) -> list[dict[str, Any]]:
     items = []
-    for entry in services.upscalers(backend).list():
+    for entry in backend.upscalers.list():
         items.append(
             {
                 "name": entry.name,
@@ -42,20 +44,18 @@ def upscalers(backend: Any) -> list[dict[str, Any]]:
     return items
 
 
-def face_restorers(backend: Any) -> list[dict[str, Any]]:
+def face_restorers(backend: Backend) -> list[dict[str, Any]]:
     """A1111's list: CodeFormer and GFPGAN with the folder each reads its weights from."""
     from modules.models.safe_text import printable_name
 
-    return [
-        {"name": name, "cmd_dir": printable_name(folder)} for name, folder in services.face_restorers(backend).folders()
-    ]
+    return [{"name": name, "cmd_dir": printable_name(folder)} for name, folder in backend.face_restorers.folders()]
 
 
-def latent_upscale_modes(backend: Any) -> list[dict[str, str]]:
-    return [{"name": name} for name in services.upscalers(backend).latent_modes()]
+def latent_upscale_modes(backend: Backend) -> list[dict[str, str]]:
+    return [{"name": name} for name in backend.upscalers.latent_modes()]
 
 
-def sd_models(backend: Any) -> list[dict[str, Any]]:
+def sd_models(backend: Backend) -> list[dict[str, Any]]:
     items = []
     for info in backend.require_models().checkpoints():
         yaml_path = getattr(info, "yaml_path", None)
@@ -72,11 +72,11 @@ def sd_models(backend: Any) -> list[dict[str, Any]]:
     return items
 
 
-def sd_vaes(backend: Any) -> list[dict[str, str]]:
+def sd_vaes(backend: Backend) -> list[dict[str, str]]:
     return [{"model_name": info.name, "filename": str(info.path)} for info in backend.require_models().vaes()]
 
 
-def loras(backend: Any) -> list[dict[str, Any]]:
+def loras(backend: Backend) -> list[dict[str, Any]]:
     items = []
     for lora in backend.require_models().loras():
         name = getattr(lora, "name", None) or Path(str(lora.path)).stem
@@ -92,7 +92,7 @@ def loras(backend: Any) -> list[dict[str, Any]]:
     return items
 
 
-def hypernetworks(backend: Any) -> list[dict[str, str]]:
+def hypernetworks(backend: Backend) -> list[dict[str, str]]:
     """A1111's ``[{name, path}]`` of the hypernetworks folder, scanned at each call (also while models load)."""
     from modules.models.networks import scan_hypernetworks
 
@@ -111,7 +111,7 @@ def _embedding_item(embedding: Any) -> dict[str, Any]:
     }
 
 
-def embeddings(backend: Any) -> dict[str, dict[str, Any]]:
+def embeddings(backend: Backend) -> dict[str, dict[str, Any]]:
     """``{"loaded": {name: item}, "skipped": {name: item}}``: which embeddings suit the loaded model.
 
     With no model loaded every embedding counts as loaded (A1111 would list none before its first load).
@@ -128,8 +128,9 @@ def embeddings(backend: Any) -> dict[str, dict[str, Any]]:
     return {"loaded": loaded, "skipped": skipped}
 
 
-def prompt_styles(backend: Any) -> list[dict[str, str]]:
-    database = services.styles(backend)
+def prompt_styles(backend: Backend) -> list[dict[str, str]]:
+    database = backend.styles
+    database.reload()  # styles.csv may have been edited by hand
     return [
         {"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
         for s in (database.get(name) for name in database.names())
@@ -137,9 +138,9 @@ def prompt_styles(backend: Any) -> list[dict[str, str]]:
     ]
 
 
-def extensions(backend: Any) -> list[dict[str, Any]]:
+def extensions(backend: Backend) -> list[dict[str, Any]]:
     """Installed extensions; from the extension registry when there is one, else from the folders."""
-    registry = backend.services.get("extensions")
+    registry = backend.extensions
     if registry is not None and hasattr(registry, "api_items"):
         return list(registry.api_items())
     from modules.extensions.preload import extension_dirs

@@ -10,10 +10,13 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.api import codec
 from modules.api.generation import find_checkpoint, validate_settings
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ def _state(job: Any, running: bool) -> dict[str, Any]:
     }
 
 
-def progress(backend: Any, skip_current_image: bool) -> dict[str, Any]:
+def progress(backend: Backend, skip_current_image: bool) -> dict[str, Any]:
     """A1111's ``/sdapi/v1/progress``: 0.01 + the done fraction while a job runs, ETA from elapsed time."""
     job = backend.jobs.current
     if job is None or not job.running:
@@ -74,11 +77,11 @@ def progress(backend: Any, skip_current_image: bool) -> dict[str, Any]:
     }
 
 
-def get_options(backend: Any) -> dict[str, Any]:
+def get_options(backend: Backend) -> dict[str, Any]:
     return backend.settings.data()
 
 
-def set_options(backend: Any, values: dict[str, Any]) -> None:
+def set_options(backend: Backend, values: dict[str, Any]) -> None:
     """Validate everything (unknown checkpoint → 404, bad value → 422), switch the model, then save.
 
     Transactional: the checkpoint and VAE are loaded first; one that fails answers 422 naming the file and
@@ -99,14 +102,14 @@ def set_options(backend: Any, values: dict[str, Any]) -> None:
     backend.settings.update(accepted)
 
 
-def cmd_flags(backend: Any) -> dict[str, Any]:
+def cmd_flags(backend: Backend) -> dict[str, Any]:
     return {
         key: value if isinstance(value, (str, int, float, bool, list, type(None))) else str(value)
         for key, value in vars(backend.flags).items()
     }
 
 
-def _run_on_manager(backend: Any, method: str, fallback: str = "refresh") -> None:
+def _run_on_manager(backend: Backend, method: str, fallback: str = "refresh") -> None:
     """Rescan a model folder in the request's own thread, not on the job queue.
 
     A scan only lists files (bounded: symlink loops, unreadable entries and slow disks are cut short) and
@@ -117,29 +120,29 @@ def _run_on_manager(backend: Any, method: str, fallback: str = "refresh") -> Non
     action()
 
 
-def refresh_checkpoints(backend: Any) -> None:
+def refresh_checkpoints(backend: Backend) -> None:
     _run_on_manager(backend, "refresh")
 
 
-def refresh_vae(backend: Any) -> None:
+def refresh_vae(backend: Backend) -> None:
     _run_on_manager(backend, "refresh_vaes")
 
 
-def refresh_loras(backend: Any) -> None:
+def refresh_loras(backend: Backend) -> None:
     _run_on_manager(backend, "refresh_loras")
 
 
-def refresh_embeddings(backend: Any) -> None:
+def refresh_embeddings(backend: Backend) -> None:
     _run_on_manager(backend, "refresh_embeddings")
 
 
-def unload_checkpoint(backend: Any) -> dict[str, Any]:
+def unload_checkpoint(backend: Backend) -> dict[str, Any]:
     manager = backend.require_models()
     backend.jobs.run(lambda job: manager.unload(), label="unload checkpoint")
     return {}
 
 
-def reload_checkpoint(backend: Any) -> dict[str, Any]:
+def reload_checkpoint(backend: Backend) -> dict[str, Any]:
     """Load the selected checkpoint again after an unload (A1111: send the weights back to the device)."""
     manager = backend.require_models()
     reload = getattr(manager, "reload", None)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modules.api import codec, scripts, services
+from modules.api import codec, scripts
 from modules.api.errors import ApiError
 from modules.api.models import GenerationRequest, Img2ImgRequest, Txt2ImgRequest
 from modules.api.request_infotext import apply_infotext
@@ -20,6 +20,9 @@ from modules.jobs.queue import JobInterrupted
 from modules.processing.params import GenerationParams, Processed
 from modules.processing.samplers import find_schedule, resolve_sampler, schedule_for_request
 from modules.settings.registry import FrozenSettingsError, LockedSettingError
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ def _or(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
-def find_checkpoint(backend: Any, name: str) -> Any:
+def find_checkpoint(backend: Backend, name: str) -> Any:
     """The checkpoint called ``name`` (title, file name, hash...); the list is rescanned once before a 404."""
     manager = backend.require_models()
     info = manager.find_checkpoint(str(name))
@@ -44,7 +47,7 @@ def find_checkpoint(backend: Any, name: str) -> Any:
     return info
 
 
-def validate_settings(backend: Any, values: dict[str, Any], field: str) -> dict[str, Any]:
+def validate_settings(backend: Backend, values: dict[str, Any], field: str) -> dict[str, Any]:
     """Coerced copies of setting values from a request; restricted keys dropped, bad values 422."""
     accepted: dict[str, Any] = {}
     for key, value in values.items():
@@ -93,7 +96,7 @@ def _hires_fields(request: Txt2ImgRequest) -> dict[str, Any]:
     }
 
 
-def _img2img_fields(backend: Any, request: Img2ImgRequest) -> dict[str, Any]:
+def _img2img_fields(backend: Backend, request: Img2ImgRequest) -> dict[str, Any]:
     settings = backend.settings
     blur_x, blur_y = _or(request.mask_blur_x, 4), _or(request.mask_blur_y, 4)
     if request.mask_blur is not None:
@@ -137,7 +140,7 @@ def _check_prompt_syntax(request: GenerationRequest) -> None:
                 raise ApiError(422, f"{field}: {error}") from error
 
 
-def to_params(backend: Any, request: GenerationRequest) -> GenerationParams:
+def to_params(backend: Backend, request: GenerationRequest) -> GenerationParams:
     """The typed parameters for a (validated-by-schema) request; 4xx ``ApiError`` for impossible values."""
     is_img2img = isinstance(request, Img2ImgRequest)
     _ignored_fields(request)
@@ -190,7 +193,7 @@ def to_params(backend: Any, request: GenerationRequest) -> GenerationParams:
     return GenerationParams(**fields)
 
 
-def _second_model_fields(backend: Any, request: GenerationRequest) -> dict[str, Any]:
+def _second_model_fields(backend: Backend, request: GenerationRequest) -> dict[str, Any]:
     """Refiner and hires checkpoint, with the checkpoint's title; 404 naming the checkpoint if it is absent."""
     from modules.processing.model_switch import hires_checkpoint_wanted, refiner_wanted
 
@@ -204,7 +207,7 @@ def _second_model_fields(backend: Any, request: GenerationRequest) -> dict[str, 
     return fields
 
 
-def _check_face_restorer(backend: Any, restore_faces: bool | None, overrides: dict[str, Any]) -> None:
+def _check_face_restorer(backend: Backend, restore_faces: bool | None, overrides: dict[str, Any]) -> None:
     """A missing restorer file is a 422 naming it before the job starts (``ModelLoadError``)."""
     from modules.upscaling.face_restoration import wants_restoration
 
@@ -213,13 +216,13 @@ def _check_face_restorer(backend: Any, restore_faces: bool | None, overrides: di
 
     settings = type("Overlay", (), {"get": staticmethod(setting)})()
     if wants_restoration(settings, restore_faces):
-        services.face_restorers(backend).require_files(setting("face_restoration_model", "CodeFormer") or "CodeFormer")
+        backend.face_restorers.require_files(setting("face_restoration_model", "CodeFormer") or "CodeFormer")
 
 
-def _check_hires_upscaler(backend: Any, fields: dict[str, Any]) -> None:
+def _check_hires_upscaler(backend: Backend, fields: dict[str, Any]) -> None:
     if not fields["enable_hr"]:
         return
-    names = services.upscalers(backend).hires_upscaler_names()
+    names = backend.upscalers.hires_upscaler_names()
     if fields["hr_upscaler"] not in names:
         raise ApiError(422, f"hr_upscaler {fields['hr_upscaler']!r} not found; available: {', '.join(names)}")
 
@@ -245,7 +248,7 @@ def _interrupted_result(params: GenerationParams) -> Processed:
     )
 
 
-def _settle_overrides(backend: Any, request: GenerationRequest, params: GenerationParams) -> None:
+def _settle_overrides(backend: Backend, request: GenerationRequest, params: GenerationParams) -> None:
     """After the job: keep the overrides when asked (A1111's restore_afterwards=false), as current, unsaved
     settings. Otherwise nothing is left to undo: overrides were an overlay and an override checkpoint is
     loaded without being remembered."""
@@ -254,7 +257,7 @@ def _settle_overrides(backend: Any, request: GenerationRequest, params: Generati
             backend.settings.update(params.override_settings, save=False)
 
 
-def generate(backend: Any, request: GenerationRequest) -> dict[str, Any]:
+def generate(backend: Backend, request: GenerationRequest) -> dict[str, Any]:
     """Run one API generation through the shared queue and build A1111's response dict."""
     backend.require_models()
     request = apply_infotext(backend, request)

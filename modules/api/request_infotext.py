@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from modules.api.errors import ApiError
 from modules.processing.infotext import parse_infotext
 from modules.processing.params import INPAINT_AREAS, INPAINTING_FILL, MASK_MODES
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 NOT_FROM_INFOTEXT = frozenset({"sd_model_checkpoint", "sd_vae"})
 
 
-def _infotext_settings(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
+def _infotext_settings(backend: Backend, params: dict[str, Any]) -> dict[str, Any]:
     """Settings the infotext names through their declared ``infotext`` key, where they differ from now."""
     found: dict[str, Any] = {}
     for option in backend.settings.registry:
@@ -98,12 +101,13 @@ def _infotext_settings(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def apply_infotext(backend: Any, request: BaseModel) -> BaseModel:
+def apply_infotext(backend: Backend, request: BaseModel) -> BaseModel:
     """A copy of ``request`` with the fields it did not set filled from its ``infotext``."""
     text = getattr(request, "infotext", None)
     if not text:
         return request
-    styles = backend.services.get("styles")
+    styles = backend.styles
+    styles.reload()  # styles.csv may have been edited by hand
     params = parse_infotext(text, styles=styles, infotext_styles=str(backend.settings.get("infotext_styles")))
     given = request.model_fields_set
     values = request.model_dump()

@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.api import catalog, control, generation, models, scripts, tools
 from modules.api import catalog_models as cm
 from modules.api.errors import install_error_handlers
 from modules.models.safe_text import printable_tree
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +27,12 @@ PREFIX = "/sdapi/v1"
 
 
 def add_api_route(
-    app: Any, backend: Any, path: str, endpoint: Callable[..., Any], methods: Sequence[str] = ("GET",), **kwargs: Any
+    app: Any,
+    backend: Backend,
+    path: str,
+    endpoint: Callable[..., Any],
+    methods: Sequence[str] = ("GET",),
+    **kwargs: Any,
 ) -> None:
     """Register an API route (for the API itself and for extensions: ControlNet's ``/controlnet/*``...).
 
@@ -74,7 +82,7 @@ class ApiLogMiddleware:
         )
 
 
-def mount_api(app: Any, backend: Any) -> None:
+def mount_api(app: Any, backend: Backend) -> None:
     """Add A1111's ``/sdapi/v1`` routes (and auth, logging, error handling) to ``app``."""
     from fastapi import Body
 

@@ -1,7 +1,7 @@
 """``script_name``/``script_args`` and ``alwayson_scripts`` mapped to typed ``ScriptArgs`` at the edge.
 
 The engine never sees A1111's combined positional script-argument vector: each script gets its own values.
-Scripts are listed by the extension system's catalog, ``backend.services["scripts"]``, which offers
+Scripts are listed by the extension system's catalog, ``backend.scripts``, which offers
 ``scripts(is_img2img) -> list`` of A1111-shaped script objects (``title()`` or ``title``, ``alwayson``,
 optional ``api_info``) and optionally ``validate_alwayson(title, args, is_img2img)`` (ValueError → 422).
 Titles match case-insensitively, as A1111's ``script_name_to_index``.
@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.api.errors import ApiError
 from modules.processing.params import ScriptArgs
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +27,9 @@ def title_of(script: Any) -> str:
     return str(title() if callable(title) else title)
 
 
-def listed_scripts(backend: Any, is_img2img: bool) -> list[Any] | None:
+def listed_scripts(backend: Backend, is_img2img: bool) -> list[Any] | None:
     """The scripts offered for that tab, or None when no script catalog is installed."""
-    catalog = backend.services.get("scripts")
+    catalog = backend.scripts
     if catalog is None:
         return None
     return list(catalog.scripts(is_img2img))
@@ -56,7 +59,7 @@ def _args_of(title: str, value: Any) -> tuple[Any, ...]:
     raise ApiError(422, f"alwayson_scripts[{title!r}] must be an object with 'args' or a list")
 
 
-def resolve_alwayson(backend: Any, requested: Mapping[str, Any] | None, is_img2img: bool) -> tuple[ScriptArgs, ...]:
+def resolve_alwayson(backend: Backend, requested: Mapping[str, Any] | None, is_img2img: bool) -> tuple[ScriptArgs, ...]:
     """Typed always-on script values with canonical titles; unknown or selectable titles give 422."""
     if not requested:
         return ()
@@ -72,7 +75,7 @@ def resolve_alwayson(backend: Any, requested: Mapping[str, Any] | None, is_img2i
             raise ApiError(422, f"always on script {title} not found")
         if not getattr(script, "alwayson", False):
             raise ApiError(422, "Cannot have a selectable script in the always on scripts params")
-        validate = getattr(backend.services.get("scripts"), "validate_alwayson", None)
+        validate = getattr(backend.scripts, "validate_alwayson", None)
         if validate is not None:
             try:
                 validate(title_of(script), args, is_img2img)
@@ -82,7 +85,7 @@ def resolve_alwayson(backend: Any, requested: Mapping[str, Any] | None, is_img2i
     return tuple(resolved)
 
 
-def resolve_selectable(backend: Any, name: str | None, is_img2img: bool) -> str | None:
+def resolve_selectable(backend: Backend, name: str | None, is_img2img: bool) -> str | None:
     """The canonical title of the selectable script ``name``; 422 when there is none by that title."""
     if not name or not str(name).strip():
         return None
@@ -93,12 +96,12 @@ def resolve_selectable(backend: Any, name: str | None, is_img2img: bool) -> str 
     return title_of(script)
 
 
-def script_names(backend: Any, is_img2img: bool) -> list[str]:
+def script_names(backend: Backend, is_img2img: bool) -> list[str]:
     """A1111's ``/sdapi/v1/scripts`` entries: lowercase titles."""
     return [title_of(s).lower() for s in listed_scripts(backend, is_img2img) or [] if title_of(s)]
 
 
-def script_infos(backend: Any) -> list[dict[str, Any]]:
+def script_infos(backend: Backend) -> list[dict[str, Any]]:
     """A1111's ``/sdapi/v1/script-info``: each script's ``api_info`` (or a minimal one)."""
     infos: list[dict[str, Any]] = []
     for is_img2img in (False, True):
@@ -107,7 +110,7 @@ def script_infos(backend: Any) -> list[dict[str, Any]]:
             if callable(info):
                 info = info()
             if info is None:
-                runner = backend.services.get("scripts")
+                runner = backend.scripts
                 args = runner.args_info(script) if runner is not None and hasattr(runner, "args_info") else []
                 info = {
                     "name": title_of(script).lower(),

@@ -7,24 +7,27 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from modules.api import codec, services
+from modules.api import codec
 from modules.api.errors import ApiError
 from modules.api.models import ExtrasBaseRequest, ExtrasBatchImagesRequest, ExtrasSingleImageRequest
 from modules.images.metadata import read_infotext
 from modules.processing.infotext import parse_infotext
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
 MAX_RESULT_PIXELS = 8192 * 8192
 
 
-def _extras_options(backend: Any, request: ExtrasBaseRequest) -> dict[str, Any]:
-    registry = services.upscalers(backend)
-    restorers = services.face_restorers(backend)
+def _extras_options(backend: Backend, request: ExtrasBaseRequest) -> dict[str, Any]:
+    registry = backend.upscalers
+    restorers = backend.face_restorers
     for name, visibility in (("GFPGAN", request.gfpgan_visibility), ("CodeFormer", request.codeformer_visibility)):
         if visibility > 0:
             restorers.require_files(name)  # a missing file is a 422 naming it, before the job starts
@@ -61,7 +64,7 @@ def _check_result_size(image: Image.Image, request: ExtrasBaseRequest, field: st
         raise ApiError(422, f"{field}: the result would be {int(width)}x{int(height)} pixels, more than 8192x8192")
 
 
-def extras_single(backend: Any, request: ExtrasSingleImageRequest) -> dict[str, Any]:
+def extras_single(backend: Backend, request: ExtrasSingleImageRequest) -> dict[str, Any]:
     from modules.postprocessing import run_extras
 
     image = codec.decode_image(request.image, backend.settings, "image")
@@ -71,7 +74,7 @@ def extras_single(backend: Any, request: ExtrasSingleImageRequest) -> dict[str, 
     return {"html_info": html_info, "image": codec.encode_image(result, backend.settings)}
 
 
-def extras_batch(backend: Any, request: ExtrasBatchImagesRequest) -> dict[str, Any]:
+def extras_batch(backend: Backend, request: ExtrasBatchImagesRequest) -> dict[str, Any]:
     from modules.postprocessing import run_extras_batch
 
     images = []
@@ -98,21 +101,22 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def png_info(backend: Any, image_text: str) -> dict[str, Any]:
+def png_info(backend: Backend, image_text: str) -> dict[str, Any]:
     image = codec.decode_image(image_text, backend.settings, "image")
     infotext, items = read_infotext(image)
     items = {str(key): _jsonable(value) for key, value in items.items()}
     infotext = infotext or ""
+    backend.styles.reload()  # styles.csv may have been edited by hand
     parameters = parse_infotext(
         infotext,
         convert_numbers=False,
-        styles=services.styles(backend),
+        styles=backend.styles,
         infotext_styles=str(backend.settings.get("infotext_styles")),
     )
     return {"info": infotext, "items": items, "parameters": _jsonable(parameters)}
 
 
-def interrogate(backend: Any, image_b64: str, model: str) -> dict[str, Any]:
+def interrogate(backend: Backend, image_b64: str, model: str) -> dict[str, Any]:
     """``/sdapi/v1/interrogate``: 404 for an unknown model (as A1111), 422 naming what is missing."""
     from modules.interrogate import InterrogatorUnavailable, check, job_reporter
     from modules.interrogate import interrogate as run_interrogation

@@ -13,7 +13,10 @@ import io
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 Changes = dict[str, Any]  # GenerationParams fields (override_settings merged) for one cell
 
@@ -101,7 +104,7 @@ def _check_count(item: str, count: int, limit: int | None) -> None:
         )
 
 
-def parse_values(axis: Axis, text: str, backend: Any = None, limit: int | None = None) -> list[Any]:
+def parse_values(axis: Axis, text: str, backend: Backend | None = None, limit: int | None = None) -> list[Any]:
     """The values of one axis from its text; AxisError naming the axis for anything invalid (or, with
     ``limit``, for more values than that)."""
     if axis.kind == "none":
@@ -153,26 +156,26 @@ def _prompt_sr(changes: Changes, value: Any, p: Any) -> None:
     """Done in ``cell_changes``, which knows the text to search for (the axis' first value)."""
 
 
-def _samplers(backend: Any) -> list[str]:
+def _samplers(backend: Backend) -> list[str]:
     from modules.processing.samplers import list_samplers
 
     return [info.name for info in list_samplers()]
 
 
-def _schedules(backend: Any) -> list[str]:
+def _schedules(backend: Backend) -> list[str]:
     from modules.processing.samplers import list_schedulers
 
     return [info.label for info in list_schedulers()]
 
 
-def _checkpoints(backend: Any) -> list[str]:
+def _checkpoints(backend: Backend) -> list[str]:
     models = getattr(backend, "models", None)
     if models is None:
         return []
     return [name for info in models.checkpoints() for name in (info.title, info.model_name, info.name)]
 
 
-def _vaes(backend: Any) -> list[str]:
+def _vaes(backend: Backend) -> list[str]:
     models = getattr(backend, "models", None)
     names = ["Automatic", "None"]
     if models is not None:

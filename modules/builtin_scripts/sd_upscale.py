@@ -42,7 +42,7 @@ class SDUpscale(scripts.Script):
         return is_img2img
 
     def _upscalers(self) -> Any:
-        return self.extension.backend_for_processing.upscalers()
+        return self.extension.backend_for_processing.upscalers
 
     def ui(self, is_img2img: bool) -> list[Any]:
         import gradio as gr

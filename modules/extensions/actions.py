@@ -33,7 +33,7 @@ def apply_and_restart(manager: Any, enabled: Iterable[str], disable_all: str = "
     manager.backend.settings.update({"disabled_extensions": disabled, "disable_all_extensions": disable_all})
     for ext in manager.extensions:
         ext.enabled = ext.name not in disabled
-    restart = manager.backend.services.get("restart")
+    restart = manager.backend.restart
     if callable(restart):
         manager.before_reload()
         threading.Timer(RESTART_DELAY, restart).start()

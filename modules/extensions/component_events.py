@@ -32,7 +32,7 @@ class OnComponent:
 
 
 def _script_instances(manager: Any) -> list[Any]:
-    runner = manager.backend.services.get("scripts")
+    runner = manager.backend.scripts
     if runner is None:
         return []
     return runner.scripts(False) + runner.scripts(True)

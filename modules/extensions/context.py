@@ -11,9 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.settings.registry import OptionInfo, Section
+
+if TYPE_CHECKING:
+    from modules.app import Backend
+    from modules.jobs.queue import Job
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ class ExtensionSettings:
 
 class ExtensionContext:
     def __init__(
-        self, backend: Any, callbacks: Any, name: str = "", path: Path | None = None, script: str = ""
+        self, backend: Backend, callbacks: Any, name: str = "", path: Path | None = None, script: str = ""
     ) -> None:
         self._backend = backend
         self.callbacks = callbacks
@@ -95,19 +99,32 @@ class ExtensionContext:
         return models.device_info.device
 
     def service(self, name: str) -> Any:
-        return self._backend.services.get(name)
+        """The object an extension offered as ``name`` (``add_service``), or None."""
+        return self._backend.offers.find(name)
 
     def add_service(self, name: str, service: Any) -> None:
         """Offer an object to other extensions and front ends under ``name`` (e.g. ``"controlnet"``)."""
-        existing = self._backend.services.get(name)
-        if existing is not None and existing is not service:
-            log.warning("Extension %s replaces the service %r", self.name, name)
-        self._backend.services[name] = service
+        self._backend.offers.offer(name, service, offered_by=self.name)
+
+    # --- the job queue ------------------------------------------------------------------------------------
+    def submit_job(self, task: Callable[[Job], Any], label: str = "") -> Job:
+        """Queue ``task(job)`` behind the generations: work that runs networks on the models' device
+        (a preprocessor preview, a detection) must not run beside a generation. Returns the job handle."""
+        return self._backend.jobs.submit(task, label=label or f"{self.name or 'builtin'} job")
+
+    def run_job(self, task: Callable[[Job], Any], label: str = "") -> Any:
+        """``submit_job`` and wait: the task's result, or its error raised here. Never call it from inside a
+        job (a generation hook): the queue runs one job at a time, so it would wait for itself."""
+        job = self.submit_job(task, label)
+        try:
+            return job.wait()
+        finally:
+            job.release()
 
     def generation_service(self) -> Any:
         return self._backend.generation
 
     @property
-    def backend_for_processing(self) -> Any:
+    def backend_for_processing(self) -> Backend:
         """Used by ``modules.extensions.processing``; extensions should not need it."""
         return self._backend

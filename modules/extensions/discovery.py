@@ -12,9 +12,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.extensions.metadata import ExtensionMetadata, read_metadata
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +167,9 @@ def _check_requirements(extensions: list[Extension]) -> None:
             )
 
 
-def active_extension_dirs(backend: Any) -> list[Path]:
+def active_extension_dirs(backend: Backend) -> list[Path]:
     """Folders of the extensions loaded (or to be loaded) in this run, in load order (for localizations)."""
-    manager = backend.services.get("extensions")
+    manager = backend.extensions
     if manager is not None and hasattr(manager, "extensions"):
         return [ext.path for ext in manager.extensions if ext.active]
     return [ext.path for ext in discover(backend.paths, backend.settings, backend.flags) if ext.active]

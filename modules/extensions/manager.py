@@ -1,8 +1,8 @@
 """The extension manager: discover, install, load scripts in order, and the hooks into the rest of the app.
 
 ``install_extensions(backend)`` is called once by the composition root after the Backend exists and before
-the UI is built. It registers two services: ``backend.services["extensions"]`` (this manager: the list, the
-Extensions tab's actions, page assets, UI tabs, app start-up) and ``backend.services["scripts"]`` (the
+the UI is built. It fills two Backend members: ``backend.extensions`` (this manager: the list, the
+Extensions tab's actions, page assets, UI tabs, app start-up) and ``backend.scripts`` (the
 ``ScriptRunner`` the processing pipeline, the UI's Script panels and the API call).
 
 Script files are imported one at a time with their extension's context current (``bridge``) and the
@@ -23,7 +23,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.extensions import bridge, compat_imports, installer
 from modules.extensions.callbacks import CallbackRegistry, call_flexibly
@@ -31,6 +31,9 @@ from modules.extensions.context import ExtensionContext
 from modules.extensions.discovery import Extension, discover
 from modules.extensions.metadata import ScriptEntry, order_scripts
 from modules.extensions.script_api import Script
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class LoadedScript:
 
 
 class ExtensionManager:
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.callbacks = CallbackRegistry()
         self.extensions: list[Extension] = []
@@ -314,18 +317,18 @@ def _keep_mounts_last(app: Any) -> None:
         app.openapi_schema = None
 
 
-def install_extensions(backend: Any) -> ExtensionManager:
-    """Load every extension once and register the ``extensions`` and ``scripts`` services (idempotent)."""
-    existing = backend.services.get("extensions")
+def install_extensions(backend: Backend) -> ExtensionManager:
+    """Load every extension once and set ``backend.extensions`` and ``backend.scripts`` (idempotent)."""
+    existing = backend.extensions
     if isinstance(existing, ExtensionManager):
         return existing
     from modules.extensions.runner import ScriptRunner
 
     manager = ExtensionManager(backend)
-    backend.services["extensions"] = manager
+    backend.extensions = manager
     manager.load()
     runner = ScriptRunner(manager)
-    backend.services["scripts"] = runner
+    backend.scripts = runner
     runner.scripts(False), runner.scripts(True)  # A1111 creates script instances before on_ui_settings fires
     manager.fire_ui_settings()
     log.info(manager.summary())

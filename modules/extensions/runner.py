@@ -1,4 +1,4 @@
-"""``ScriptRunner``: runs the loaded scripts' hooks for one generation (``backend.services["scripts"]``).
+"""``ScriptRunner``: runs the loaded scripts' hooks for one generation (``backend.scripts``).
 
 The pipeline calls ``before_process``, ``run_selected``, ``process``, ``process_batch``, ``post_sample``,
 ``postprocess_maskoverlay``, ``postprocess_image``, ``postprocess_batch`` and ``postprocess`` with the job's

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 CHOICES = ("Deepbooru", "BLIP")
 ACTIONS = ("Ignore", "Keep", "Prepend", "Append")
@@ -52,17 +55,17 @@ def write_caption(image_path: Path, caption: str, action: str = "Ignore") -> Pat
     return target
 
 
-def describers_of(backend: Any, report: Callable[[str], None] | None = None) -> dict[str, Callable[[Image.Image], str]]:
+def describers_of(
+    backend: Backend, report: Callable[[str], None] | None = None
+) -> dict[str, Callable[[Image.Image], str]]:
     """The backend's DeepBooru and CLIP interrogators as caption makers."""
-    from modules.interrogate import clip_interrogator_of, deepbooru_of
-
     return {
-        "Deepbooru": lambda image: deepbooru_of(backend).tag(image),
-        "BLIP": lambda image: clip_interrogator_of(backend).interrogate(image.convert("RGB"), report),
+        "Deepbooru": lambda image: backend.deepbooru().tag(image),
+        "BLIP": lambda image: backend.clip_interrogator().interrogate(image.convert("RGB"), report),
     }
 
 
-def require_files(backend: Any, options: Sequence[str]) -> None:
+def require_files(backend: Backend, options: Sequence[str]) -> None:
     """ModelLoadError naming a missing file of a chosen describer, before any work."""
     from modules.interrogate import check
 

@@ -1,4 +1,4 @@
-"""Puts the language catalog into the Backend: ``backend.services["localization"]`` and the choices of the
+"""Puts the language catalog into the Backend: ``backend.localization`` and the choices of the
 ``localization`` setting.
 
 The catalog reads the extensions' ``localizations/`` folders of the extensions active in this run, in load
@@ -11,20 +11,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.localization.catalog import LocalizationCatalog
 
+if TYPE_CHECKING:
+    from modules.app import Backend
+
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = "localization"
 SETTING_KEY = "localization"
 
 
-def install_localization(backend: Any) -> LocalizationCatalog:
+def install_localization(backend: Backend) -> LocalizationCatalog:
     """Build the catalog for ``backend``, register it as a service and give the setting its choices."""
     catalog = LocalizationCatalog(backend.paths.localizations, lambda: active_extension_dirs(backend))
-    backend.services[SERVICE_NAME] = catalog
+    backend.localization = catalog
     registry = backend.settings.registry
     if SETTING_KEY in registry:
         registry.set_choices(SETTING_KEY, catalog.choices)
@@ -34,7 +36,7 @@ def install_localization(backend: Any) -> LocalizationCatalog:
     return catalog
 
 
-def active_extension_dirs(backend: Any) -> list[Path]:
+def active_extension_dirs(backend: Backend) -> list[Path]:
     """The active extensions' folders in load order (from the extension subsystem when it is present)."""
     try:
         from modules.extensions.discovery import active_extension_dirs as from_extensions

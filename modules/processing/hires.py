@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -17,6 +17,9 @@ from modules.processing.samplers import resolve_sampler
 from modules.processing.sampling_pass import SamplingPass
 from modules.processing.state import ProcessingState
 from modules.upscaling.upscalers import LATENT_UPSCALE_MODES, latent_upscale
+
+if TYPE_CHECKING:
+    from modules.processing.host import ProcessingHost
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ def crop_latents(latents: torch.Tensor, up_w: int, up_h: int, target_w: int, tar
 
 
 def second_pass(
-    backend: Any,
+    backend: ProcessingHost,
     p: ProcessingState,
     latents: torch.Tensor,
     *,
@@ -86,7 +89,7 @@ def second_pass(
         pixels = None
         model = model_switch.use_hires_checkpoint(backend, p)
     else:
-        registry = backend.upscalers()
+        registry = backend.upscalers
         if upscaler not in registry.names():
             raise InvalidParams(
                 f"Unknown hires upscaler {upscaler!r}; choose one of: {', '.join(registry.hires_upscaler_names())}"

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.models.errors import ModelLoadError
 from modules.processing.cfg_denoiser import ModelSwap
 from modules.processing.params import InvalidParams
 from modules.processing.state import ProcessingState
+
+if TYPE_CHECKING:
+    from modules.processing.host import ProcessingHost
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ def refiner_in_pass(option: str, hires_enabled: bool, is_hr_pass: bool) -> bool:
     return True
 
 
-def find_checkpoint(backend: Any, name: str, field: str) -> Any:
+def find_checkpoint(backend: ProcessingHost, name: str, field: str) -> Any:
     """The checkpoint ``name`` (title, name or hash) names; InvalidParams naming ``field`` when none does."""
     models = backend.require_models()
     info = models.find_checkpoint(name)
@@ -75,13 +78,13 @@ def find_checkpoint(backend: Any, name: str, field: str) -> Any:
     return info
 
 
-def short_title(backend: Any, info: Any) -> str:
+def short_title(backend: ProcessingHost, info: Any) -> str:
     """A1111's ``short_title`` of a checkpoint: the file name without extension and the short hash."""
     digest = backend.require_models().hash_of(info)
     return f"{info.path.stem} [{digest[:10]}]" if digest else info.path.stem
 
 
-def switch_to(backend: Any, p: ProcessingState, info: Any) -> Any:
+def switch_to(backend: ProcessingHost, p: ProcessingState, info: Any) -> Any:
     """Load ``info`` for the rest of this job (not remembered as the selected checkpoint); ``p.model`` follows."""
     models = backend.require_models()
     if _same_file(p.model, info):
@@ -103,7 +106,7 @@ def _same_file(model: Any, info: Any) -> bool:
     return checkpoint is not None and checkpoint.path.resolve() == info.path.resolve()
 
 
-def use_hires_checkpoint(backend: Any, p: ProcessingState) -> Any:
+def use_hires_checkpoint(backend: ProcessingHost, p: ProcessingState) -> Any:
     """Switch to the hires checkpoint when one is asked for; the model the second pass runs on."""
     name = p.params.hr_checkpoint_name
     if not hires_checkpoint_wanted(name):
@@ -111,7 +114,7 @@ def use_hires_checkpoint(backend: Any, p: ProcessingState) -> Any:
     return switch_to(backend, p, find_checkpoint(backend, str(name), "hr_checkpoint_name"))
 
 
-def record_hires_checkpoint(backend: Any, p: ProcessingState) -> None:
+def record_hires_checkpoint(backend: ProcessingHost, p: ProcessingState) -> None:
     name = p.params.hr_checkpoint_name
     if hires_checkpoint_wanted(name):
         info = find_checkpoint(backend, str(name), "hr_checkpoint_name")
@@ -119,7 +122,7 @@ def record_hires_checkpoint(backend: Any, p: ProcessingState) -> None:
 
 
 def refiner_switch(
-    backend: Any,
+    backend: ProcessingHost,
     p: ProcessingState,
     *,
     is_hr_pass: bool,

@@ -12,7 +12,7 @@ import datetime
 import logging
 import time
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -38,8 +38,10 @@ from modules.processing.samplers import resolve_sampler
 from modules.processing.sampling_pass import SamplingPass
 from modules.processing.seeds import ImageRNG, batch_seeds, fixed_seed
 from modules.processing.state import ProcessingState
-from modules.processing.styles import StyleDatabase
 from modules.upscaling.face_restoration import restore_if_asked, wants_restoration
+
+if TYPE_CHECKING:
+    from modules.processing.host import ProcessingHost
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,9 @@ class NoModelError(InvalidParams):
     """No checkpoint is loaded (none found, or loading failed): the message says what the user can do."""
 
 
-def generate(backend: Any, params: GenerationParams, job: Job, iterations: Collection[int] | None = None) -> Processed:
+def generate(
+    backend: ProcessingHost, params: GenerationParams, job: Job, iterations: Collection[int] | None = None
+) -> Processed:
     """Run the job; ``iterations`` (batch indices) limits it to some batches (a Ray replica's share)."""
     settings = backend.settings.overlay(params.override_settings)
     model = _model_for(backend, settings, job)
@@ -72,7 +76,8 @@ def generate(backend: Any, params: GenerationParams, job: Job, iterations: Colle
         n_iter=params.n_iter,
         clip_skip=int(settings.get("CLIP_stop_at_last_layers")),
     )
-    styles = StyleDatabase(backend.paths.styles_file)
+    styles = backend.styles
+    styles.reload()  # styles.csv may have been edited by hand since
     p.prompt = styles.apply_styles_to_prompt(params.prompt, list(params.styles))
     p.negative_prompt = styles.apply_negative_styles_to_prompt(params.negative_prompt, list(params.styles))
     p.seed = fixed_seed(params.seed)
@@ -83,7 +88,7 @@ def generate(backend: Any, params: GenerationParams, job: Job, iterations: Colle
     p.all_negative_prompts = [p.negative_prompt] * total
     p.job_timestamp = datetime.datetime.now().strftime("%Y%m%d%H%M%S")
 
-    scripts = backend.services.get("scripts")
+    scripts = backend.scripts
     if scripts is not None:
         scripts.before_process(p)
         custom = scripts.run_selected(p)
@@ -109,7 +114,7 @@ def generate(backend: Any, params: GenerationParams, job: Job, iterations: Colle
 
 
 def _run_batches(
-    backend: Any, p: ProcessingState, model: Any, iterations: Collection[int] | None, scripts: Any
+    backend: ProcessingHost, p: ProcessingState, model: Any, iterations: Collection[int] | None, scripts: Any
 ) -> None:
     params, job = p.params, p.job
     with _tiling(model, params.tiling):
@@ -127,7 +132,7 @@ def _run_batches(
                 break
 
 
-def _model_for(backend: Any, settings: Any, job: Job) -> Any:
+def _model_for(backend: ProcessingHost, settings: Any, job: Job) -> Any:
     models = backend.require_models()
     wanted = settings.get("sd_model_checkpoint")
     current = models.current
@@ -168,7 +173,7 @@ def _names_of(checkpoint: Any) -> set[str]:
     }
 
 
-def _lora_hashes(backend: Any, loras: list[tuple[str, float, float]]) -> str | None:
+def _lora_hashes(backend: ProcessingHost, loras: list[tuple[str, float, float]]) -> str | None:
     hashes = []
     for name, _, _ in loras:
         short = backend.models.lora_hash(name)
@@ -194,7 +199,7 @@ def _tiling(model: Any, enabled: bool):
             conv.padding_mode = mode
 
 
-def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -> None:
+def _run_batch(backend: ProcessingHost, p: ProcessingState, iteration: int, scripts: Any) -> None:
     params, model, job = p.params, p.model, p.job
     start = iteration * p.batch_size
     span = slice(start, start + p.batch_size)
@@ -229,7 +234,7 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
     denoising = None
     if params.is_img2img:
         upscaler = (
-            backend.upscalers().scaler(p.settings.get("upscaler_for_img2img") or "None")
+            backend.upscalers.scaler(p.settings.get("upscaler_for_img2img") or "None")
             if params.resize_mode != 3
             else None
         )
@@ -295,7 +300,7 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
         latents = scripts.post_sample(p, latents)
     pixels = decode_latents(p.model, latents)  # the refiner's or hires checkpoint's VAE when one took over
     images = [
-        restore_if_asked(backend, p.settings, params.restore_faces, image)
+        restore_if_asked(backend.face_restorers, p.settings, params.restore_faces, image)
         for image in img2img_inputs.tensor_to_pil(pixels)
     ]
     now = datetime.datetime.now()
@@ -321,7 +326,7 @@ def _run_batch(backend: Any, p: ProcessingState, iteration: int, scripts: Any) -
     job.consume_skip()
 
 
-def _record_embeddings(backend: Any, p: ProcessingState, names: list[str]) -> None:
+def _record_embeddings(backend: ProcessingHost, p: ProcessingState, names: list[str]) -> None:
     if not names:
         return
     hashes = [f"{name}: {backend.models.embedding_hash(name) or ''}".rstrip(": ") for name in names]
@@ -411,7 +416,7 @@ def _sample(p: ProcessingState, run: SamplingPass) -> torch.Tensor:
     return result.latents
 
 
-def _refiner_switch(backend: Any, p: ProcessingState, *, is_hr_pass: bool, width: int, height: int, encode):
+def _refiner_switch(backend: ProcessingHost, p: ProcessingState, *, is_hr_pass: bool, width: int, height: int, encode):
     """The loop's refiner switch for one pass; ``encode(model)`` encodes this pass's prompts with ``model``."""
 
     def make_swap(model: Any) -> ModelSwap:
@@ -460,14 +465,14 @@ def _inpaint_infotext(p: ProcessingState) -> None:
         extra.setdefault("Masked area padding", params.inpaint_full_res_padding)
 
 
-def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
+def _finish(backend: ProcessingHost, p: ProcessingState, started: float) -> Processed:
     images, infotexts = list(p.images), list(p.infotexts)
     index_of_first_image = 0
     # A1111: no grid when the request says not to save one (the API's default) or for a single image.
     single = len(images) < 2 and bool(p.settings.get("grid_only_if_multiple"))
     wanted = p.settings.get("return_grid") or p.settings.get("grid_save")
     if images and wanted and not single and not p.params.do_not_save_grid:
-        scripts = backend.services.get("scripts")
+        scripts = backend.scripts
         grid = outputs.make_grid(p, images, backend.paths.data, datetime.datetime.now(), scripts)
         if p.settings.get("return_grid"):
             images.insert(0, grid)
@@ -500,7 +505,7 @@ def _finish(backend: Any, p: ProcessingState, started: float) -> Processed:
         },
         comments="\n".join(p.comments),
     )
-    scripts = backend.services.get("scripts")
+    scripts = backend.scripts
     if scripts is not None:
         scripts.postprocess(p, processed)
     return processed

@@ -10,8 +10,12 @@ import contextlib
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -26,26 +30,26 @@ class PageAssets:
     theme: object
 
 
-def page_assets(backend) -> PageAssets:
+def page_assets(backend: Backend) -> PageAssets:
     """CSS and scripts for the page."""
     css_parts = [(STATIC_DIR / "style.css").read_text(encoding="utf-8")]
     head_parts = ['<script src="/webui/localization.js"></script>']
     head_parts += [f"<script>{path.read_text(encoding='utf-8')}</script>" for path in sorted(STATIC_DIR.glob("*.js"))]
-    extensions = backend.services.get("extensions")
+    extensions = backend.extensions
     if extensions is not None:  # extensions' style.css and javascript/*.js, after ours
         css_parts.append(extensions.page_css())
         head_parts.append(extensions.page_head())
     return PageAssets(css="\n".join(css_parts), js="", head="\n".join(head_parts), theme=gr.themes.Default())
 
 
-def build_ui(backend) -> gr.Blocks:
-    extensions = backend.services.get("extensions")
+def build_ui(backend: Backend) -> gr.Blocks:
+    extensions = backend.extensions
     page_build = extensions.page_build() if extensions is not None else contextlib.nullcontext()
     with page_build:  # extensions: on_before_ui, then A1111's component events while the page is built
         return _build_page(backend)
 
 
-def _build_page(backend) -> gr.Blocks:
+def _build_page(backend: Backend) -> gr.Blocks:
     from modules.ui import (
         tab_extensions,
         tab_extras,
@@ -61,7 +65,7 @@ def _build_page(backend) -> gr.Blocks:
     from modules.ui.ui_config import apply_ui_config
 
     ctx = UiContext(backend)
-    extensions = backend.services.get("extensions")
+    extensions = backend.extensions
     # on_ui_tabs callbacks build their Blocks outside ours; they are rendered into tabs below
     extension_tabs = extensions.ui_tabs() if extensions is not None else []
     with gr.Blocks(title="Stable Diffusion", analytics_enabled=False) as demo:

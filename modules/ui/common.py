@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds}s"
 
 
-def models_unavailable_message(backend: Any) -> str | None:
+def models_unavailable_message(backend: Backend) -> str | None:
     """Why nothing can be generated right now (still starting, no checkpoints), or None when ready."""
     models = backend.models
     if models is None:

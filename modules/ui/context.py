@@ -12,9 +12,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 # How a field gets its value from a parsed infotext: an infotext key, or a function of the parsed dict
 # returning the value (or None to leave the field as it is).
@@ -55,7 +58,7 @@ class SendRequest:
 class UiContext:
     """Built once per ``build_ui`` call and passed to every tab builder."""
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.tabs: gr.Tabs | None = None
         self.targets: dict[str, SendTarget] = {}

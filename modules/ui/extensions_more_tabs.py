@@ -5,11 +5,14 @@ from __future__ import annotations
 import html
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from modules.ui.common import describe_error, error_html, info_html
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ def build_available(manager: Any) -> None:
     load.click(show, url, result)
 
 
-def build_backup(backend: Any, manager: Any, allowed: bool) -> None:
+def build_backup(backend: Backend, manager: Any, allowed: bool) -> None:
     from modules.extensions import actions
     from modules.extensions.config_states import list_states, restore_plan, save_state
 

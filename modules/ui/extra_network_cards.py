@@ -12,9 +12,12 @@ import html
 import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.models.network_meta import find_preview, folder_of, hypernet_prompt, lora_prompt, read_user_metadata
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 PAGES = {
     "checkpoints": "Checkpoints",
@@ -77,7 +80,7 @@ def default_multiplier(settings: Any) -> float:
         return 1.0
 
 
-def collect_cards(backend: Any, page: str) -> list[Card]:
+def collect_cards(backend: Backend, page: str) -> list[Card]:
     """The cards of ``page`` from the model manager's current lists ([] before the models exist)."""
     models = backend.models
     if models is None:

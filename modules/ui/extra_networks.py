@@ -14,13 +14,16 @@ import dataclasses
 import html
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from modules.models.network_meta import USER_FIELDS, parse_weight, read_user_metadata, write_user_metadata
 from modules.ui import extra_network_cards as cards_mod
 from modules.ui.common import describe_error, error_html, info_html, tool_button
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +81,19 @@ def training_metadata_html(metadata: dict[str, str]) -> str:
     return f'<table class="extra-network-training">{body}</table>'
 
 
-def _find_card(backend: Any, page: str, name: str) -> cards_mod.Card | None:
+def _find_card(backend: Backend, page: str, name: str) -> cards_mod.Card | None:
     for card in cards_mod.collect_cards(backend, page):
         if card.name == name:
             return card
     return None
 
 
-def _lora_training(backend: Any, name: str) -> dict[str, str]:
+def _lora_training(backend: Backend, name: str) -> dict[str, str]:
     info = backend.models.find_lora(name) if backend.models is not None else None
     return dict(info.metadata) if info is not None else {}
 
 
-def build(backend: Any, tab: str) -> ExtraNetworksPanel:
+def build(backend: Backend, tab: str) -> ExtraNetworksPanel:
     """The panel of ``tab``; the card pages are filled on page load and on refresh."""
     with gr.Accordion("Extra Networks", open=False, elem_id=f"{tab}_extra_networks"):
         with gr.Row(elem_id=f"{tab}_extra_networks_controls", equal_height=True):
@@ -149,7 +152,7 @@ def build(backend: Any, tab: str) -> ExtraNetworksPanel:
     return panel
 
 
-def _has_files(backend: Any, page: str) -> bool:
+def _has_files(backend: Backend, page: str) -> bool:
     """Whether an optional page's folder holds a file (read from disk: the models may still be loading)."""
     from modules.models.networks import scan_hypernetworks
 
@@ -158,7 +161,7 @@ def _has_files(backend: Any, page: str) -> bool:
     return True
 
 
-def render_pages(backend: Any, tab: str, search: str, sort: str, folder: str) -> list[Any]:
+def render_pages(backend: Backend, tab: str, search: str, sort: str, folder: str) -> list[Any]:
     """HTML of every page, the folder filter's choices and the optional tabs' visibility, for the current files."""
     every = {page: cards_mod.collect_cards(backend, page) for page in cards_mod.PAGES}
     all_cards = [card for page_cards in every.values() for card in page_cards]
@@ -172,7 +175,7 @@ def render_pages(backend: Any, tab: str, search: str, sort: str, folder: str) ->
     return [*htmls, gr.update(choices=choices, value=chosen), *shown]
 
 
-def _wire(backend: Any, tab: str, panel: ExtraNetworksPanel) -> None:
+def _wire(backend: Backend, tab: str, panel: ExtraNetworksPanel) -> None:
     listing = [panel.search, panel.sort, panel.folder]
     rendered = [*panel.pages.values(), panel.folder, *panel.optional_tabs.values()]
     quiet = {"show_progress": "hidden", "queue": False}
@@ -255,7 +258,7 @@ def _wire(backend: Any, tab: str, panel: ExtraNetworksPanel) -> None:
     panel.cancel.click(lambda: gr.update(visible=False), None, panel.editor, **quiet)
 
 
-def wire_page_load(backend: Any, tab: str, demo: gr.Blocks, panel: ExtraNetworksPanel) -> None:
+def wire_page_load(backend: Backend, tab: str, demo: gr.Blocks, panel: ExtraNetworksPanel) -> None:
     def load(search: str, sort: str, folder: str):
         return render_pages(backend, tab, search, sort, folder)
 
@@ -263,7 +266,7 @@ def wire_page_load(backend: Any, tab: str, demo: gr.Blocks, panel: ExtraNetworks
     demo.load(load, [panel.search, panel.sort, panel.folder], outputs, queue=False)
 
 
-def _switch_checkpoint(backend: Any, title: str) -> str:
+def _switch_checkpoint(backend: Backend, title: str) -> str:
     """Load checkpoint ``title`` through the queue (the top bar's dropdown follows); a line for the panel."""
     from modules.settings.registry import FrozenSettingsError
     from modules.ui.topbar import CHECKPOINT_KEY
@@ -288,7 +291,7 @@ def _switch_checkpoint(backend: Any, title: str) -> str:
     return info_html(f"{title} is loaded.")
 
 
-def mount_routes(app: Any, backend: Any) -> None:
+def mount_routes(app: Any, backend: Backend) -> None:
     """``GET /sd_extra_networks/thumb?filename=``: a card picture, only from inside the model folders."""
     from fastapi import HTTPException
     from fastapi.responses import FileResponse

@@ -12,20 +12,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
 from modules.ui.gradio_auth import is_authorized
 
+if TYPE_CHECKING:
+    from modules.app import Backend
+
 log = logging.getLogger(__name__)
 
 
-def allowed_roots(backend: Any) -> list[Path]:
+def allowed_roots(backend: Backend) -> list[Path]:
     """The folders ``/file=`` may serve from, as the backend has them now."""
     paths = backend.paths
     roots = [paths.outputs, paths.program / "tmp", paths.data / "tmp"]
-    extensions = backend.services.get("extensions")
+    extensions = backend.extensions
     if extensions is not None:
         roots += list(extensions.active_dirs())
     return roots
@@ -56,7 +59,7 @@ def resolve_allowed(requested: str, roots: Iterable[Path], bases: Sequence[Path]
     return None
 
 
-def install_file_route(app: Any, backend: Any) -> None:
+def install_file_route(app: Any, backend: Backend) -> None:
     """Add ``GET/HEAD /file=<path>`` (before the Gradio mount, so it wins over Gradio's own)."""
     from fastapi.responses import FileResponse, PlainTextResponse
 

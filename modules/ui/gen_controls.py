@@ -7,7 +7,7 @@ Ranges and defaults are A1111 1.10's UI values (not the API's): steps 20, CFG 7,
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -16,12 +16,15 @@ from modules.ui import refiner_controls
 from modules.ui.common import RANDOM_SYMBOL, REUSE_SYMBOL, SWAP_SYMBOL, tool_button
 from modules.ui.context import PasteField
 
+if TYPE_CHECKING:
+    from modules.app import Backend
+
 DEFAULT_SAMPLER = "DPM++ 2M"
 SAME_SAMPLER = "Use same sampler"
 SAME_SCHEDULER = "Use same scheduler"
 
 
-def sampler_choices(backend: Any) -> list[str]:
+def sampler_choices(backend: Backend) -> list[str]:
     hidden = backend.settings.get("hide_samplers") or []
     return [info.name for info in list_samplers(hidden)]
 
@@ -30,8 +33,8 @@ def schedule_choices() -> list[str]:
     return [info.label for info in list_schedulers()]
 
 
-def hires_upscaler_choices(backend: Any) -> list[str]:
-    return backend.upscalers().hires_upscaler_names()
+def hires_upscaler_choices(backend: Backend) -> list[str]:
+    return backend.upscalers.hires_upscaler_names()
 
 
 @dataclasses.dataclass
@@ -150,7 +153,7 @@ class GenControls:
             kwargs.update(self.refiner.params_kwargs(values))
         return kwargs
 
-    def paste_fields(self, backend: Any) -> list[PasteField]:
+    def paste_fields(self, backend: Backend) -> list[PasteField]:
         """Which infotext key fills which control (A1111's ``paste_fields`` for this panel)."""
         samplers = set(sampler_choices(backend))
         schedules = set(schedule_choices())
@@ -215,7 +218,7 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-def build_sampler_row(backend: Any, tab: str) -> tuple[gr.Dropdown, gr.Dropdown, gr.Slider]:
+def build_sampler_row(backend: Backend, tab: str) -> tuple[gr.Dropdown, gr.Dropdown, gr.Slider]:
     samplers = sampler_choices(backend)
     default = DEFAULT_SAMPLER if DEFAULT_SAMPLER in samplers else (samplers[0] if samplers else None)
     with gr.Row(elem_id=f"{tab}_sampler_row"):
@@ -227,7 +230,7 @@ def build_sampler_row(backend: Any, tab: str) -> tuple[gr.Dropdown, gr.Dropdown,
     return sampler, scheduler, steps
 
 
-def build_hires(backend: Any, tab: str) -> Hires:
+def build_hires(backend: Backend, tab: str) -> Hires:
     """A1111's "Hires. fix" accordion: opening it enables hires fix, closing it disables it."""
     with gr.Accordion("Hires. fix", open=False, elem_id=f"{tab}_hr") as accordion:
         enable = gr.Checkbox(
@@ -388,7 +391,7 @@ def build_seed(tab: str) -> tuple:
     )
 
 
-def build(backend: Any, tab: str, with_hires: bool, before_size: Any = None) -> GenControls:
+def build(backend: Backend, tab: str, with_hires: bool, before_size: Any = None) -> GenControls:
     """The whole panel in A1111's order; ``before_size`` builds tab-specific rows above the size sliders."""
     sampler, scheduler, steps = build_sampler_row(backend, tab)
     hires = build_hires(backend, tab) if with_hires else None

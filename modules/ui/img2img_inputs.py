@@ -14,6 +14,8 @@ from typing import Any
 import gradio as gr
 from PIL import Image, ImageChops
 
+from modules.processing.img2img_batch import IMAGE_SUFFIXES  # noqa: F401  (also read by the Extras tab)
+
 MODES = {  # mode id -> tab label
     "img2img": "img2img",
     "sketch": "Sketch",
@@ -23,7 +25,6 @@ MODES = {  # mode id -> tab label
     "batch": "Batch",
 }
 INPAINT_MODES = ("inpaint", "inpaint_sketch", "inpaint_upload")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".avif")
 
 
 class MissingInput(ValueError):
@@ -260,14 +261,3 @@ def batch_files(values: dict[Any, Any], inputs: ModeInputs) -> list[Path]:
     if not files:
         raise MissingInput("The batch has no images: upload files or give an input directory.")
     return files
-
-
-def batch_mask(mask_dir: str, image_path: Path) -> Image.Image | None:
-    """The mask for ``image_path`` in ``mask_dir``: same file name, any image extension."""
-    if not mask_dir:
-        return None
-    folder = Path(mask_dir)
-    for candidate in sorted(folder.glob(image_path.stem + ".*")):
-        if candidate.suffix.lower() in IMAGE_SUFFIXES:
-            return Image.open(candidate)
-    return None

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
 from modules.ui.gradio_auth import is_authorized
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ def insert_into_head(html: str, extra: str) -> str:
     return html[:at] + extra + "\n" + html[at:]
 
 
-def options_json(backend: Any) -> dict[str, Any]:
+def options_json(backend: Backend) -> dict[str, Any]:
     """Every option's current value, JSON-safe (A1111's ``opts`` on the page)."""
     return json.loads(json.dumps(backend.settings.data(), default=str))
 
@@ -40,7 +43,7 @@ def options_script(options: dict[str, Any]) -> str:
     return f"<script>var opts = {text};</script>\n"
 
 
-def install_page_head(app: Any, backend: Any, head: str) -> None:
+def install_page_head(app: Any, backend: Backend, head: str) -> None:
     """Rewrite the page (``GET /``) to carry ``head`` and the options; add ``/webui/opts.json``."""
     from fastapi.responses import HTMLResponse, JSONResponse
 

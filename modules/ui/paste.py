@@ -8,12 +8,15 @@ mention leave their field as it was.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from modules.processing.infotext import InfotextTooLongError, parse_infotext
 from modules.ui.context import PasteField, SendTarget, UiContext
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +24,9 @@ log = logging.getLogger(__name__)
 NOT_OVERRIDABLE = frozenset({"sd_model_checkpoint", "sd_vae"})
 
 
-def parse(backend: Any, text: str) -> dict[str, Any]:
+def parse(backend: Backend, text: str) -> dict[str, Any]:
     """Parse ``text`` as A1111 does when pasting: styles recognised per the ``infotext_styles`` setting."""
-    from modules.api.services import styles
-
-    database = styles(backend)
+    database = backend.styles
     database.reload()
     try:
         params = parse_infotext(
@@ -35,7 +36,7 @@ def parse(backend: Any, text: str) -> dict[str, Any]:
         )
     except InfotextTooLongError as error:
         raise gr.Error(str(error)) from error
-    extensions = backend.services.get("extensions")
+    extensions = backend.extensions
     if extensions is not None:  # A1111's on_infotext_pasted(infotext, params): callbacks may edit params
         extensions.fire("infotext_pasted", text, params)
     return params
@@ -45,7 +46,9 @@ def _is_update(value: Any) -> bool:
     return isinstance(value, dict) and value.get("__type__") == "update"
 
 
-def field_updates(backend: Any, fields: list[PasteField], params: dict[str, Any], sending: bool = False) -> list[Any]:
+def field_updates(
+    backend: Backend, fields: list[PasteField], params: dict[str, Any], sending: bool = False
+) -> list[Any]:
     """One update per field; ``sending`` honours the send_seed / send_size settings (A1111's send-to rules)."""
     settings = backend.settings
     updates = []
@@ -71,7 +74,7 @@ def field_updates(backend: Any, fields: list[PasteField], params: dict[str, Any]
     return updates
 
 
-def override_entries(backend: Any, params: dict[str, Any]) -> list[str]:
+def override_entries(backend: Backend, params: dict[str, Any]) -> list[str]:
     """``"Clip skip: 2"``-style entries for settings the infotext names with a value other than the current one."""
     settings = backend.settings
     entries = []
@@ -87,7 +90,7 @@ def override_entries(backend: Any, params: dict[str, Any]) -> list[str]:
     return entries
 
 
-def overrides_from_entries(backend: Any, entries: list[str] | None) -> dict[str, Any]:
+def overrides_from_entries(backend: Backend, entries: list[str] | None) -> dict[str, Any]:
     """The ``override_settings`` dict for the chosen "Override settings" entries."""
     by_label = {option.infotext: option for option in backend.settings.registry if option.infotext}
     overrides: dict[str, Any] = {}
@@ -99,7 +102,7 @@ def overrides_from_entries(backend: Any, entries: list[str] | None) -> dict[str,
     return overrides
 
 
-def override_field(backend: Any, component: Any) -> PasteField:
+def override_field(backend: Backend, component: Any) -> PasteField:
     def source(params: dict[str, Any]):
         entries = override_entries(backend, params)
         return gr.update(value=entries, choices=entries, visible=bool(entries))

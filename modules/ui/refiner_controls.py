@@ -8,7 +8,7 @@ name the checkpoint by its short title, ``name [hash]``, matched to one of the l
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -16,15 +16,18 @@ from modules.processing.model_switch import SAME_CHECKPOINT
 from modules.ui.common import REFRESH_SYMBOL, tool_button
 from modules.ui.context import PasteField
 
+if TYPE_CHECKING:
+    from modules.app import Backend
+
 DEFAULT_SWITCH_AT = 0.8  # A1111's slider default
 
 
-def checkpoint_titles(backend: Any) -> list[str]:
+def checkpoint_titles(backend: Backend) -> list[str]:
     models = backend.models
     return [info.title for info in models.checkpoints()] if models is not None else []
 
 
-def listed_title(backend: Any, text: Any) -> str | None:
+def listed_title(backend: Backend, text: Any) -> str | None:
     """The listed checkpoint an infotext value (short title, name or hash) names, or None."""
     if not text or backend.models is None:
         return None
@@ -49,7 +52,7 @@ class Refiner:
             return {}
         return {"refiner_checkpoint": name, "refiner_switch_at": float(values[self.switch_at])}
 
-    def paste_fields(self, backend: Any) -> list[PasteField]:
+    def paste_fields(self, backend: Backend) -> list[PasteField]:
         def named(params: dict[str, Any]) -> bool:
             return "Refiner" in params
 
@@ -61,7 +64,7 @@ class Refiner:
         ]
 
 
-def build_refiner(backend: Any, tab: str) -> Refiner:
+def build_refiner(backend: Backend, tab: str) -> Refiner:
     """The accordion; opening it enables the refiner, closing it disables it (A1111's InputAccordion)."""
     prefix = f"script_{tab}_refiner"
     with gr.Accordion("Refiner", open=False, elem_id=f"{prefix}_enable") as accordion:
@@ -96,13 +99,13 @@ def build_refiner(backend: Any, tab: str) -> Refiner:
     return Refiner(enable, accordion, checkpoint, switch_at)
 
 
-def _refreshed_titles(backend: Any) -> list[str]:
+def _refreshed_titles(backend: Backend) -> list[str]:
     if backend.models is not None:
         backend.models.refresh()
     return checkpoint_titles(backend)
 
 
-def build_hires_checkpoint(backend: Any, tab: str) -> gr.Dropdown:
+def build_hires_checkpoint(backend: Backend, tab: str) -> gr.Dropdown:
     """The Hires fix accordion's checkpoint choice ("Use same checkpoint" by default)."""
     return gr.Dropdown(
         label="Checkpoint",  # A1111's label and id
@@ -116,7 +119,7 @@ def hires_checkpoint_kwargs(value: Any) -> dict[str, Any]:
     return {} if value in (None, "", SAME_CHECKPOINT) else {"hr_checkpoint_name": value}
 
 
-def hires_checkpoint_paste(backend: Any, dropdown: gr.Dropdown) -> PasteField:
+def hires_checkpoint_paste(backend: Backend, dropdown: gr.Dropdown) -> PasteField:
     def value(params: dict[str, Any]) -> str | None:
         text = params.get("Hires checkpoint")
         return SAME_CHECKPOINT if text in (None, SAME_CHECKPOINT) else listed_title(backend, text)

@@ -12,12 +12,15 @@ import html
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from modules.jobs.queue import Job, JobInterrupted
 from modules.ui.common import describe_error, error_html, format_seconds, info_html
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ class RunButtons:
     skip: gr.Button
 
 
-def progress_html(backend: Any, job: Job, prefix: str = "") -> str:
+def progress_html(backend: Backend, job: Job, prefix: str = "") -> str:
     """The progress bar: ``Waiting… position 2 in queue`` or ``45% ETA: 3s`` with step and batch."""
     if not job.started:
         position = backend.jobs.position(job)
@@ -58,7 +61,7 @@ def progress_html(backend: Any, job: Job, prefix: str = "") -> str:
     )
 
 
-def follow(backend: Any, job: Job, progress_box: Any, preview: Any, prefix: str = "") -> Iterator[dict[Any, Any]]:
+def follow(backend: Backend, job: Job, progress_box: Any, preview: Any, prefix: str = "") -> Iterator[dict[Any, Any]]:
     """Yield progress/preview updates until ``job`` ends (or is interrupted while still waiting)."""
     show_preview = bool(backend.settings.get("live_previews_enable"))
     period = max(MIN_REFRESH, float(backend.settings.get("live_preview_refresh_period")) / 1000.0)
@@ -113,7 +116,7 @@ def running_updates(buttons: RunButtons, running: bool) -> dict[Any, Any]:
     }
 
 
-def wire_interrupt(backend: Any, buttons: RunButtons, job_id: gr.State) -> None:
+def wire_interrupt(backend: Backend, buttons: RunButtons, job_id: gr.State) -> None:
     """Interrupt and Skip act on the job whose id this browser tab holds."""
 
     def interrupt(current: str | None):
@@ -133,7 +136,7 @@ def wire_interrupt(backend: Any, buttons: RunButtons, job_id: gr.State) -> None:
 
 
 def run(
-    backend: Any,
+    backend: Backend,
     buttons: RunButtons,
     job_id: gr.State,
     progress_box: Any,

@@ -14,9 +14,12 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.processing.infotext import parse_infotext
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +38,13 @@ LOG_COLUMNS = [
 ]
 
 
-def resolve_dir(backend: Any, folder: str) -> Path:
+def resolve_dir(backend: Backend, folder: str) -> Path:
     """A settings path: absolute as given, relative ones under the data folder."""
     path = Path(folder)
     return path if path.is_absolute() else backend.paths.data / path
 
 
-def output_folder(backend: Any, tab: str) -> Path:
+def output_folder(backend: Backend, tab: str) -> Path:
     """Where ``tab``'s generated images go (the folder the 📂 button opens)."""
     settings = backend.settings
     key = {
@@ -73,7 +76,7 @@ def open_folder(path: Path) -> str | None:
 
 
 def save_to_log(
-    backend: Any,
+    backend: Backend,
     images: Sequence[Any],
     infotexts: Sequence[str],
     seeds: Sequence[int],

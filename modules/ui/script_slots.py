@@ -1,6 +1,6 @@
 """The "Script" dropdown and the always-on script panels of txt2img / img2img.
 
-The UI does not know any script; it asks the extension system, found as ``backend.services["scripts"]``,
+The UI does not know any script; it asks the extension system, found as ``backend.scripts``,
 through the small ``ScriptProvider`` protocol below. Without that service only "None" is offered.
 ``ScriptControls.to_params`` turns the widget values into the ``GenerationParams`` script fields.
 """
@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gradio as gr
 
 from modules.processing.params import ScriptArgs
 from modules.ui.context import PasteField
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +69,14 @@ class ScriptControls:
         return script_name, script_args, alwayson
 
 
-def build_section_panels(backend: Any, is_img2img: bool, section: str) -> list[tuple[str, list[Any]]]:
+def build_section_panels(backend: Backend, is_img2img: bool, section: str) -> list[tuple[str, list[Any]]]:
     """The always-on panels of one placed section (img2img's "inpaint"), built where the caller is."""
-    return list(_call(backend.services.get("scripts"), "build_alwayson_ui", [], is_img2img, section) or [])
+    return list(_call(backend.scripts, "build_alwayson_ui", [], is_img2img, section) or [])
 
 
-def script_paste_fields(backend: Any, is_img2img: bool) -> list[PasteField]:
+def script_paste_fields(backend: Backend, is_img2img: bool) -> list[PasteField]:
     """Paste fields for the script panels' ``infotext_fields``; a checkbox gets a bool, a slider a number."""
-    pairs = _call(backend.services.get("scripts"), "infotext_fields", [], is_img2img) or []
+    pairs = _call(backend.scripts, "infotext_fields", [], is_img2img) or []
     return [PasteField(component, _paste_source(component, key)) for component, key in pairs]
 
 
@@ -95,11 +98,11 @@ def _paste_source(component: Any, key: Any):
 
 
 def build_script_controls(
-    backend: Any, is_img2img: bool, placed: list[tuple[str, list[Any]]] | None = None
+    backend: Backend, is_img2img: bool, placed: list[tuple[str, list[Any]]] | None = None
 ) -> ScriptControls:
     """The Script dropdown with each selectable script's panel (shown while selected) and always-on panels;
     ``placed`` are the panels of placed sections built elsewhere on the tab (see ``build_section_panels``)."""
-    provider = backend.services.get("scripts")
+    provider = backend.scripts
     tab = "img2img" if is_img2img else "txt2img"
     titles = _call(provider, "selectable_titles", [], is_img2img)
     dropdown = gr.Dropdown(label="Script", choices=[NONE, *titles], value=NONE, elem_id=f"{tab}_script_list")

@@ -10,11 +10,14 @@ from __future__ import annotations
 import html
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from modules.ui.common import describe_error, error_html, info_html
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ def _read_stored(path: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def build_defaults(backend: Any, demo: gr.Blocks) -> None:
+def build_defaults(backend: Backend, demo: gr.Blocks) -> None:
     from modules.settings.store import write_json_atomic
     from modules.ui.ui_config import _keyed_components
 
@@ -94,7 +97,7 @@ def build_sysinfo() -> None:
     )
 
 
-def build_actions(backend: Any) -> None:
+def build_actions(backend: Backend) -> None:
     with gr.Row():
         unload = gr.Button("Unload checkpoint", elem_id="sett_unload_sd_model")
         reload = gr.Button("Reload checkpoint", elem_id="sett_reload_sd_model")
@@ -133,7 +136,7 @@ def build_actions(backend: Any) -> None:
     free.click(run(free_memory, "free memory", "Memory freed."), None, result)
 
 
-def build(backend: Any, demo: gr.Blocks) -> None:
+def build(backend: Backend, demo: gr.Blocks) -> None:
     """The three pages as tabs under the settings."""
     with gr.Tabs(elem_id="settings_extra_pages"):
         with gr.Tab("Defaults", elem_id="settings_tab_defaults"):

@@ -6,16 +6,19 @@ both places.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from modules.settings.registry import OptionInfo
 
+if TYPE_CHECKING:
+    from modules.app import Backend
+
 CHOICE_KINDS = ("dropdown", "multiselect", "radio")
 
 
-def option_choices(option: OptionInfo, backend: Any = None) -> list[Any]:
+def option_choices(option: OptionInfo, backend: Backend | None = None) -> list[Any]:
     """The option's current choice list; model lists come from the model manager when not bound yet."""
     choices = option.choice_list()
     if choices or backend is None or backend.models is None:
@@ -41,7 +44,7 @@ def option_component(
     value: Any,
     interactive: bool = True,
     elem_prefix: str = "setting_",
-    backend: Any = None,
+    backend: Backend | None = None,
     **extra: Any,
 ):
     """Create the component for ``option`` showing ``value``."""
@@ -83,7 +86,7 @@ def option_component(
     return gr.Textbox(value=text, lines=1, **common)
 
 
-def refreshed(option: OptionInfo, value: Any, backend: Any = None):
+def refreshed(option: OptionInfo, value: Any, backend: Backend | None = None):
     """An update that brings a component to the current value and choice list."""
     if option.component in CHOICE_KINDS:
         choices = option_choices(option, backend) if option.component != "radio" else option.choice_list()

@@ -1,6 +1,6 @@
 """Extensions tab: Installed (enable, status, version, updates; Apply and restart UI) and Install from URL.
 
-It is a thin view over the extension manager (``backend.services["extensions"]``) and
+It is a thin view over the extension manager (``backend.extensions``) and
 ``modules.extensions.actions``. When the server is reachable from other machines and
 ``--enable-insecure-extension-access`` is not given, the buttons are disabled and the reason is shown; the
 actions check the same rule again on the server.
@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime
 import html
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,11 @@ def installed_table(manager: Any) -> str:
     )
 
 
-def build_extensions_tab(backend: Any) -> None:
+def build_extensions_tab(backend: Backend) -> None:
     from modules.extensions import actions, installer
     from modules.extensions.options import DISABLE_ALL_CHOICES
 
-    manager = backend.services.get("extensions")
+    manager = backend.extensions
     if manager is None:
         gr.HTML('<p class="hint">The extension system is not running.</p>', elem_id="extensions_installed_html")
         return

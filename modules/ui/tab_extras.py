@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from PIL import Image
@@ -24,16 +24,19 @@ from modules.ui.img2img_inputs import IMAGE_SUFFIXES
 from modules.ui.save_log import output_folder
 from modules.ui.tab_txt2img import generation_outputs
 
+if TYPE_CHECKING:
+    from modules.app import Backend
+
 log = logging.getLogger(__name__)
 
 TAB = "extras"
 
 
-def upscaler_names(backend: Any) -> list[str]:
-    return backend.upscalers().names()
+def upscaler_names(backend: Backend) -> list[str]:
+    return backend.upscalers.names()
 
 
-def _inputs(backend: Any, source: str, single: Any, files: Any, input_dir: str) -> list[tuple[Any, str]]:
+def _inputs(backend: Backend, source: str, single: Any, files: Any, input_dir: str) -> list[tuple[Any, str]]:
     """(loader, stem) pairs for the chosen source; ValueError tells the user what is missing or refused.
 
     Only the headers are read here (sizes checked against ``max_image_pixels``); each image is decoded when
@@ -228,8 +231,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         from modules.interrogate.caption import describers_of, make_caption, write_caption
         from modules.postprocessing import run_extras_all
 
-        registry = backend.upscalers()
-        restorers = backend.face_restorers()
+        registry = backend.upscalers
+        restorers = backend.face_restorers
         gfpgan, codeformer = restorer_amounts(values)
         custom_dir = (values[output_dir] or "").strip() if values[source] == "directory" else ""
         folder = check_folder(custom_dir, backend.paths, backend.flags, "Output directory") if custom_dir else None
@@ -335,7 +338,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
             pairs = _inputs(backend, values[source], values[image], values[files], values[input_dir])
             for name, amount in zip(("GFPGAN", "CodeFormer"), restorer_amounts(values), strict=True):
                 if amount > 0:
-                    backend.face_restorers().require_files(name)  # a missing file is named before any work
+                    backend.face_restorers.require_files(name)  # a missing file is named before any work
             if values[caption_enable]:
                 from modules.interrogate.caption import require_files as require_caption_files
 

@@ -1,7 +1,8 @@
 """img2img tab: the six input modes, resize and inpainting options, and the same result panel as txt2img.
 
-A single image becomes one job; Batch submits one job per input image, one after another, so other users'
-jobs can interleave and Interrupt stops the rest of the batch.
+A single image becomes one job. Batch hands the backend an ``Img2ImgBatch`` (``processing/img2img_batch.py``),
+which queues one job per input image, one after another, so other users' jobs can interleave and Interrupt
+stops the rest of the batch; the handler only follows the jobs and shows the results.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from PIL import Image
 
+from modules.processing.img2img_batch import Img2ImgBatch, snap_size
 from modules.processing.params import INPAINT_AREAS, INPAINTING_FILL, MASK_MODES, RESIZE_MODES, GenerationParams
 from modules.settings.locks import check_folder
 from modules.ui import extra_networks, gen_controls, img2img_inputs, output_panel, refiner_controls, runner, toprow
@@ -39,6 +40,9 @@ from modules.ui.tab_txt2img import (
     wire_reuse_seed,
 )
 
+if TYPE_CHECKING:
+    from modules.app import Backend
+
 log = logging.getLogger(__name__)
 
 TAB = "img2img"
@@ -57,7 +61,7 @@ class InpaintControls:
     scripts: list[tuple[str, list[Any]]]  # always-on panels of the "inpaint" section (Soft inpainting)
 
 
-def build_inpaint_controls(backend: Any) -> InpaintControls:
+def build_inpaint_controls(backend: Backend) -> InpaintControls:
     with gr.Group(visible=False, elem_id="inpaint_controls") as group:
         with gr.Row():
             mask_blur = gr.Slider(
@@ -104,10 +108,6 @@ def build_inpaint_controls(backend: Any) -> InpaintControls:
 
 def _one_of(key: str, allowed: tuple[str, ...]):
     return lambda params: params.get(key) if params.get(key) in allowed else None
-
-
-def _snap(value: float) -> int:
-    return int(min(2048, max(64, round(value / 8) * 8)))
 
 
 def build(ctx: UiContext, demo: gr.Blocks) -> None:
@@ -190,7 +190,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         image = img2img_inputs.current_image(values[inputs.mode], values, inputs)
         if image is None:
             return gr.update(), gr.update()
-        return _snap(image.width), _snap(image.height)
+        return snap_size(image.width), snap_size(image.height)
 
     detect.click(detect_size, set(inputs.image_inputs()), [width, height], show_progress="hidden")
 
@@ -201,7 +201,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         scale = float(values[scale_by])
         return (
             f"<p>resize: from <b>{image.width}x{image.height}</b> to "
-            f"<b>{_snap(image.width * scale)}x{_snap(image.height * scale)}</b></p>"
+            f"<b>{snap_size(image.width * scale)}x{snap_size(image.height * scale)}</b></p>"
         )
 
     scale_by.release(scale_preview, {scale_by, *inputs.image_inputs()}, scale_info, show_progress="hidden")
@@ -237,7 +237,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         if values[scale_tab] != "by":
             return params
         scale = float(values[scale_by])
-        return dataclasses.replace(params, width=_snap(image.width * scale), height=_snap(image.height * scale))
+        return dataclasses.replace(params, width=snap_size(image.width * scale), height=snap_size(image.height * scale))
 
     def single(values: dict[Any, Any]):
         mode = values[inputs.mode]
@@ -260,7 +260,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                 panel,
                 buttons,
                 lambda: base_params(values),
-                lambda params, image: sized(params, values, image),
+                float(values[scale_by]) if values[scale_tab] == "by" else None,
             )
             return
         yield from runner.run(
@@ -342,7 +342,9 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
     _wire_interrogate(backend, row, inputs, panel.message)
 
 
-def _wire_interrogate(backend: Any, row: toprow.Toprow, inputs: img2img_inputs.ModeInputs, message: gr.HTML) -> None:
+def _wire_interrogate(
+    backend: Backend, row: toprow.Toprow, inputs: img2img_inputs.ModeInputs, message: gr.HTML
+) -> None:
     """The Interrogate buttons put a description of the current mode's image into the prompt (A1111 replaces
     it): the img2img picture, the sketch, or the inpaint background, as A1111's process_interrogate."""
 
@@ -380,7 +382,7 @@ def _wire_interrogate(backend: Any, row: toprow.Toprow, inputs: img2img_inputs.M
 
 
 def _interrogate_batch(
-    backend: Any, values: dict[Any, Any], inputs: img2img_inputs.ModeInputs, model: str, job: Any
+    backend: Backend, values: dict[Any, Any], inputs: img2img_inputs.ModeInputs, model: str, job: Any
 ) -> str:
     """A1111's Interrogate in the Batch tab: each input image's description appended to ``<name>.txt`` in the
     output directory (the input directory when none is given); returns what was done, for the page."""
@@ -421,9 +423,9 @@ def _run_batch(
     panel: output_panel.OutputPanel,
     buttons: runner.RunButtons,
     make_params,
-    sized,
+    scale_by: float | None,
 ):
-    """One job per input image; results go to the output directory when one is given."""
+    """Submit the batch to the backend (one job per input image) and follow its jobs."""
     backend = ctx.backend
     started = time.perf_counter()
     try:
@@ -433,66 +435,41 @@ def _run_batch(
         for component, label in folders:  # with --listen only the data folder and the command line's folders
             if (values.get(component) or "").strip():
                 check_folder(values[component], backend.paths, backend.flags, label)
-        files = img2img_inputs.batch_files(values, inputs)
-        base = make_params()
+        batch = Img2ImgBatch(
+            files=tuple(img2img_inputs.batch_files(values, inputs)),
+            base=make_params(),
+            mask_dir=(values[inputs.batch_mask_dir] or "").strip(),
+            output_dir=(values[inputs.batch_output_dir] or "").strip(),
+            scale_by=scale_by,
+        )
+        run = backend.generation.submit_img2img_batch(batch)
     except ValueError as error:
         yield {panel.message: error_html(describe_error(error))}
         return
-    output_dir = (values[inputs.batch_output_dir] or "").strip()
-    mask_dir = (values[inputs.batch_mask_dir] or "").strip()
-    images: list[Any] = []
-    infotexts: list[str] = []
-    seeds: list[int] = []
-    problem = None
     yield {**runner.running_updates(buttons, True), panel.message: ""}
-    for number, path in enumerate(files, start=1):
-        try:
-            with Image.open(path) as opened:
-                image = opened.copy()
-            params = dataclasses.replace(
-                sized(base, image),
-                init_images=(image,),
-                mask=img2img_inputs.batch_mask(mask_dir, path),
-                do_not_save_samples=bool(output_dir),
-            )
-            job = backend.generation.submit(params)
-        except (OSError, ValueError) as error:
-            problem = error_html(f"{path.name}: {describe_error(error)}")
-            break
-        yield {panel.job_id: job.id, panel.progress: runner.progress_html(backend, job)}
-        yield from runner.follow(backend, job, panel.progress, panel.preview, prefix=f"Image {number}/{len(files)}: ")
-        problem = runner.outcome_message(job)
-        if problem is not None:
-            break
-        processed = job.result
-        first = processed.index_of_first_image
-        for index, result_image in enumerate(processed.images[first:]):
-            images.append(result_image)
-            infotexts.append(processed.infotexts[min(first + index, len(processed.infotexts) - 1)])
-            seeds.append(processed.all_seeds[index] if index < len(processed.all_seeds) else processed.seed)
-            if output_dir:
-                _save_batch_output(backend, result_image, infotexts[-1], Path(output_dir), path.stem, index)
-    shown = output_panel.ShownResult(images, infotexts, 0, seeds, [])
+    job = None
+    while (job := run.next_job(job)) is not None:
+        prefix = f"Image {run.number}/{run.total}: "
+        yield {panel.job_id: job.id, panel.progress: runner.progress_html(backend, job, prefix)}
+        yield from runner.follow(backend, job, panel.progress, panel.preview, prefix=prefix)
+    problem = runner.outcome_message(run.failed_job) if run.failed_job is not None else None
+    if run.input_error is not None:
+        name, error = run.input_error
+        problem = error_html(f"{name}: {describe_error(error)}")
+    shown = output_panel.ShownResult(run.images, run.infotexts, 0, run.seeds, [])
     final = {
         panel.progress: "",
         panel.preview: gr.update(visible=False, value=None),
         panel.job_id: None,
         **runner.running_updates(buttons, False),
     }
-    if images:
+    if run.images:
         ctx.last_infotext = shown.infotext(None)
         text = (
-            f"Processed {len(images)} image(s) from {len(files)} input(s). Time taken: "
+            f"Processed {len(run.images)} image(s) from {run.total} input(s). Time taken: "
             f"{format_seconds(time.perf_counter() - started)}"
         )
         final.update(output_panel.shown_updates(panel, shown, text))
     if problem is not None:
         final[panel.message] = problem
     yield final
-
-
-def _save_batch_output(backend: Any, image: Any, infotext: str, folder: Path, stem: str, index: int) -> None:
-    from modules.images.save import save_image
-
-    name = stem if index == 0 else f"{stem}-{index}"
-    save_image(image, folder, infotext=infotext, settings=backend.settings, forced_filename=name, save_to_dirs=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -16,17 +16,20 @@ from modules.ui import runner
 from modules.ui.common import REFRESH_SYMBOL, error_html, info_html, tool_button
 from modules.ui.context import UiContext
 
+if TYPE_CHECKING:
+    from modules.app import Backend
+
 log = logging.getLogger(__name__)
 
 NO_VAE = "None"
 
 
-def checkpoint_titles(backend: Any) -> list[str]:
+def checkpoint_titles(backend: Backend) -> list[str]:
     models = backend.models
     return [info.title for info in models.checkpoints()] if models is not None else []
 
 
-def vae_names(backend: Any) -> list[str]:
+def vae_names(backend: Backend) -> list[str]:
     models = backend.models
     return [info.name for info in models.vaes()] if models is not None else []
 

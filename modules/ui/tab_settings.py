@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from modules.settings.registry import FrozenSettingsError, LockedSettingError
 from modules.ui.common import describe_error, error_html, info_html
 from modules.ui.settings_widgets import option_component, refreshed
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ def _ordered_sections(sections):
     return sorted(sections, key=lambda section: rank.get(section.category, len(rank)))
 
 
-def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = frozenset()) -> None:
+def build(backend: Backend, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = frozenset()) -> None:
     settings = backend.settings
     registry = settings.registry
     frozen = settings.frozen
@@ -143,8 +146,8 @@ def build(backend: Any, demo: gr.Blocks, skip_keys: set[str] | frozenset[str] = 
     built_with = _structural_values(settings)
 
     def reload_ui():
-        if _structural_values(settings) != built_with and callable(backend.services.get("restart")):
-            threading.Timer(0.5, backend.services["restart"]).start()
+        if _structural_values(settings) != built_with and callable(backend.restart):
+            threading.Timer(0.5, backend.restart).start()
             return info_html("Restarting the server to rebuild the page…"), True
         return gr.update(), False
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -13,6 +13,9 @@ from modules.ui.common import error_html, format_seconds, models_unavailable_mes
 from modules.ui.context import PasteField, SendTarget, UiContext
 from modules.ui.paste import override_field, overrides_from_entries, wire_paste_button
 from modules.ui.script_slots import build_script_controls, script_paste_fields
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +91,7 @@ def generation_outputs(buttons: runner.RunButtons, panel: output_panel.OutputPan
     ]
 
 
-def prompt_params(backend: Any, values: dict[Any, Any], row: toprow.Toprow, override: Any, scripts: Any) -> dict:
+def prompt_params(backend: Backend, values: dict[Any, Any], row: toprow.Toprow, override: Any, scripts: Any) -> dict:
     """The GenerationParams fields both generation tabs take from the top row, overrides and scripts."""
     script_name, script_args, alwayson = scripts.to_params(values)
     return {

@@ -9,7 +9,7 @@ progress, and a failed load puts the dropdown back on the model still in use.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -17,13 +17,16 @@ from modules.settings.registry import FrozenSettingsError, LockedSettingError
 from modules.ui.common import REFRESH_SYMBOL, describe_error, tool_button
 from modules.ui.settings_widgets import option_choices, option_component, refreshed
 
+if TYPE_CHECKING:
+    from modules.app import Backend
+
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "sd_model_checkpoint"
 IDLE_POLL_SECONDS = 15  # kept in step with IDLE_MS in static/status.js
 
 
-def quicksettings_keys(backend: Any) -> list[str]:
+def quicksettings_keys(backend: Backend) -> list[str]:
     registry = backend.settings.registry
     keys = backend.settings.get("quicksettings_list") or []
     if isinstance(keys, str):
@@ -31,7 +34,7 @@ def quicksettings_keys(backend: Any) -> list[str]:
     return [key for key in dict.fromkeys(keys) if key in registry]
 
 
-def current_checkpoint_title(backend: Any) -> str | None:
+def current_checkpoint_title(backend: Backend) -> str | None:
     models = backend.models
     current = getattr(models, "current", None) if models is not None else None
     if current is not None:
@@ -39,7 +42,7 @@ def current_checkpoint_title(backend: Any) -> str | None:
     return backend.settings.get(CHECKPOINT_KEY) or None
 
 
-def build(backend: Any, demo: gr.Blocks) -> dict[str, Any]:
+def build(backend: Backend, demo: gr.Blocks) -> dict[str, Any]:
     """Build the bar; returns the quick-setting components by key (the Settings tab leaves those out)."""
     settings = backend.settings
     registry = settings.registry
@@ -104,14 +107,14 @@ def build(backend: Any, demo: gr.Blocks) -> dict[str, Any]:
     return components
 
 
-def _checkpoint_signature(backend: Any) -> tuple:
+def _checkpoint_signature(backend: Backend) -> tuple:
     models = backend.models
     if models is None:
         return ()
     return (current_checkpoint_title(backend), tuple(info.title for info in models.checkpoints()))
 
 
-def _refresh_models(backend: Any, option: Any):
+def _refresh_models(backend: Backend, option: Any):
     def refresh():
         if backend.models is None:
             return gr.update()
@@ -122,7 +125,7 @@ def _refresh_models(backend: Any, option: Any):
     return refresh
 
 
-def _switch_checkpoint(backend: Any):
+def _switch_checkpoint(backend: Backend):
     def switch(title: str):
         models = backend.models
         if models is None or not title:
@@ -155,7 +158,7 @@ def _switch_checkpoint(backend: Any):
     return switch
 
 
-def _apply_quicksetting(backend: Any, key: str):
+def _apply_quicksetting(backend: Backend, key: str):
     def apply(value: Any):
         if key == "sd_vae" and backend.models is not None and backend.models.current is not None:
             # transactional: the VAE is loaded first and stored only when it works (set_vae stores it)

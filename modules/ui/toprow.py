@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
@@ -22,6 +22,9 @@ from modules.ui.common import (
     info_html,
     tool_button,
 )
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +54,14 @@ class Toprow:
     deepbooru: gr.Button | None = None
 
 
-def style_database(backend: Any):
+def style_database(backend: Backend):
     """The shared styles of ``styles.csv`` (the API's too), re-read so edits made by hand show up."""
-    from modules.api.services import styles
-
-    database = styles(backend)
+    database = backend.styles
     database.reload()
     return database
 
 
-def token_count_text(backend: Any, text: str) -> str:
+def token_count_text(backend: Backend, text: str) -> str:
     """``used/limit`` as A1111's counter shows it; ``–/75`` while no model is loaded to count with."""
     models = backend.models
     current = getattr(models, "current", None) if models is not None else None
@@ -77,7 +78,7 @@ def token_count_text(backend: Any, text: str) -> str:
     return f'<span class="token-counter{over}">{used}/{limit}</span>'
 
 
-def build(backend: Any, tab: str) -> Toprow:
+def build(backend: Backend, tab: str) -> Toprow:
     """Create the prompt row for ``tab`` ("txt2img" or "img2img"); events are wired here except Generate."""
     with gr.Row(elem_id=f"{tab}_toprow", elem_classes=["toprow"]):
         with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
@@ -163,12 +164,12 @@ def build(backend: Any, tab: str) -> Toprow:
     return row
 
 
-def refresh_styles(backend: Any):
+def refresh_styles(backend: Backend):
     """An update giving the styles dropdown the current list (page load, after edits)."""
     return gr.update(choices=_style_names(backend))
 
 
-def wire_page_load(backend: Any, demo: gr.Blocks, row: Toprow) -> None:
+def wire_page_load(backend: Backend, demo: gr.Blocks, row: Toprow) -> None:
     """On page load: the current styles list and token counts (the model may have loaded since the build)."""
 
     def refresh(prompt: str, negative: str):
@@ -183,7 +184,7 @@ def wire_page_load(backend: Any, demo: gr.Blocks, row: Toprow) -> None:
     )
 
 
-def _style_names(backend: Any) -> list[str]:
+def _style_names(backend: Backend) -> list[str]:
     try:
         return style_database(backend).names()
     except (OSError, ValueError) as error:
@@ -191,7 +192,7 @@ def _style_names(backend: Any) -> list[str]:
         return []
 
 
-def _wire(backend: Any, row: Toprow) -> None:
+def _wire(backend: Backend, row: Toprow) -> None:
     quiet = {"show_progress": "hidden", "concurrency_limit": None, "trigger_mode": "always_last", "queue": False}
     row.prompt.change(lambda text: token_count_text(backend, text), row.prompt, row.token_counter, **quiet)
     row.negative_prompt.change(

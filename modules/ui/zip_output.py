@@ -14,11 +14,14 @@ import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from modules.ui.common import describe_error, error_html, tool_button
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ def build(tab: str) -> gr.Button:
     return tool_button(ZIP_SYMBOL, f"save_zip_{tab}")
 
 
-def wire(backend: Any, button: gr.Button, result: Any, download: Any, message: Any) -> None:
+def wire(backend: Backend, button: gr.Button, result: Any, download: Any, message: Any) -> None:
     """🗃️: save all shown images and a zip of them; both are offered for download."""
     from modules.processing.infotext import parse_infotext
     from modules.ui.save_log import save_to_log

@@ -241,22 +241,14 @@ def _run(network: Any, face: Image.Image, codeformer_weight: float) -> Image.Ima
     return Image.fromarray(np.ascontiguousarray(out.transpose(1, 2, 0)), "RGB")
 
 
-def face_restorers_of(backend: Any) -> FaceRestorers:
-    """The backend's ``FaceRestorers`` (its method when it has one, else one kept in ``backend.services``)."""
-    if callable(getattr(backend, "face_restorers", None)):
-        return backend.face_restorers()
-    service = backend.services.get("face_restorers")
-    if service is None:
-        service = backend.services["face_restorers"] = FaceRestorers(backend.paths.models, settings=backend.settings)
-    return service
-
-
-def restore_if_asked(backend: Any, settings: Any, restore_faces: bool | None, image: Image.Image) -> Image.Image:
+def restore_if_asked(
+    restorers: FaceRestorers, settings: Any, restore_faces: bool | None, image: Image.Image
+) -> Image.Image:
     """txt2img/img2img: restore with ``face_restoration_model`` when asked (None: the ``face_restoration`` setting)."""
     if not wants_restoration(settings, restore_faces):
         return image
     name = settings.get("face_restoration_model") or "CodeFormer"
-    return face_restorers_of(backend).restore(image, name, codeformer_weight=settings.get("code_former_weight"))
+    return restorers.restore(image, name, codeformer_weight=settings.get("code_former_weight"))
 
 
 def wants_restoration(settings: Any, restore_faces: bool | None) -> bool:

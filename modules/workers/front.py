@@ -11,7 +11,7 @@ import dataclasses
 import datetime
 import types
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.jobs.queue import JobInterrupted
 from modules.processing.params import GenerationParams, InvalidParams, Processed
@@ -25,6 +25,9 @@ from modules.workers.spec import (
     strip_checkpoint_override,
 )
 
+if TYPE_CHECKING:
+    from modules.app import Backend
+
 
 @dataclasses.dataclass
 class PartResult:
@@ -34,7 +37,7 @@ class PartResult:
     processed: Processed
 
 
-def chosen_checkpoint(backend: Any, overrides: dict[str, Any] | None = None) -> Any:
+def chosen_checkpoint(backend: Backend, overrides: dict[str, Any] | None = None) -> Any:
     """The checkpoint a job uses: its override, else the setting, else the start-up choice (--ckpt, first)."""
     models = backend.require_models()
     wanted = backend.settings.overlay(overrides).get("sd_model_checkpoint") or ""
@@ -48,7 +51,7 @@ def chosen_checkpoint(backend: Any, overrides: dict[str, Any] | None = None) -> 
     return info
 
 
-def describe(backend: Any, params: GenerationParams, job_id: str) -> tuple[list[JobSpec], Any]:
+def describe(backend: Backend, params: GenerationParams, job_id: str) -> tuple[list[JobSpec], Any]:
     """The pieces of ``params`` as ``JobSpec``s, and the front's CheckpointInfo (for file names)."""
     models = backend.require_models()
     info = chosen_checkpoint(backend, params.override_settings)
@@ -72,7 +75,9 @@ def describe(backend: Any, params: GenerationParams, job_id: str) -> tuple[list[
     return specs, types.SimpleNamespace(checkpoint=info, vae_info=vae_info)
 
 
-def assemble(backend: Any, params: GenerationParams, parts: Sequence[PartResult], model: Any, job: Any) -> Processed:
+def assemble(
+    backend: Backend, params: GenerationParams, parts: Sequence[PartResult], model: Any, job: Any
+) -> Processed:
     """One ``Processed`` from the pieces, saved and gridded by the front as the single-process run does."""
     done = [part for part in parts if part.processed.images]
     if not done:
@@ -121,7 +126,7 @@ def assemble(backend: Any, params: GenerationParams, parts: Sequence[PartResult]
     )
 
 
-def _front_state(backend: Any, params: GenerationParams, first: Processed, model: Any, job: Any) -> Any:
+def _front_state(backend: Backend, params: GenerationParams, first: Processed, model: Any, job: Any) -> Any:
     """A ProcessingState carrying what file names and grids need (seeds, prompts, sampler, model names)."""
     from modules.processing.hooks import HookRegistry
     from modules.processing.state import ProcessingState

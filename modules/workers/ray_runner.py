@@ -11,12 +11,15 @@ import collections
 import concurrent.futures
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.jobs.queue import Job, JobInterrupted
 from modules.processing.params import GenerationParams, InvalidParams, Processed
 from modules.workers.front import PartResult, assemble, chosen_checkpoint, describe
 from modules.workers.spec import JobSpec
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ class WorkerFailed(RuntimeError):
 class RayWorkers:
     """Ray Serve replicas behind the front's job queue. ``start`` blocks until they are deployed."""
 
-    def __init__(self, backend: Any, app_name: str = APP_NAME) -> None:
+    def __init__(self, backend: Backend, app_name: str = APP_NAME) -> None:
         self.backend = backend
         self.app_name = app_name  # the Serve application (several fronts may share one Ray instance)
         self.flags = backend.flags

@@ -12,10 +12,13 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.jobs.queue import Job
 from modules.workers.spec import JobSpec, ModelMismatch, check_hash
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,11 @@ def build_worker_backend(front_flags: Mapping[str, Any]) -> Any:
     settings = Settings(build_registry())
     backend = Backend(flags, paths, settings)
     install_extensions(backend)
-    backend.models = ModelManager(paths, settings, flags)
+    backend.attach_models(ModelManager(paths, settings, flags))
     return backend
 
 
-def load_for(backend: Any, spec: JobSpec, apply_settings: bool = True) -> Any:
+def load_for(backend: Backend, spec: JobSpec, apply_settings: bool = True) -> Any:
     """Apply the spec's settings (unless the same snapshot already is), then load (or keep) its checkpoint
     and VAE, checking names and hashes."""
     if apply_settings:
@@ -124,7 +127,7 @@ class RemoteJob(Job):
         return super().should_stop()
 
 
-def run_piece(backend: Any, spec: JobSpec, job: RemoteJob, apply_settings: bool = True) -> Any:
+def run_piece(backend: Backend, spec: JobSpec, job: RemoteJob, apply_settings: bool = True) -> Any:
     """Generate the spec's batches on this replica; returns its Processed (images of those batches only)."""
     from modules.processing.pipeline import generate
 

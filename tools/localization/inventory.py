@@ -11,10 +11,13 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tools.localization.collect import UiString, config_strings
 from tools.localization.messages import source_messages, ui_source_files
+
+if TYPE_CHECKING:
+    from modules.app import Backend
 
 log = logging.getLogger(__name__)
 
@@ -150,21 +153,21 @@ def build_collection_backend(args: list[str] | None = None) -> Any:
     from modules.settings.cli import parse_flags
 
     backend = webui.build_backend(parse_flags(list(args or [])))
-    if "extensions" not in backend.services:
+    if backend.extensions is None:
         try:
             from modules.extensions.manager import install_extensions
 
             install_extensions(backend)
         except ImportError:
             log.info("No extension subsystem: extension strings are not collected")
-    if "localization" not in backend.services:
+    if backend.localization is None:
         from modules.localization.service import install_localization
 
         install_localization(backend)
     return backend
 
 
-def interface_strings(backend: Any, demo: Any = None) -> list[UiString]:
+def interface_strings(backend: Backend, demo: Any = None) -> list[UiString]:
     """Every string of the interface built for ``backend`` (``demo``: an already built UI to reuse)."""
     if demo is None:
         from modules.ui.blocks import build_ui

@@ -203,8 +203,7 @@ def read_weights(path: Path, allow_unsafe_pickle: bool = False) -> dict[str, Any
     """float32 tensors of an annotator file; ``{"model": ...}`` / ``{"state_dict": ...}`` wrappers removed."""
     import torch
 
-    from modules.models.errors import ModelLoadError
-    from modules.models.statedict import open_state_dict, unwrap_state_dict
+    from modules.extension_api import ModelLoadError, open_state_dict, unwrap_state_dict
 
     try:
         state_file = open_state_dict(path, allow_unsafe_pickle)

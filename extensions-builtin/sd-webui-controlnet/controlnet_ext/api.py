@@ -65,19 +65,19 @@ def detect(service: Any, body: dict[str, Any]) -> dict[str, Any]:
     if not images:
         raise ValueError("No image selected")
     service.resolve_module(module)
-    results = []
-    for index, value in enumerate(images):
-        mask = decode_image(masks[index], "controlnet_masks") if index < len(masks) else None
-        detected, *_ = service.detect(
-            module,
-            decode_image(value, "controlnet_input_images"),
-            int(lowered.get("controlnet_processor_res", 512) or 512),
-            float(lowered.get("controlnet_threshold_a", 64)),
-            float(lowered.get("controlnet_threshold_b", 64)),
-            mask,
-        )
-        results.append(_png_base64(to_preview(detected)))
-    return {"info": "Success", "images": results}
+    requests = [
+        {
+            "module": module,
+            "image": decode_image(value, "controlnet_input_images"),
+            "resolution": int(lowered.get("controlnet_processor_res", 512) or 512),
+            "threshold_a": float(lowered.get("controlnet_threshold_a", 64)),
+            "threshold_b": float(lowered.get("controlnet_threshold_b", 64)),
+            "mask": decode_image(masks[index], "controlnet_masks") if index < len(masks) else None,
+        }
+        for index, value in enumerate(images)
+    ]
+    detected_maps = service.detect_on_queue(requests)  # decoded (and refused) before the job is queued
+    return {"info": "Success", "images": [_png_base64(to_preview(detected)) for detected in detected_maps]}
 
 
 def register_routes(service: Any, app: Any) -> None:

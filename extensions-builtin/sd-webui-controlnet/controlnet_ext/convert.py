@@ -139,7 +139,7 @@ def load_controlnet(
     import torch
     from diffusers import ControlNetModel
 
-    from modules.models.statedict import open_state_dict
+    from modules.extension_api import open_state_dict
 
     state_file = open_state_dict(path, allow_unsafe_pickle)
     try:

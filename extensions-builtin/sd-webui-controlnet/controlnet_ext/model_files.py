@@ -36,7 +36,7 @@ class ControlNetFile:
 
 
 def _legacy_hash(path: Path) -> str:
-    from modules.models.hashing import legacy_model_hash
+    from modules.extension_api import legacy_model_hash
 
     try:
         return legacy_model_hash(path)
@@ -50,8 +50,7 @@ def scan(folders: Iterable[Path]) -> list[ControlNetFile]:
 
     Names are shown with U+FFFD for bytes that are not UTF-8, so listings and the page never fail on them.
     """
-    from modules.models.folder_scan import scan_files
-    from modules.models.safe_text import printable_name
+    from modules.extension_api import printable_name, scan_files
 
     found: dict[str, ControlNetFile] = {}
     for folder in folders:

@@ -20,7 +20,7 @@ from controlnet_ext.imageops import pixel_perfect_resolution, to_rgb_array
 from controlnet_ext.preprocessors import ALIASES, MODEL_FREE, Preprocessor
 from controlnet_ext.runtime import ControlNetHook, PreparedUnit
 from controlnet_ext.units import ControlNetUnit, infotext
-from modules.models.errors import ModelLoadError
+from modules.extension_api import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class ControlNetService:
 
     # --- settings -----------------------------------------------------------------------------------------
     def on_ui_settings(self, opts: Any) -> None:
-        from modules.settings.registry import OptionInfo
+        from modules.extension_api import OptionInfo
 
         section = opts.section("control_net", "ControlNet")
         opts.add_option(
@@ -238,6 +238,16 @@ class ControlNetService:
         except annotators.AnnotatorUnavailable as error:  # a weight file that cannot be read or built
             raise ControlNetError(str(error)) from error
 
+    def detect_on_queue(self, requests: list[dict[str, Any]]) -> list[np.ndarray]:
+        """Detected maps for ``requests`` (``detect``'s keyword arguments each), run as one job on the queue:
+        preprocessor networks use the models' device, which a running generation owns (the preview button and
+        ``/controlnet/detect``; a generation's own units are preprocessed inside its job by ``prepare``)."""
+
+        def task(job: Any) -> list[np.ndarray]:
+            return [self.detect(**request)[0] for request in requests]
+
+        return self.context.run_job(task, label="ControlNet preprocessor")
+
     # --- one generation -----------------------------------------------------------------------------------
     def prepare(self, p: Any, units: list[ControlNetUnit]) -> list[PreparedUnit]:
         prepared = []
@@ -247,14 +257,14 @@ class ControlNetService:
                 prepared.append(self._prepare_unit(p, index, number, unit))
             except UnloadableModel as error:
                 if not self.setting("control_net_skip_unloadable_models", False):
-                    from modules.processing.params import InvalidParams
+                    from modules.extension_api import InvalidParams
 
                     raise InvalidParams(f"ControlNet unit {index}: {error}") from error
                 warning = f"ControlNet unit {index} skipped: {error}"
                 log.warning(warning)
                 p.comments.append(warning)
             except ControlNetError as error:
-                from modules.processing.params import InvalidParams
+                from modules.extension_api import InvalidParams
 
                 raise InvalidParams(f"ControlNet unit {index}: {error}") from error
         if prepared:

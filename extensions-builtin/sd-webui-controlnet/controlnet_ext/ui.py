@@ -110,7 +110,8 @@ def _unit(service: Any, number: int, elem_id: Callable[[str], str]) -> list[Any]
         if picture is None:
             raise gr.Error("Upload an image first")
         try:
-            detected, *_ = service.detect(name, picture, int(res), float(a), float(b))
+            request = {"module": name, "image": picture, "resolution": int(res), "threshold_a": float(a)}
+            (detected,) = service.detect_on_queue([{**request, "threshold_b": float(b)}])
         except ValueError as error:
             raise gr.Error(str(error)) from error
         return to_preview(detected)

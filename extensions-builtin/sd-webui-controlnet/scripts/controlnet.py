@@ -37,7 +37,7 @@ class ControlNetScript(scripts.Script):
                 self.service.find_model(unit.model)
 
     def process(self, p: Any, *args: Any) -> None:
-        from modules.processing.params import InvalidParams
+        from modules.extension_api import InvalidParams
 
         try:
             units = units_from_args(args)
