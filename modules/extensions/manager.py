@@ -185,6 +185,7 @@ class ExtensionManager:
     def ui_tabs(self) -> list[tuple[Any, str, str]]:
         """(Blocks, title, id) of every tab extensions add (``on_ui_tabs``); build inside no other Blocks."""
         from modules.extensions.gradio3 import gradio3_shims
+        from modules.extensions.gradio3_layout import hoist_stray_tab_children
 
         tabs: list[tuple[Any, str, str]] = []
         for callback in self.callbacks.get("ui_tabs"):
@@ -193,6 +194,7 @@ class ExtensionManager:
                     result = callback.fn() or []
                 for item in result:
                     blocks, title, tab_id = (list(item) + [None, None])[:3]
+                    hoist_stray_tab_children(blocks)
                     tabs.append((blocks, str(title), str(tab_id or _identifier(str(title)).lower())))
             except Exception:
                 log.exception("Extension %s: on_ui_tabs callback %s failed", callback.extension, callback.name)

@@ -119,11 +119,17 @@ class ScriptRunner:
         return [(title_of(s), self._build_ui(s, is_img2img)) for s in self.alwayson(is_img2img)]
 
     def _build_ui(self, script: Script, is_img2img: bool) -> list[Any]:
+        from gradio.context import Context
+
         from modules.extensions.gradio3 import gradio3_shims  # imports gradio: only when a UI is built
+        from modules.extensions.gradio3_layout import hoist_stray_tab_children
 
         try:
             with bridge.activated(script.extension), gradio3_shims():
-                return list(script.ui(is_img2img) or [])
+                components = list(script.ui(is_img2img) or [])
+            if Context.block is not None:
+                hoist_stray_tab_children(Context.block)
+            return components
         except Exception:
             log.exception("Extension %s: %s ui() failed", script.extension.name or "(built-in)", title_of(script))
             return []
