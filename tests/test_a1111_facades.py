@@ -49,6 +49,9 @@ PROBE = {
             def show(self, is_img2img):
                 return scripts.AlwaysVisible
 
+            def process(self, p, *args):
+                SEEN["opts_in_job"] = (opts.samples_format, opts.data["samples_format"])
+
             def after_component(self, component, **kwargs):
                 if kwargs.get("elem_id") in ("txt2img_width", "img2img_height"):
                     SEEN["components"].append(kwargs["elem_id"])
@@ -124,6 +127,27 @@ def test_shared_opts_read_write_data_onchange_save(backend):
     assert shared.opts.data["probe_strength"] == 0.7
     shared.opts.save()
     assert '"probe_strength": 0.7' in Path(backend.paths.settings_file).read_text(encoding="utf-8")
+
+
+def test_shared_opts_reads_the_jobs_override_settings_while_it_runs(backend):
+    from modules import shared
+    from modules.processing.params import GenerationParams
+
+    shared_format = backend.settings.get("samples_format")
+    override = "jpg" if shared_format != "jpg" else "webp"
+    params = GenerationParams(
+        prompt="o",
+        width=64,
+        height=64,
+        steps=1,
+        do_not_save_samples=True,
+        override_settings={"samples_format": override},
+    )
+    backend.generation.run(params)
+    assert probe_module(backend).SEEN["opts_in_job"] == (override, override)  # A1111: opts hold it for the job
+    assert shared.opts.samples_format == shared_format == backend.settings.get("samples_format")  # and after
+    backend.generation.run(GenerationParams(prompt="o", width=64, height=64, steps=1, do_not_save_samples=True))
+    assert probe_module(backend).SEEN["opts_in_job"] == (shared_format, shared_format)
 
 
 def test_shared_cmd_opts_state_model_styles_upscalers(backend):
