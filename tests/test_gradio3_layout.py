@@ -18,6 +18,8 @@ def test_components_inside_tabs_move_after_them_and_tabs_keep_their_order():
         after = gr.Button("after")
     assert hoist_stray_tab_children(demo) == 1
     assert tabs.children == [one, two]
-    assert column.children == [tabs, hidden, after] and hidden.parent is column
+    assert column.children[0] is tabs and column.children[-1] is after and len(column.children) == 3
+    assert hidden not in walk_blocks(tabs) and hidden in walk_blocks(column.children[1])  # (Gradio wraps it in a Form)
+    assert column.children[1].parent is column
     assert hoist_stray_tab_children(demo) == 0  # nothing left to move
     assert demo in walk_blocks(demo) and hidden in walk_blocks(demo)

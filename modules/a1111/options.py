@@ -256,10 +256,7 @@ class Options:
     def add_option(self, key: str, info: OptionInfo) -> None:
         """Declare an extension option; re-declaring a key the registry knows keeps the first declaration."""
         settings = self._settings()
-        if isinstance(info, registry.OptionInfo):
-            option = info
-        else:
-            option = to_option(key, info)
+        option = info if isinstance(info, registry.OptionInfo) else to_option(key, info)
         if option.key not in settings.registry:
             settings.registry.add(option)
         if getattr(info, "onchange", None) is not None:
