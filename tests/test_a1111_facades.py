@@ -331,6 +331,43 @@ def test_every_a1111_callback_can_be_registered(backend):
         assert any(c.name == f"probe-{name}" for c in callbacks.get(name[3:])), name
 
 
+def test_before_token_counter_changes_what_is_counted(backend):
+    import re
+
+    from modules import script_callbacks, shared
+    from modules.ui.toprow import token_count_text
+
+    assert shared.sd_model is not None  # a model to count with
+    seen = []
+
+    def longer(params):
+        seen.append((params.prompt, params.is_positive))
+        params.prompt += " and five more words"
+
+    def used(html: str) -> int:
+        return int(re.search(r">(\d+)/\d+<", html).group(1))
+
+    plain = used(token_count_text(backend, "a cat"))
+    script_callbacks.on_before_token_counter(longer, name="probe-longer")
+    try:
+        assert used(token_count_text(backend, "a cat", False)) > plain
+    finally:
+        script_callbacks.remove_callbacks_for_function(longer)
+    assert seen == [("a cat", False)]
+    assert used(token_count_text(backend, "a cat")) == plain
+
+
+def test_callbacks_that_cannot_fire_here_say_so_when_registered(backend, caplog):
+    from modules import script_callbacks
+
+    with caplog.at_level(logging.INFO, logger="modules.extensions.callbacks"):
+        script_callbacks.on_ui_train_tabs(lambda params: None, name="probe-train")
+        script_callbacks.on_list_unets(lambda unets: None, name="probe-unets")
+    lines = [r.getMessage() for r in caplog.records if "will never run" in r.getMessage()]
+    assert any("compat-probe" in line and "on_ui_train_tabs" in line and "Train tab" in line for line in lines)
+    assert any("on_list_unets" in line for line in lines) and len(lines) == 2
+
+
 def test_image_grid_callback_changes_the_grid_layout(backend):
     from modules.processing.params import GenerationParams
 

@@ -246,6 +246,14 @@ class ExtensionManager:
         self.fire("before_ui")
         return component_events(self)
 
+    def before_token_counter(self, prompt: str, is_positive: bool = True) -> str:
+        """``on_before_token_counter``: callbacks may change the prompt text before its tokens are counted."""
+        from modules.extensions.callbacks import BeforeTokenCounterParams
+
+        params = BeforeTokenCounterParams(prompt=prompt, steps=1, styles=[], is_positive=is_positive)
+        self.fire("before_token_counter", params)
+        return str(params.prompt)
+
     def before_reload(self) -> None:
         """Before the server process is replaced (Apply and restart): ``on_before_reload``, ``on_script_unloaded``."""
         self.fire("before_reload")
