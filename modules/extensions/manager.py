@@ -52,6 +52,8 @@ class ExtensionManager:
         self.callbacks = CallbackRegistry()
         self.extensions: list[Extension] = []
         self.loaded_scripts: list[LoadedScript] = []
+        self.postprocessing_scripts: list[LoadedScript] = []  # A1111 Extras scripts (ScriptPostprocessing)
+        self._postprocess: Any = None  # their runner, made on first use
         self.contexts: dict[str, ExtensionContext] = {}
         self.update_status: dict[str, str] = {}
         self._serial = 0
@@ -167,6 +169,46 @@ class ExtensionManager:
             ):
                 self.loaded_scripts.append(LoadedScript(value, context, path))
                 collected.add(value)
+        self._collect_postprocessing(module, context, path)
+
+    def _collect_postprocessing(self, module: Any, context: ExtensionContext, path: Path) -> None:
+        from modules.extensions.postprocess_scripts import postprocessing_base
+
+        base = postprocessing_base()
+        if base is None:
+            return
+        collected = {loaded.cls for loaded in self.postprocessing_scripts}
+        for value in vars(module).values():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, base)
+                and value is not base
+                and value not in collected
+                and (value.__module__ == module.__name__ or _defined_under(value, context.path))
+            ):
+                self.postprocessing_scripts.append(LoadedScript(value, context, path))
+                collected.add(value)
+
+    def _postprocess_runner(self) -> Any:
+        from modules.extensions.postprocess_scripts import PostprocessScripts
+
+        with self._lock:
+            if self._postprocess is None:
+                self._postprocess = PostprocessScripts(self.postprocessing_scripts)
+            return self._postprocess
+
+    def run_postprocessing_scripts(
+        self, image: Any, values: dict[str, dict[str, Any]] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The extensions' Extras scripts on one image (after the built-in steps): (image, infotext entries);
+        ``values``: per script name, the values of its controls (the Extras tab's), else their defaults."""
+        if not self.postprocessing_scripts:
+            return image, {}
+        return self._postprocess_runner().run(image, values)
+
+    def build_postprocessing_ui(self) -> dict[str, dict[str, Any]]:
+        """The Extras scripts' controls, built into the page being built: {script name: {argument: component}}."""
+        return self._postprocess_runner().build_ui() if self.postprocessing_scripts else {}
 
     # --- callbacks fired by the app -----------------------------------------------------------------------
     def fire_ui_settings(self) -> None:
