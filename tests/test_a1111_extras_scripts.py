@@ -112,3 +112,30 @@ def test_extras_tab_shows_the_scripts_controls_and_passes_their_values(api):
         Image.new("RGB", (4, 4), (0, 0, 0)), {"Invert probe": {"enable": False, "amount": 7}}
     )
     assert image.getpixel((0, 0)) == (0, 0, 0) and info == {}  # the tab's values replace the defaults
+
+
+def test_extras_tab_in_chromium_runs_the_script_with_the_values_set_there(tmp_path, start_server, page):
+    import glob
+    from pathlib import Path
+
+    data = tmp_path / "data"
+    path = data / "extensions" / "invert-extras" / "scripts" / "invert.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(textwrap.dedent(SCRIPT), encoding="utf-8")
+    server = start_server([], data_dir=data)
+    source = tmp_path / "source.png"
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(source)
+    page.goto(server.url)
+    page.get_by_role("tab", name="Extras", exact=True).click()
+    page.locator("#extras_invert_probe_amount").wait_for()  # the script's control, in the Extras tab
+    page.locator("#extras_invert_probe_amount input[type=number]").fill("9")
+    page.locator("#extras_invert_probe_amount input[type=number]").press("Enter")
+    page.locator("#extras_image input[type=file]").set_input_files(str(source))
+    page.locator("#extras_generate").click()
+    page.wait_for_function("() => document.querySelectorAll('#extras_gallery img').length >= 1", timeout=60_000)
+    pattern = str(data / "outputs" / "extras-images" / "**" / "*.png")
+    files = [Path(p) for p in glob.glob(pattern, recursive=True)]
+    assert len(files) == 1
+    saved = Image.open(files[0])
+    assert saved.convert("RGB").getpixel((0, 0)) == (245, 235, 225)  # inverted by the extension's script
+    assert "Invert probe: 9" in saved.info.get("postprocessing", "")  # with the value set in the tab
