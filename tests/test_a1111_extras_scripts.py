@@ -127,6 +127,7 @@ def test_extras_tab_in_chromium_runs_the_script_with_the_values_set_there(tmp_pa
     Image.new("RGB", (16, 16), (10, 20, 30)).save(source)
     page.goto(server.url)
     page.get_by_role("tab", name="Extras", exact=True).click()
+    page.locator("#extras_script_invert_probe").get_by_text("Invert probe").last.click()  # open its accordion
     page.locator("#extras_invert_probe_amount").wait_for()  # the script's control, in the Extras tab
     page.locator("#extras_invert_probe_amount input[type=number]").fill("9")
     page.locator("#extras_invert_probe_amount input[type=number]").press("Enter")

@@ -11,6 +11,7 @@ logged with its extension's name and the others still run.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from typing import Any
@@ -26,6 +27,11 @@ def postprocessing_base() -> type | None:
     """A1111's base class, only when some extension imported it (the core never imports the facades)."""
     module = sys.modules.get(FACADE_MODULE)
     return getattr(module, "ScriptPostprocessing", None) if module is not None else None
+
+
+def group_id(name: str) -> str:
+    """The element id of a script's controls in the Extras tab: ``extras_script_`` + its name, as an id."""
+    return "extras_script_" + re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
 class PostprocessScripts:
@@ -74,7 +80,7 @@ class PostprocessScripts:
         built: dict[str, dict[str, Any]] = {}
         for script, context, _defaults in self.instances():
             try:
-                with bridge.activated(context), gradio3_shims(), gr.Group(elem_id=f"extras_script_{script.name}"):
+                with bridge.activated(context), gradio3_shims(), gr.Group(elem_id=group_id(str(script.name))):
                     built[str(script.name)] = dict(script.ui() or {})
             except Exception:
                 log.exception("Extension %s: Extras script %s ui() failed", context.name, script.name)
