@@ -120,6 +120,6 @@ def test_image_browser_lists_images_just_generated(server, page):
         "document.querySelectorAll('#image_browser_tab_txt2img_image_browser_gallery img').length >= 2",
         timeout=60_000,
     )
-    sources = gallery.locator("img").evaluate_all("images => images.map(image => image.src)")
+    sources = gallery.locator("img").evaluate_all("images => images.map(image => decodeURIComponent(image.src))")
     names = {Path(path).name for path in saved}
     assert any(any(name in source for name in names) for source in sources), sources
