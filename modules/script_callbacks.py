@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modules.extensions import bridge
-from modules.extensions.callbacks import ImageSaveParams  # noqa: F401  (re-exported for extensions)
+from modules.extensions.callbacks import BeforeTokenCounterParams, ImageSaveParams  # noqa: F401  (re-exported)
 from modules.processing.hooks import AfterCFGParams as AfterCFGCallbackParams  # noqa: F401
 from modules.processing.hooks import CFGDenoisedParams, CFGDenoiserParams  # noqa: F401
 
@@ -97,22 +97,22 @@ def on_image_grid(callback: Callable[..., Any], *, name: str | None = None) -> N
 
 
 def on_extra_noise(callback: Callable[..., Any], *, name: str | None = None) -> None:
-    """Registered, not yet fired (see modules/extensions/README.md, "What is not covered")."""
+    """Registered, never fired: img2img adds no extra noise here (a one-line notice is logged)."""
     _register("extra_noise", callback, name)
 
 
 def on_list_optimizers(callback: Callable[..., Any], *, name: str | None = None) -> None:
-    """Registered, never fired: attention is chosen by the program (no optimizer list)."""
+    """Registered, never fired: attention is chosen by the program, no optimizer list (notice logged)."""
     _register("list_optimizers", callback, name)
 
 
 def on_list_unets(callback: Callable[..., Any], *, name: str | None = None) -> None:
-    """Registered, never fired: there is no SD-UNet list."""
+    """Registered, never fired: there is no SD-UNet list (a one-line notice is logged)."""
     _register("list_unets", callback, name)
 
 
 def on_before_token_counter(callback: Callable[..., Any], *, name: str | None = None) -> None:
-    """Registered, never fired: the token counter does not call extensions."""
+    """``callback(BeforeTokenCounterParams)`` before the prompt box's tokens are counted; may change ``prompt``."""
     _register("before_token_counter", callback, name)
 
 

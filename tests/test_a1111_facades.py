@@ -49,6 +49,9 @@ PROBE = {
             def show(self, is_img2img):
                 return scripts.AlwaysVisible
 
+            def process(self, p, *args):
+                SEEN["opts_in_job"] = (opts.samples_format, opts.data["samples_format"])
+
             def after_component(self, component, **kwargs):
                 if kwargs.get("elem_id") in ("txt2img_width", "img2img_height"):
                     SEEN["components"].append(kwargs["elem_id"])
@@ -124,6 +127,27 @@ def test_shared_opts_read_write_data_onchange_save(backend):
     assert shared.opts.data["probe_strength"] == 0.7
     shared.opts.save()
     assert '"probe_strength": 0.7' in Path(backend.paths.settings_file).read_text(encoding="utf-8")
+
+
+def test_shared_opts_reads_the_jobs_override_settings_while_it_runs(backend):
+    from modules import shared
+    from modules.processing.params import GenerationParams
+
+    shared_format = backend.settings.get("samples_format")
+    override = "jpg" if shared_format != "jpg" else "webp"
+    params = GenerationParams(
+        prompt="o",
+        width=64,
+        height=64,
+        steps=1,
+        do_not_save_samples=True,
+        override_settings={"samples_format": override},
+    )
+    backend.generation.run(params)
+    assert probe_module(backend).SEEN["opts_in_job"] == (override, override)  # A1111: opts hold it for the job
+    assert shared.opts.samples_format == shared_format == backend.settings.get("samples_format")  # and after
+    backend.generation.run(GenerationParams(prompt="o", width=64, height=64, steps=1, do_not_save_samples=True))
+    assert probe_module(backend).SEEN["opts_in_job"] == (shared_format, shared_format)
 
 
 def test_shared_cmd_opts_state_model_styles_upscalers(backend):
@@ -305,6 +329,43 @@ def test_every_a1111_callback_can_be_registered(backend):
     for name in names:
         getattr(script_callbacks, name)(lambda *a, **k: None, name=f"probe-{name}")
         assert any(c.name == f"probe-{name}" for c in callbacks.get(name[3:])), name
+
+
+def test_before_token_counter_changes_what_is_counted(backend):
+    import re
+
+    from modules import script_callbacks, shared
+    from modules.ui.toprow import token_count_text
+
+    assert shared.sd_model is not None  # a model to count with
+    seen = []
+
+    def longer(params):
+        seen.append((params.prompt, params.is_positive))
+        params.prompt += " and five more words"
+
+    def used(html: str) -> int:
+        return int(re.search(r">(\d+)/\d+<", html).group(1))
+
+    plain = used(token_count_text(backend, "a cat"))
+    script_callbacks.on_before_token_counter(longer, name="probe-longer")
+    try:
+        assert used(token_count_text(backend, "a cat", False)) > plain
+    finally:
+        script_callbacks.remove_callbacks_for_function(longer)
+    assert seen == [("a cat", False)]
+    assert used(token_count_text(backend, "a cat")) == plain
+
+
+def test_callbacks_that_cannot_fire_here_say_so_when_registered(backend, caplog):
+    from modules import script_callbacks
+
+    with caplog.at_level(logging.INFO, logger="modules.extensions.callbacks"):
+        script_callbacks.on_ui_train_tabs(lambda params: None, name="probe-train")
+        script_callbacks.on_list_unets(lambda unets: None, name="probe-unets")
+    lines = [r.getMessage() for r in caplog.records if "will never run" in r.getMessage()]
+    assert any("compat-probe" in line and "on_ui_train_tabs" in line and "Train tab" in line for line in lines)
+    assert any("on_list_unets" in line for line in lines) and len(lines) == 2
 
 
 def test_image_grid_callback_changes_the_grid_layout(backend):

@@ -104,11 +104,6 @@ def test_aspect_ratio_helper_beside_width_and_height(server, page):
     page.wait_for_function("document.querySelector('#txt2img_height input[type=number]').value === '320'")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (#13): Image Browser's nested tabs other than the first are not in the page at load (Gradio"
-    " renders tabs lazily), so its image_browser_init() throws and its controls stay disabled",
-)
 def test_image_browser_lists_images_just_generated(server, page):
     result = post_json(
         server.url + "/sdapi/v1/txt2img",
@@ -125,6 +120,6 @@ def test_image_browser_lists_images_just_generated(server, page):
         "document.querySelectorAll('#image_browser_tab_txt2img_image_browser_gallery img').length >= 2",
         timeout=60_000,
     )
-    sources = gallery.locator("img").evaluate_all("images => images.map(image => image.src)")
+    sources = gallery.locator("img").evaluate_all("images => images.map(image => decodeURIComponent(image.src))")
     names = {Path(path).name for path in saved}
     assert any(any(name in source for name in names) for source in sources), sources

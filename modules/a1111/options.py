@@ -194,10 +194,18 @@ class Options:
     def _settings(self) -> Any:
         return _resolve.backend().settings
 
+    def _read_view(self) -> Any:
+        """What reads see: while a job runs, the shared settings with its ``override_settings`` on top (A1111
+        writes them into ``opts`` for the job's duration); otherwise the shared settings."""
+        runner = _resolve.script_runner()
+        job = _resolve.current_job()
+        view = runner.job_settings(job) if runner is not None and job is not None else None
+        return view if view is not None else self._settings()
+
     def __getattr__(self, key: str) -> Any:
         if key.startswith("_"):
             raise AttributeError(key)
-        settings = self._settings()
+        settings = self._read_view()
         missing = object()
         value = settings.get(key, missing)
         if value is missing:
@@ -225,7 +233,7 @@ class Options:
         self._settings().set(key, value)
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._as_a1111(key, self._settings().get(key, A1111_DEFAULTS.get(key, default)))
+        return self._as_a1111(key, self._read_view().get(key, A1111_DEFAULTS.get(key, default)))
 
     def get_default(self, key: str) -> Any:
         option = self._settings().registry.get(key)
@@ -237,7 +245,8 @@ class Options:
     @property
     def data(self) -> dict[str, Any]:
         """A snapshot of every value (A1111 extensions read it; write with ``opts.set`` or attributes)."""
-        return {**A1111_DEFAULTS, **self._settings().data()}
+        overrides = getattr(self._read_view(), "overrides", {})
+        return {**A1111_DEFAULTS, **self._settings().data(), **overrides}
 
     @property
     def data_labels(self) -> dict[str, registry.OptionInfo]:

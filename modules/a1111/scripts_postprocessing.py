@@ -1,4 +1,4 @@
-"""A1111's ``modules.scripts_postprocessing``: base classes of Extras-tab scripts (declared, not yet run)."""
+"""A1111's ``modules.scripts_postprocessing``: base classes of Extras-tab scripts (run by ``postprocess_scripts``)."""
 
 from __future__ import annotations
 

@@ -70,8 +70,28 @@ def extras_single(backend: Backend, request: ExtrasSingleImageRequest) -> dict[s
     image = codec.decode_image(request.image, backend.settings, "image")
     _check_result_size(image, request, "image")
     options = _extras_options(backend, request)
-    result, html_info = backend.jobs.run(lambda job: run_extras(image, **options), label="api extras")
+
+    def work(job: Any) -> tuple[Any, str]:
+        result, html_info = run_extras(image, **options)
+        results, html_info = _extension_scripts(backend, [result], html_info)
+        return results[0], html_info
+
+    result, html_info = backend.jobs.run(work, label="api extras")
     return {"html_info": html_info, "image": codec.encode_image(result, backend.settings)}
+
+
+def _extension_scripts(backend: Backend, images: list[Any], html_info: str) -> tuple[list[Any], str]:
+    """The extensions' Extras scripts (A1111's ScriptPostprocessing) after the built-in steps, on each image."""
+    from modules.postprocessing import plaintext_to_html, postprocessing_infotext
+
+    extensions = backend.extensions
+    if extensions is None or not extensions.postprocessing_scripts:
+        return images, html_info
+    done, info = [], {}
+    for image in images:
+        image, info = extensions.run_postprocessing_scripts(image)
+        done.append(image)
+    return done, html_info + (plaintext_to_html(postprocessing_infotext(info)) if info else "")
 
 
 def extras_batch(backend: Backend, request: ExtrasBatchImagesRequest) -> dict[str, Any]:
@@ -83,7 +103,9 @@ def extras_batch(backend: Backend, request: ExtrasBatchImagesRequest) -> dict[st
         _check_result_size(image, request, f"imageList[{index}]")
         images.append(image)
     options = _extras_options(backend, request)
-    results, html_info = backend.jobs.run(lambda job: run_extras_batch(images, **options), label="api extras")
+    results, html_info = backend.jobs.run(
+        lambda job: _extension_scripts(backend, *run_extras_batch(images, **options)), label="api extras"
+    )
     return {"html_info": html_info, "images": [codec.encode_image(r, backend.settings) for r in results]}
 
 

@@ -51,6 +51,25 @@ class ImageSaveParams:
     pnginfo: dict[str, Any]
 
 
+@dataclasses.dataclass
+class BeforeTokenCounterParams:
+    """``on_before_token_counter`` argument; a callback may change ``prompt`` (what gets counted)."""
+
+    prompt: str
+    steps: int
+    styles: list[str]
+    is_positive: bool = True
+
+
+# Kinds A1111 fires from parts this program does not have: registering one is accepted and logged once.
+NEVER_FIRED = {
+    "ui_train_tabs": "there is no Train tab",
+    "list_optimizers": "attention is chosen by the program; there is no optimizer list to extend",
+    "list_unets": "there is no SD-UNet list to extend",
+    "extra_noise": "img2img adds no extra noise here (A1111's img2img_extra_noise setting does not exist)",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Callback:
     kind: str
@@ -72,6 +91,14 @@ class CallbackRegistry:
         if not callable(fn):
             raise TypeError(f"on_{kind} needs a function, got {type(fn).__name__}")
         callback = Callback(kind, fn, extension, script, name or getattr(fn, "__qualname__", repr(fn)))
+        if kind in NEVER_FIRED:
+            log.info(
+                "Extension %s: on_%s callback %s will never run: %s",
+                extension or "(built-in)",
+                kind,
+                callback.name,
+                NEVER_FIRED[kind],
+            )
         self._callbacks[kind].append(callback)
         return callback
 

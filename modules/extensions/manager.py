@@ -55,6 +55,8 @@ class ExtensionManager:
         self.callbacks = CallbackRegistry()
         self.extensions: list[Extension] = []
         self.loaded_scripts: list[LoadedScript] = []
+        self.postprocessing_scripts: list[LoadedScript] = []  # A1111 Extras scripts (ScriptPostprocessing)
+        self._postprocess: Any = None  # their runner, made on first use
         self.contexts: dict[str, ExtensionContext] = {}
         self.update_status: dict[str, str] = {}
         self._serial = 0
@@ -170,6 +172,46 @@ class ExtensionManager:
             ):
                 self.loaded_scripts.append(LoadedScript(value, context, path))
                 collected.add(value)
+        self._collect_postprocessing(module, context, path)
+
+    def _collect_postprocessing(self, module: Any, context: ExtensionContext, path: Path) -> None:
+        from modules.extensions.postprocess_scripts import postprocessing_base
+
+        base = postprocessing_base()
+        if base is None:
+            return
+        collected = {loaded.cls for loaded in self.postprocessing_scripts}
+        for value in vars(module).values():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, base)
+                and value is not base
+                and value not in collected
+                and (value.__module__ == module.__name__ or _defined_under(value, context.path))
+            ):
+                self.postprocessing_scripts.append(LoadedScript(value, context, path))
+                collected.add(value)
+
+    def _postprocess_runner(self) -> Any:
+        from modules.extensions.postprocess_scripts import PostprocessScripts
+
+        with self._lock:
+            if self._postprocess is None:
+                self._postprocess = PostprocessScripts(self.postprocessing_scripts)
+            return self._postprocess
+
+    def run_postprocessing_scripts(
+        self, image: Any, values: dict[str, dict[str, Any]] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The extensions' Extras scripts on one image (after the built-in steps): (image, infotext entries);
+        ``values``: per script name, the values of its controls (the Extras tab's), else their defaults."""
+        if not self.postprocessing_scripts:
+            return image, {}
+        return self._postprocess_runner().run(image, values)
+
+    def build_postprocessing_ui(self) -> dict[str, dict[str, Any]]:
+        """The Extras scripts' controls, built into the page being built: {script name: {argument: component}}."""
+        return self._postprocess_runner().build_ui() if self.postprocessing_scripts else {}
 
     # --- callbacks fired by the app -----------------------------------------------------------------------
     def fire_ui_settings(self) -> None:
@@ -188,6 +230,7 @@ class ExtensionManager:
     def ui_tabs(self) -> list[tuple[Any, str, str]]:
         """(Blocks, title, id) of every tab extensions add (``on_ui_tabs``); build inside no other Blocks."""
         from modules.extensions.gradio3 import gradio3_shims
+        from modules.extensions.gradio3_layout import hoist_stray_tab_children
 
         tabs: list[tuple[Any, str, str]] = []
         for callback in self.callbacks.get("ui_tabs"):
@@ -196,6 +239,7 @@ class ExtensionManager:
                     result = callback.fn() or []
                 for item in result:
                     blocks, title, tab_id = (list(item) + [None, None])[:3]
+                    hoist_stray_tab_children(blocks)
                     tabs.append((blocks, str(title), str(tab_id or _identifier(str(title)).lower())))
             except Exception:
                 log.exception("Extension %s: on_ui_tabs callback %s failed", callback.extension, callback.name)
@@ -246,6 +290,14 @@ class ExtensionManager:
 
         self.fire("before_ui")
         return component_events(self)
+
+    def before_token_counter(self, prompt: str, is_positive: bool = True) -> str:
+        """``on_before_token_counter``: callbacks may change the prompt text before its tokens are counted."""
+        from modules.extensions.callbacks import BeforeTokenCounterParams
+
+        params = BeforeTokenCounterParams(prompt=prompt, steps=1, styles=[], is_positive=is_positive)
+        self.fire("before_token_counter", params)
+        return str(params.prompt)
 
     def before_reload(self) -> None:
         """Before the server process is replaced (Apply and restart): ``on_before_reload``, ``on_script_unloaded``."""

@@ -83,6 +83,8 @@ class ScriptRunner:
         self._components: dict[int, list[Any]] = {}  # script id -> its UI components (built once)
         self._last_model: Any = None
         self._lock = threading.Lock()
+        # job -> its SettingsView, for ``shared.opts`` reads while the job runs (A1111's override_settings)
+        self._job_settings: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     # --- instances ----------------------------------------------------------------------------------------
     def scripts(self, is_img2img: bool) -> list[Script]:
@@ -118,6 +120,10 @@ class ScriptRunner:
             created.append(script)
         return created
 
+    def job_settings(self, job: Any) -> Any:
+        """The settings ``job`` renders with (its overrides on top), once its scripts started; else None."""
+        return self._job_settings.get(job)
+
     def alwayson(self, is_img2img: bool) -> list[Script]:
         return [s for s in self.scripts(is_img2img) if s.alwayson]
 
@@ -150,11 +156,17 @@ class ScriptRunner:
         return [pair for s in self.scripts(is_img2img) for pair in (getattr(s, "infotext_fields", None) or [])]
 
     def _build_ui(self, script: Script, is_img2img: bool) -> list[Any]:
+        from gradio.context import Context
+
         from modules.extensions.gradio3 import gradio3_shims  # imports gradio: only when a UI is built
+        from modules.extensions.gradio3_layout import hoist_stray_tab_children
 
         try:
             with bridge.activated(script.extension), gradio3_shims():
-                return list(script.ui(is_img2img) or [])
+                components = list(script.ui(is_img2img) or [])
+            if Context.block is not None:
+                hoist_stray_tab_children(Context.block)
+            return components
         except Exception:
             log.exception("Extension %s: %s ui() failed", script.extension.name or "(built-in)", title_of(script))
             return []
@@ -248,6 +260,8 @@ class ScriptRunner:
         from modules.extensions.a1111_p import add_a1111_names
 
         add_a1111_names(p, Path(self.manager.backend.paths.data), self)
+        if getattr(p, "job", None) is not None:
+            self._job_settings.setdefault(p.job, p.settings)  # a nested render keeps its job's view
         for key, value in (_inherited_extras.get() or {}).items():
             p.extra_generation_params.setdefault(key, value)
         self._notice_model(p.model)

@@ -219,6 +219,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     show_label=False,
                     elem_id="postprocess_caption_options",
                 )
+            extensions = backend.extensions  # A1111 Extras scripts of extensions, below ours
+            script_controls = extensions.build_postprocessing_ui() if extensions is not None else {}
         with gr.Column(scale=1, elem_id="extras_results_column"):
             panel = output_panel.build(ctx, TAB)
 
@@ -240,6 +242,9 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
 
         keep_results = values[source] != "directory" or bool(values[show_results])
         chosen_captions = tuple(values[caption_options] or ()) if values[caption_enable] else ()
+        script_values = {
+            name: {arg: values[c] for arg, c in controls.items()} for name, controls in script_controls.items()
+        }
 
         def task(job):
             shown, texts, done = [], [], 0
@@ -278,6 +283,8 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
                     focal_debug=bool(values[focal_debug]),
                     progress=progress,
                 )
+                if script_controls:
+                    results = [_extension_scripts(extensions, result, script_values) for result in results]
                 caption = ""
                 if chosen_captions and results:
                     job.update(textinfo="Captioning")
@@ -387,6 +394,7 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         focal_debug,
         caption_enable,
         caption_options,
+        *(component for controls in script_controls.values() for component in controls.values()),
     }
     outputs = generation_outputs(buttons, panel)
     generate.click(run, inputs, outputs, show_progress="hidden", concurrency_limit=None)
@@ -408,3 +416,16 @@ def build(ctx: UiContext, demo: gr.Blocks) -> None:
         return gr.update(choices=names), gr.update(choices=names)
 
     demo.load(refresh_upscalers, None, [upscaler_1, upscaler_2], show_progress="hidden", queue=False)
+
+
+def _extension_scripts(extensions: Any, result: Image.Image, values: dict[str, dict[str, Any]]) -> Image.Image:
+    """Extensions' Extras scripts on one result; their infotext entries join its postprocessing text."""
+    from modules.postprocessing import postprocessing_infotext
+
+    info = dict(result.info)
+    image, added = extensions.run_postprocessing_scripts(result, values)
+    image.info.update(info)
+    if added:
+        text = ", ".join(part for part in (info.get("postprocessing"), postprocessing_infotext(added)) if part)
+        image.info["postprocessing"] = text
+    return image

@@ -61,8 +61,11 @@ def style_database(backend: Backend):
     return database
 
 
-def token_count_text(backend: Backend, text: str) -> str:
+def token_count_text(backend: Backend, text: str, is_positive: bool = True) -> str:
     """``used/limit`` as A1111's counter shows it; ``–/75`` while no model is loaded to count with."""
+    extensions = backend.extensions
+    if extensions is not None and text:  # A1111's on_before_token_counter: extensions may rewrite what is counted
+        text = extensions.before_token_counter(text, is_positive)
     models = backend.models
     current = getattr(models, "current", None) if models is not None else None
     if current is None:
@@ -173,7 +176,7 @@ def wire_page_load(backend: Backend, demo: gr.Blocks, row: Toprow) -> None:
     """On page load: the current styles list and token counts (the model may have loaded since the build)."""
 
     def refresh(prompt: str, negative: str):
-        return refresh_styles(backend), token_count_text(backend, prompt), token_count_text(backend, negative)
+        return refresh_styles(backend), token_count_text(backend, prompt), token_count_text(backend, negative, False)
 
     demo.load(
         refresh,
@@ -196,7 +199,7 @@ def _wire(backend: Backend, row: Toprow) -> None:
     quiet = {"show_progress": "hidden", "concurrency_limit": None, "trigger_mode": "always_last", "queue": False}
     row.prompt.change(lambda text: token_count_text(backend, text), row.prompt, row.token_counter, **quiet)
     row.negative_prompt.change(
-        lambda text: token_count_text(backend, text), row.negative_prompt, row.negative_token_counter, **quiet
+        lambda text: token_count_text(backend, text, False), row.negative_prompt, row.negative_token_counter, **quiet
     )
     row.clear.click(
         lambda: ("", ""),

@@ -269,7 +269,8 @@ var webuiHeldObservers = [];
     const MOUNT_SELECTOR = "#tabs > .tab-wrapper [role=tablist] > button[role=tab]"
         + LAZY_CORE_TABS.map((id) => ":not(#tab_" + id + "-button)").join("") + ", "
         + "#tabs > .tabitem" + CORE_TABS.map((id) => ":not(#tab_" + id + ")").join("") + " [role=tablist] > button[role=tab]";
-    const mounting = {current: null, deadline: 0, tried: new Set(), selected: new Map(), done: false};
+    const mounting = {current: null, deadline: 0, settledAt: 0, tried: new Set(), selected: new Map(), done: false};
+    const SETTLE_MS = 400;
     function tabMissing(button) {
         const id = button.getAttribute("aria-controls");
         return !!id && !document.getElementById(id);
@@ -282,14 +283,36 @@ var webuiHeldObservers = [];
         if (button && button.parentElement) mounting.selected.set(button.parentElement, button);
     }, true);
 
+    /* A nested tab renders only while the tabs around it are shown: select each enclosing tab first
+       (outermost first), remembering what was selected so it is put back afterwards. */
+    function showEnclosingTabs(button) {
+        const chain = [];
+        for (let item = button.closest(".tabitem"); item; item = item.parentElement && item.parentElement.closest(".tabitem")) {
+            chain.unshift(item);
+        }
+        for (const item of chain) {
+            const owner = item.id && gradioApp().querySelector("button[role=tab][aria-controls='" + item.id + "']");
+            if (!owner || owner.classList.contains("selected")) continue;
+            const list = owner.parentElement;
+            if (!mounting.selected.has(list)) mounting.selected.set(list, list.querySelector("button[role=tab].selected"));
+            owner.click();
+        }
+    }
+
     function allTabsMounted() {
         if (mounting.done) return true;
         if (mounting.current) {
             if (tabMissing(mounting.current) && Date.now() < mounting.deadline) return false;
             mounting.current = null;
+            mounting.settledAt = Date.now();
         }
         const buttons = Array.from(gradioApp().querySelectorAll(MOUNT_SELECTOR));
         const next = buttons.find((button) => tabMissing(button) && !mounting.tried.has(button));
+        if (!next && Date.now() - mounting.settledAt < SETTLE_MS) {
+            /* a tab just shown may still be drawing the tabs nested in it: look again once it is quiet */
+            setTimeout(() => onMutations([]), SETTLE_MS + 20);
+            return false;
+        }
         if (!next) {
             for (const button of Array.from(mounting.selected.values()).reverse()) if (button) button.click();
             document.documentElement.classList.remove("webui-mounting-tabs");
@@ -308,6 +331,7 @@ var webuiHeldObservers = [];
         mounting.current = next;
         mounting.deadline = Date.now() + 10000;
         setTimeout(() => onMutations([]), 10050); // go on even if this tab never appears
+        showEnclosingTabs(next);
         next.click();
         return false;
     }
