@@ -32,7 +32,7 @@ def vae_tensors(path: Path, allow_unsafe_pickle: bool = False) -> dict[str, torc
 
     state_file = open_state_dict(path, allow_unsafe_pickle)
     try:
-        keys = [key for key in state_file if not key.startswith("loss")]
+        keys = [key for key in state_file.shapes if not key.startswith("loss")]
         bare = [key.removeprefix(VAE_PREFIX) for key in keys]
         if _LDM_VAE_MARKER not in bare:
             raise BakeVaeError(f"Bake in VAE: {path.name} is not a VAE in the original (LDM) key layout")

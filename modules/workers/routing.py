@@ -22,13 +22,13 @@ PICK_TTL_S = 2.0  # a request ranked but not sent by then was cancelled (or is r
 
 
 def replica_rank(queued: int | None, holds_model: bool) -> tuple[int, int, int]:
-    """Sort key of one replica: fewer pieces first, an unknown count (nothing sent lately) just after the
-    known idle ones, then the checkpoint holder first.
+    """Sort key of one replica: fewer pieces first (an unknown count: nothing sent lately, so idle as far as
+    this front knows), then the checkpoint holder, then a known count before an unknown one.
 
-    >>> sorted([(1, True), (None, True), (0, False), (0, True)], key=lambda r: replica_rank(*r))
-    [(0, True), (0, False), (None, True), (1, True)]
+    >>> sorted([(1, True), (None, True), (0, False), (0, True), (None, False)], key=lambda r: replica_rank(*r))
+    [(0, True), (None, True), (0, False), (None, False), (1, True)]
     """
-    return (queued or 0, 1 if queued is None else 0, 0 if holds_model else 1)
+    return (queued or 0, 0 if holds_model else 1, 1 if queued is None else 0)
 
 
 class IdleFirstRouter(FIFOMixin, RequestRouter):
