@@ -42,6 +42,9 @@ class IdleFirstRouter(FIFOMixin, RequestRouter):
 
     def initialize_state(self, **kwargs: Any) -> None:
         self._picked: dict[str, tuple[Any, float]] = {}  # request id -> (replica id ranked first, when)
+        # replica id -> the checkpoint of the last piece this router sent it: a replica holds one model, and
+        # this knows at once what the controller's broadcast of ``multiplexed_model_ids`` tells later
+        self._sent_model: dict[Any, str] = {}
 
     async def choose_replicas(
         self,
@@ -62,7 +65,10 @@ class IdleFirstRouter(FIFOMixin, RequestRouter):
         cache = self.replica_queue_len_cache
 
         def rank(replica: RunningReplica) -> tuple[int, int, int]:
-            holds = bool(model_id) and model_id in replica.multiplexed_model_ids
+            sent = self._sent_model.get(replica.replica_id)
+            holds = bool(model_id) and (
+                sent == model_id if sent is not None else model_id in replica.multiplexed_model_ids
+            )
             queued = cache.get(replica.replica_id)
             extra = picked.get(replica.replica_id, 0)
             return replica_rank(None if queued is None and not extra else (queued or 0) + extra, holds)
@@ -74,3 +80,5 @@ class IdleFirstRouter(FIFOMixin, RequestRouter):
 
     def on_request_routed(self, pending_request: PendingRequest, replica_id: Any, result: Any) -> None:
         self._picked.pop(pending_request.metadata.internal_request_id, None)
+        if pending_request.metadata.multiplexed_model_id:
+            self._sent_model[replica_id] = pending_request.metadata.multiplexed_model_id
