@@ -79,6 +79,13 @@ def test_tagcomplete_popup_and_settings(server, page):
     first = page.locator(".autocompleteResults.txt2img.p li").first
     first.wait_for()
     assert first.inner_text().lower().startswith("blue_")
+    # the whole list shows over the page, not clipped by the prompt box: the last item is what its centre hits
+    last_on_top = page.evaluate(
+        """() => { const items = document.querySelectorAll('.autocompleteResults.txt2img.p li');
+        const r = items[items.length - 1].getBoundingClientRect();
+        return items[items.length - 1].contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)); }"""
+    )
+    assert last_on_top
     first.click()
     assert page.locator("#txt2img_prompt textarea").input_value().lower().startswith("blue")
 
