@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import itertools
 import logging
 import threading
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from modules.jobs.queue import Job, JobInterrupted
@@ -40,6 +42,8 @@ class RayWorkers:
         self.replica_count = 0
         self.handle: Any = None
         self.control: Any = None
+        # job keys on the shared control board are "<front>/<job id>": several fronts may share one Ray cluster
+        self.front_id = uuid.uuid4().hex[:12]
         # the latest pieces started: job id, replica pid, checkpoint it held before (tests, logs)
         self.pieces: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
         self._started = threading.Event()
@@ -152,27 +156,34 @@ class RayWorkers:
     def run(self, params: GenerationParams, job: Job) -> Processed:
         """Run ``params`` on the replicas, reporting to ``job``; the front's job queue calls this."""
         self.wait_started(timeout=600)
-        specs, model = describe(self.backend, params, job.id)
+        key = f"{self.front_id}/{job.id}"
+        specs, model = describe(self.backend, params, key)
         job.update(job_no=0, job_count=params.n_iter, sampling_step=0, sampling_steps=params.steps, textinfo="Queued")
-        relay = _Relay(self, job, len(specs))
+        relay = _Relay(self, job, key, len(specs))
         try:
-            with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(specs), 16)) as pool:
-                parts = list(pool.map(relay.run_piece, specs))
+            if len(specs) == 1:
+                parts = [relay.run_piece(specs[0])]
+            else:
+                with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(specs), 16)) as pool:
+                    parts = list(pool.map(relay.run_piece, specs))
         finally:
-            self.control.forget.remote(job.id)
+            if relay.pressed:  # only pressed jobs are on the board
+                self.control.forget.remote(key)
         return assemble(self.backend, params, parts, model, job)
 
 
 class _Relay:
     """Streams of one job's pieces: progress/preview relay, stop forwarding, one retry on a dead replica."""
 
-    def __init__(self, workers: RayWorkers, job: Job, piece_count: int) -> None:
+    def __init__(self, workers: RayWorkers, job: Job, key: str, piece_count: int) -> None:
         self.workers = workers
         self.job = job
+        self.key = key  # the job on the control board
         self.piece_count = piece_count
         self.finished = 0
         self.lock = threading.Lock()
         self.sent_interrupt = False
+        self.pressed = False  # an Interrupt or Skip went to the board
 
     def run_piece(self, spec: JobSpec) -> PartResult:
         for attempt in (1, 2):
@@ -192,11 +203,12 @@ class _Relay:
         job, control = self.job, self.workers.control
         with self.lock:
             if job.interrupted and not self.sent_interrupt:
-                self.sent_interrupt = True
-                control.interrupt.remote(job.id)
+                self.sent_interrupt = self.pressed = True
+                control.interrupt.remote(self.key)
             if job.skipped:
                 job.skipped = False
-                control.skip.remote(job.id)
+                self.pressed = True
+                control.skip.remote(self.key)
 
     def _stream(self, spec: JobSpec) -> PartResult:
         import ray
@@ -209,7 +221,7 @@ class _Relay:
         watcher = threading.Thread(target=self._watch, args=(stream, state), daemon=True)
         watcher.start()
         try:
-            for kind, value in stream:
+            for kind, value in itertools.chain.from_iterable(stream):  # the replica streams lists of events
                 self._forward_stops()
                 if kind == "started":
                     state["started"] = True

@@ -21,6 +21,10 @@ NAMESPACE = "sdwebui"
 QUIET_ENV = {
     "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "2000",  # request counters for dashboards (default 100 ms)
     "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",  # controller's reconcile loop (default 0.1 s): deploys, restarts
+    # the replica's own methods on Serve's event loop, not a second loop in a thread of its own: they only
+    # await (the compute runs in the replica's piece thread), and each extra loop thread wakes and competes
+    # with the compute for the GIL
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
 }
 # Settings of a Ray instance this process starts (not applied to an existing cluster)
 LOCAL_SYSTEM_CONFIG = {"enable_metrics_collection": False}

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, Any], None]
-PROGRESS_INTERVAL_S = 0.1  # the page polls once a second; API clients rarely faster
+PROGRESS_INTERVAL_S = 0.25  # the page polls once a second; API clients rarely faster
 
 
 def worker_flags(front_flags: Mapping[str, Any]) -> argparse.Namespace:
